@@ -1,0 +1,17 @@
+"""The ``stopwise`` command: one click group, one module per subcommand."""
+
+from __future__ import annotations
+
+import click
+
+from .._version import __version__
+from .inspect import inspect_cmd
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="stopwise")
+def main() -> None:
+    """Complete, honest LLM API responses."""
+
+
+main.add_command(inspect_cmd)

@@ -167,7 +167,12 @@ class OverloadedError(APIError):
 
 
 _QUOTA_CODES = frozenset(
-    {"insufficient_quota", "enforced_spend_limit_reached", "spend_limit_reached", "billing_hard_limit_reached"}
+    {
+        "insufficient_quota",
+        "enforced_spend_limit_reached",
+        "spend_limit_reached",
+        "billing_hard_limit_reached",
+    }
 )
 
 

@@ -112,7 +112,9 @@ class Stop:
 
     @classmethod
     def of(cls, raw: object) -> Stop:
-        return cls(raw if isinstance(raw, str) else (None if raw is None else str(raw)), normalize_stop_reason(raw))
+        return cls(
+            raw if isinstance(raw, str) else (None if raw is None else str(raw)), normalize_stop_reason(raw)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {"raw": self.raw, "normalized": self.normalized.value}
@@ -150,7 +152,12 @@ class Usage:
 
     @property
     def total_tokens(self) -> int:
-        return self.input_tokens + self.output_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cache_creation_input_tokens
+            + self.cache_read_input_tokens
+        )
 
     def __add__(self, other: Usage) -> Usage:
         out = Usage()
@@ -170,10 +177,11 @@ class Usage:
         return d
 
 
-def estimate_tokens(text: str) -> int:
-    """A rough count for text with no reported usage: about 4 characters a token, which is
-    what both providers quote for English. Marked ``estimated`` wherever it is used."""
-    return (len(text) + 3) // 4
+def estimate_tokens(chars: int) -> int:
+    """A rough count for ``chars`` characters of output with no reported usage: about 4
+    characters a token, what both providers quote for English. Marked ``estimated`` wherever
+    it is used."""
+    return (chars + 3) // 4
 
 
 @dataclass(slots=True)
@@ -203,6 +211,8 @@ class Outcome:
     # The raw JSON text streamed for each tool input, by block index (or choice:call for OpenAI),
     # kept even when it does not parse: the evidence of a cut call.
     tool_json: dict[str, str] = field(default_factory=dict)
+    # Signs that another API sits behind this one (Claude behind an OpenAI-format relay).
+    relay: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -237,6 +247,8 @@ class Outcome:
             d["anomalies"] = dict(self.anomalies)
         if self.tool_json:
             d["tool_json"] = dict(self.tool_json)
+        if self.relay:
+            d["relay"] = list(self.relay)
         if self.error is not None:
             d["error"] = {
                 "status": self.error.status,

@@ -54,13 +54,20 @@ class ServerSentEvent:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, ServerSentEvent):
             return NotImplemented
-        return (self.event, self.data, self.id, self.retry) == (other.event, other.data, other.id, other.retry)
+        return (self.event, self.data, self.id, self.retry) == (
+            other.event,
+            other.data,
+            other.id,
+            other.retry,
+        )
 
     def __hash__(self) -> int:
         return hash((self.event, self.data, self.id, self.retry))
 
     def __repr__(self) -> str:
-        return f"ServerSentEvent(event={self.event!r}, data={self.data!r}, id={self.id!r}, retry={self.retry!r})"
+        return (
+            f"ServerSentEvent(event={self.event!r}, data={self.data!r}, id={self.id!r}, retry={self.retry!r})"
+        )
 
 
 class SSEDecoder:
@@ -192,17 +199,18 @@ class SSEDecoder:
                 if "\0" not in value:
                     self._last_id = value
                     seen = True
-            elif name == "retry":
-                if value.isascii() and value.isdigit():
-                    retry = int(value)
-                    seen = True
+            elif name == "retry" and value.isascii() and value.isdigit():
+                retry = int(value)
+                seen = True
             # Any other field name is ignored, as the spec says.
         if not seen:
             return None
         return ServerSentEvent(event, "\n".join(data), self._last_id, retry)
 
 
-def iter_events(chunks: Iterable[bytes], *, max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> Iterator[ServerSentEvent]:
+def iter_events(
+    chunks: Iterable[bytes], *, max_event_size: int = DEFAULT_MAX_EVENT_SIZE
+) -> Iterator[ServerSentEvent]:
     """Decode a whole byte stream, including a final event that lacks its blank line."""
     decoder = SSEDecoder(max_event_size)
     for chunk in chunks:
@@ -212,7 +220,9 @@ def iter_events(chunks: Iterable[bytes], *, max_event_size: int = DEFAULT_MAX_EV
         yield last
 
 
-def encode_event(data: str, event: str | None = None, id: str | None = None, retry: int | None = None) -> bytes:
+def encode_event(
+    data: str, event: str | None = None, id: str | None = None, retry: int | None = None
+) -> bytes:
     """Encode one event. Multi-line data becomes several ``data:`` lines, so any string
     round-trips through :class:`SSEDecoder`."""
     parts: list[str] = []

@@ -1,0 +1,67 @@
+"""stopwise: complete, honest LLM API responses.
+
+The public surface: the SSE codec, the outcome model, the dialects and the error tree.
+"""
+
+from __future__ import annotations
+
+from ._version import __version__
+from .dialects import (
+    AnthropicAccumulator,
+    OpenAIAccumulator,
+    detect_dialect,
+    error_from_response,
+    parse_body,
+    parse_capture,
+)
+from .errors import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    EventTooLargeError,
+    InternalServerError,
+    NotFoundError,
+    OverloadedError,
+    PermissionDeniedError,
+    ProtocolError,
+    RateLimitError,
+    RequestTooLargeError,
+    SSEError,
+    StopwiseError,
+    UnknownDialectError,
+)
+from .outcome import Outcome, State, Stop, StopReason, Usage
+from .sse import ServerSentEvent, SSEDecoder, encode_event, iter_events
+
+__all__ = [
+    "APIError",
+    "AnthropicAccumulator",
+    "AuthenticationError",
+    "BadRequestError",
+    "EventTooLargeError",
+    "InternalServerError",
+    "NotFoundError",
+    "OpenAIAccumulator",
+    "Outcome",
+    "OverloadedError",
+    "PermissionDeniedError",
+    "ProtocolError",
+    "RateLimitError",
+    "RequestTooLargeError",
+    "SSEDecoder",
+    "SSEError",
+    "ServerSentEvent",
+    "State",
+    "Stop",
+    "StopReason",
+    "StopwiseError",
+    "UnknownDialectError",
+    "Usage",
+    "__version__",
+    "detect_dialect",
+    "encode_event",
+    "error_from_response",
+    "iter_events",
+    "parse_body",
+    "parse_capture",
+]

@@ -24,12 +24,13 @@ import json
 import random
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-WORDS = (
+_SAMPLE = (
     "the model streams tokens as server sent events while the client folds them into one message "
     "naïve café 数据 流式 响应 🚀 SELECT SUM(amount) FROM orders WHERE id = 42; def main(): return 0"
-).split()
+)
+WORDS = _SAMPLE.split()
 
 
 def _text(rng: random.Random, n: int) -> str:
@@ -99,7 +100,8 @@ def openai_stream(rng: random.Random, deltas: int) -> list[bytes]:
     }
 
     def chunk(choices: list[dict[str, object]], usage: object = None) -> bytes:
-        return f"data: {json.dumps({**base, 'choices': choices, 'usage': usage}, separators=(',', ':'))}\n\n".encode()
+        body = json.dumps({**base, "choices": choices, "usage": usage}, separators=(",", ":"))
+        return f"data: {body}\n\n".encode()
 
     out = [chunk([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])]
     for _ in range(deltas):
@@ -239,7 +241,7 @@ def main() -> None:
             ("httpx2 _SSEParser", decode_httpx2),
             ("anthropic SDK SSEDecoder", decode_anthropic_sdk),
         ):
-            secs, n = timed(lambda fn=fn: fn(chunks), args.repeat)  # type: ignore[misc]
+            secs, n = timed(lambda fn=fn, chunks=chunks: fn(chunks), args.repeat)  # type: ignore[misc]
             results[name] = secs
             print(f"  {name:26s} {mb / secs:8.1f} MB/s {n / secs:12,.0f} events/s  ({n} events)")
         ours = results.pop("stopwise")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .._version import __version__
+from .demo import demo_cmd
 from .inspect import inspect_cmd
 
 
@@ -15,3 +16,4 @@ def main() -> None:
 
 
 main.add_command(inspect_cmd)
+main.add_command(demo_cmd)

@@ -1,0 +1,319 @@
+"""httpx2 transports that run the finisher, for the official SDKs::
+
+    client = anthropic.Anthropic(http_client=stopwise.http_client())
+    client = openai.OpenAI(http_client=stopwise.http_client())
+    aclient = anthropic.AsyncAnthropic(http_client=stopwise.async_http_client())
+
+``POST …/v1/messages`` and ``POST …/v1/chat/completions`` (streaming and not) go through the
+finisher; every other request passes through untouched. The transports only drive the engine
+(:mod:`stopwise.finisher.base`): they send, read, sleep and hand bytes back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import httpx2
+import orjson
+
+from .finisher import ModelMemory, Policy, finisher_for
+from .finisher.base import Engine, _UpstreamUnreachable
+from .finisher.effects import Emit, Failure, Finish, Head, Read, Send, Sleep, Start
+
+__all__ = ["AsyncFinisherTransport", "FinisherTransport", "async_http_client", "http_client"]
+
+
+def _route(request: httpx2.Request) -> str | None:
+    if request.method != "POST":
+        return None
+    path = request.url.path.rstrip("/")
+    if path.endswith("/v1/messages"):
+        return "anthropic"
+    if path.endswith("/chat/completions"):
+        return "openai"
+    return None
+
+
+def _body_of(request: httpx2.Request) -> dict[str, Any] | None:
+    try:
+        body = orjson.loads(request.content)
+    except (orjson.JSONDecodeError, httpx2.RequestNotRead):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _upstream_request(original: httpx2.Request, body: dict[str, Any]) -> httpx2.Request:
+    headers = httpx2.Headers(original.headers)
+    headers.pop("content-length", None)
+    # We read and re-write bodies, so ask for them uncompressed.
+    headers["accept-encoding"] = "identity"
+    return httpx2.Request(
+        original.method,
+        original.url,
+        headers=headers,
+        content=orjson.dumps(body),
+        extensions=original.extensions,
+    )
+
+
+def _response(effect: Finish | Start, request: httpx2.Request, stream: Any = None) -> httpx2.Response:
+    if isinstance(effect, Finish) and stream is None:
+        return httpx2.Response(effect.status, headers=effect.headers, content=effect.body, request=request)
+    return httpx2.Response(effect.status, headers=effect.headers, stream=stream, request=request)
+
+
+class FinisherTransport(httpx2.BaseTransport):
+    def __init__(
+        self,
+        transport: httpx2.BaseTransport | None = None,
+        *,
+        policy: Policy | None = None,
+        memory: ModelMemory | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._inner = transport or httpx2.HTTPTransport()
+        self.policy = policy or Policy()
+        self.memory = memory or ModelMemory()
+        self._sleep = sleep
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        dialect = _route(request)
+        body = _body_of(request) if dialect else None
+        if dialect is None or body is None:
+            return self._inner.handle_request(request)
+        engine = finisher_for(dialect, body, policy=self.policy, memory=self.memory).run()
+        driver = _SyncDriver(self._inner, request, engine, self._sleep)
+        return driver.until_response()
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class _SyncDriver:
+    def __init__(
+        self,
+        inner: httpx2.BaseTransport,
+        request: httpx2.Request,
+        engine: Engine,
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.inner = inner
+        self.request = request
+        self.engine = engine
+        self.sleep = sleep
+        self.upstream: httpx2.Response | None = None
+        self.chunks: Iterator[bytes] | None = None
+
+    def _step(self, value: Any) -> Any:
+        """Run the engine up to its next effect that is not I/O we do here."""
+        while True:
+            try:
+                effect = self.engine.send(value)
+            except _UpstreamUnreachable as exc:
+                if exc.cause is not None:
+                    raise exc.cause from None
+                raise httpx2.ConnectError("upstream unreachable", request=self.request) from None
+            if isinstance(effect, Send):
+                self._close_upstream()
+                try:
+                    self.upstream = self.inner.handle_request(_upstream_request(self.request, effect.body))
+                except httpx2.TransportError as exc:
+                    value = Failure(exc)
+                    continue
+                self.chunks = iter(self.upstream.stream)  # type: ignore[arg-type]
+                value = Head(
+                    self.upstream.status_code, {k.lower(): v for k, v in self.upstream.headers.items()}
+                )
+            elif isinstance(effect, Read):
+                assert self.chunks is not None
+                try:
+                    value = next(self.chunks, b"")
+                except httpx2.TransportError as exc:
+                    value = Failure(exc)
+            elif isinstance(effect, Sleep):
+                self.sleep(effect.seconds)
+                value = None
+            else:
+                return effect
+
+    def until_response(self) -> httpx2.Response:
+        effect = self._step(None)
+        if isinstance(effect, Finish):
+            self._close_upstream()
+            return _response(effect, self.request)
+        assert isinstance(effect, Start)
+        return _response(effect, self.request, stream=_SyncStream(self))
+
+    def events(self) -> Iterator[bytes]:
+        try:
+            while True:
+                effect = self._step(None)
+                if isinstance(effect, Emit):
+                    yield effect.data
+                elif isinstance(effect, Finish):
+                    return
+        finally:
+            self.close()
+
+    def _close_upstream(self) -> None:
+        if self.upstream is not None:
+            self.upstream.close()
+            self.upstream = None
+
+    def close(self) -> None:
+        self._close_upstream()
+        self.engine.close()
+
+
+class _SyncStream(httpx2.SyncByteStream):
+    def __init__(self, driver: _SyncDriver) -> None:
+        self._driver = driver
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._driver.events()
+
+    def close(self) -> None:
+        self._driver.close()
+
+
+class AsyncFinisherTransport(httpx2.AsyncBaseTransport):
+    def __init__(
+        self,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        *,
+        policy: Policy | None = None,
+        memory: ModelMemory | None = None,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> None:
+        self._inner = transport or httpx2.AsyncHTTPTransport()
+        self.policy = policy or Policy()
+        self.memory = memory or ModelMemory()
+        self._sleep = sleep
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        dialect = _route(request)
+        if dialect is not None:
+            await request.aread()
+        body = _body_of(request) if dialect else None
+        if dialect is None or body is None:
+            return await self._inner.handle_async_request(request)
+        engine = finisher_for(dialect, body, policy=self.policy, memory=self.memory).run()
+        driver = _AsyncDriver(self._inner, request, engine, self._sleep)
+        return await driver.until_response()
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _AsyncDriver:
+    def __init__(
+        self,
+        inner: httpx2.AsyncBaseTransport,
+        request: httpx2.Request,
+        engine: Engine,
+        sleep: Callable[[float], Any],
+    ) -> None:
+        self.inner = inner
+        self.request = request
+        self.engine = engine
+        self.sleep = sleep
+        self.upstream: httpx2.Response | None = None
+        self.chunks: AsyncIterator[bytes] | None = None
+
+    async def _step(self, value: Any) -> Any:
+        while True:
+            try:
+                effect = self.engine.send(value)
+            except _UpstreamUnreachable as exc:
+                if exc.cause is not None:
+                    raise exc.cause from None
+                raise httpx2.ConnectError("upstream unreachable", request=self.request) from None
+            if isinstance(effect, Send):
+                await self._close_upstream()
+                try:
+                    self.upstream = await self.inner.handle_async_request(
+                        _upstream_request(self.request, effect.body)
+                    )
+                except httpx2.TransportError as exc:
+                    value = Failure(exc)
+                    continue
+                self.chunks = aiter(self.upstream.stream)  # type: ignore[arg-type]
+                value = Head(
+                    self.upstream.status_code, {k.lower(): v for k, v in self.upstream.headers.items()}
+                )
+            elif isinstance(effect, Read):
+                assert self.chunks is not None
+                try:
+                    value = await anext(self.chunks, b"")
+                except httpx2.TransportError as exc:
+                    value = Failure(exc)
+            elif isinstance(effect, Sleep):
+                await self.sleep(effect.seconds)
+                value = None
+            else:
+                return effect
+
+    async def until_response(self) -> httpx2.Response:
+        effect = await self._step(None)
+        if isinstance(effect, Finish):
+            await self._close_upstream()
+            return _response(effect, self.request)
+        assert isinstance(effect, Start)
+        return _response(effect, self.request, stream=_AsyncStream(self))
+
+    async def events(self) -> AsyncIterator[bytes]:
+        try:
+            while True:
+                effect = await self._step(None)
+                if isinstance(effect, Emit):
+                    yield effect.data
+                elif isinstance(effect, Finish):
+                    return
+        finally:
+            await self.aclose()
+
+    async def _close_upstream(self) -> None:
+        if self.upstream is not None:
+            await self.upstream.aclose()
+            self.upstream = None
+
+    async def aclose(self) -> None:
+        await self._close_upstream()
+        self.engine.close()
+
+
+class _AsyncStream(httpx2.AsyncByteStream):
+    def __init__(self, driver: _AsyncDriver) -> None:
+        self._driver = driver
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._driver.events():
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._driver.aclose()
+
+
+def http_client(
+    *,
+    policy: Policy | None = None,
+    transport: httpx2.BaseTransport | None = None,
+    **kwargs: Any,
+) -> httpx2.Client:
+    """An httpx2 client for ``anthropic.Anthropic(http_client=…)`` / ``openai.OpenAI(…)``.
+    Extra keyword arguments go to ``httpx2.Client`` (timeouts, limits…)."""
+    kwargs.setdefault("timeout", httpx2.Timeout(600.0, connect=5.0))
+    return httpx2.Client(transport=FinisherTransport(transport, policy=policy), **kwargs)
+
+
+def async_http_client(
+    *,
+    policy: Policy | None = None,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    **kwargs: Any,
+) -> httpx2.AsyncClient:
+    kwargs.setdefault("timeout", httpx2.Timeout(600.0, connect=5.0))
+    return httpx2.AsyncClient(transport=AsyncFinisherTransport(transport, policy=policy), **kwargs)

@@ -26,6 +26,7 @@ from ..outcome import Outcome, State, StopReason
 from ..sse import ServerSentEvent, encode_event
 from . import seam as seams
 from .base import Finisher, Plan
+from .text import TextWriter
 
 __all__ = ["AnthropicFinisher"]
 
@@ -51,24 +52,6 @@ def _request_block(block: dict[str, Any]) -> dict[str, Any] | None:
     if kind in _TOOL_BLOCKS:
         return {k: block[k] for k in ("type", "id", "name", "input") if k in block}
     return {k: v for k, v in block.items() if v is not None and k not in ("citations", "parsed_output")}
-
-
-class _TextWriter:
-    """The one text block a stream keeps open across rounds. ``text`` is all of it; ``sent``
-    how much went downstream. Only ``seams.back_off``'s kept part is ever sent before the
-    round's stop reason says the answer is over."""
-
-    def __init__(self, index: int, text: str = "", sent: int = 0) -> None:
-        self.index = index
-        self.text = text
-        self.sent = sent
-        self.started = sent > 0
-
-    def releasable(self) -> int:
-        # back_off looks at the tail only, so a window keeps this linear in the answer's length.
-        window_start = max(self.sent - 512, 0)
-        kept = seams.back_off(self.text[window_start:]).kept
-        return max(window_start + len(kept), self.sent)
 
 
 class AnthropicFinisher(Finisher):
@@ -98,7 +81,7 @@ class AnthropicFinisher(Finisher):
         self.acc = AnthropicAccumulator()
         self.sent_message_start = False
         self.next_index = 0
-        self.writer: _TextWriter | None = None  # the text block that may still grow
+        self.writer: TextWriter | None = None  # the text block that may still grow
         self.index_map: dict[int, int] = {}  # upstream block index -> downstream index
         self.held: dict[int, list[dict[str, Any]]] = {}  # non-text blocks, until their stop
         self.text_blocks: set[int] = set()  # upstream indices of text blocks this round
@@ -251,7 +234,7 @@ class AnthropicFinisher(Finisher):
         self.index_map = {}
         self.held = {}
         self.text_blocks = set()
-        self.round_writers: dict[int, _TextWriter] = {}
+        self.round_writers: dict[int, TextWriter] = {}
         self.merged_index: int | None = None
         self.round_ended = False
         self.round_mode = plan.mode
@@ -319,7 +302,7 @@ class AnthropicFinisher(Finisher):
         self.index_map[index] = down
         if block.get("type") == "text":
             self.text_blocks.add(index)
-            self.writer = _TextWriter(down, block.get("text") or "")
+            self.writer = TextWriter(down, block.get("text") or "")
             self.round_writers[index] = self.writer
             self.head_decided = True
             out += self._release(final=False)

@@ -469,6 +469,9 @@ class AnthropicFinisher(Finisher):
     def has_content(self) -> bool:
         return bool(self.content)
 
+    def answer_size(self) -> int:
+        return sum(len(b.get("text") or "") + 1 for b in self.content)
+
     def final_state(self) -> State:
         if not self.rounds:
             return State.FAILED

@@ -122,6 +122,10 @@ class Finisher(ABC):
     def has_content(self) -> bool: ...
 
     @abstractmethod
+    def answer_size(self) -> int:
+        """How much answer we hold (characters of text and blocks): the measure of progress."""
+
+    @abstractmethod
     def close_stream(self, error: APIError | None) -> bytes:
         """The downstream events that end the stream: final stop, summed usage, terminator;
         or, when ``error`` is given, the error event after what was already sent."""
@@ -208,9 +212,15 @@ class Finisher(ABC):
                     self.absorb(outcome, plan, partial=True)
                     yield from self._give_up(err, connection=failure)
                     return
+                before = self.answer_size()
                 self.absorb(outcome, plan, partial=True)
-                attempts += 1
+                # A round that broke off after making progress is not the same failure again:
+                # the round bound still applies, the retry count starts over.
+                attempts = 1 if self.answer_size() > before else attempts + 1
                 self.retries += 1
+                if not self.continuation_rounds_left():
+                    yield from self._give_up(err, connection=failure)
+                    return
                 yield Sleep(delay)
                 plan = self.resume_plan(plan)
                 continue

@@ -301,6 +301,9 @@ class OpenAIFinisher(Finisher):
     def has_content(self) -> bool:
         return bool(self.text or self.tool_calls or self.refusal)
 
+    def answer_size(self) -> int:
+        return len(self.text) + len(self.tool_calls) + len(self.refusal or "")
+
     def final_state(self) -> State:
         return self.rounds[-1].state if self.rounds else State.FAILED
 

@@ -115,13 +115,15 @@ class AnthropicFinisher(Finisher):
         body["messages"] = messages
         return body
 
-    def _continue(self, mode: str, max_tokens: int | None) -> Plan | None:
-        """A round that goes on from the end of the answer so far (text backed off to a whole
-        word). ``None`` when there is nothing to continue from."""
+    def _continue(self, mode: str, max_tokens: int | None, *, whole: bool = False) -> Plan | None:
+        """A round that goes on from the end of the answer so far: text backed off to a whole
+        word, or, when ``whole`` (the text ended before a tool call), only its trailing
+        whitespace dropped. ``None`` when there is nothing to continue from."""
         if self.content and self.content[-1].get("type") == "text":
             last = self.content[-1]
             emitted = self.writer.sent if self.writer is not None else 0
-            seam = seams.back_off(last.get("text", ""))
+            text = last.get("text", "")
+            seam = seams.Seam(text.rstrip(), text[len(text.rstrip()) :]) if whole else seams.back_off(text)
             if len(seam.kept) < emitted:
                 # Never take back what a stream already showed.
                 seam = seams.Seam(last["text"][:emitted], last["text"][emitted:])
@@ -219,7 +221,7 @@ class AnthropicFinisher(Finisher):
             self.seam = None
             self.structure = seams.Structure()
             return Plan("tool-retry", {**self.request, "max_tokens": bigger})
-        return self._continue("tool-retry", bigger)
+        return self._continue("tool-retry", bigger, whole=True)
 
     def resume_plan(self, plan: Plan) -> Plan:
         if not self.content:
@@ -297,17 +299,20 @@ class AnthropicFinisher(Finisher):
             return out
         self.merge_next_text = False
         out += self._close_writer()
-        down = self.next_index
-        self.next_index += 1
-        self.index_map[index] = down
         if block.get("type") == "text":
+            down = self.next_index
+            self.next_index += 1
+            self.index_map[index] = down
             self.text_blocks.add(index)
             self.writer = TextWriter(down, block.get("text") or "")
             self.round_writers[index] = self.writer
             self.head_decided = True
             out += self._release(final=False)
         else:
-            self.held[index] = [{"type": "content_block_start", "index": down, "content_block": block}]
+            # Its downstream index is given when it is released: a cut block that is dropped
+            # must not leave a gap (the SDK places blocks by index).
+            self.index_map[index] = -1
+            self.held[index] = [{"type": "content_block_start", "index": -1, "content_block": block}]
         return out
 
     def _on_block_delta(self, obj: dict[str, Any]) -> list[bytes]:
@@ -316,7 +321,7 @@ class AnthropicFinisher(Finisher):
             return []
         down = self.index_map[index]
         if index in self.held:
-            self.held[index].append({**obj, "index": down})
+            self.held[index].append(obj)
             return []
         if index in self.text_blocks and self.writer is not None and delta.get("type") == "text_delta":
             text = delta.get("text")
@@ -351,12 +356,12 @@ class AnthropicFinisher(Finisher):
         if held is None:
             return []  # a text block: stopped when we know the round's outcome
         out = self._close_writer()
+        down = self.next_index
+        self.next_index += 1
+        self.index_map[index] = down
         for item in held:
-            name = item["type"]
-            out.append(_event(name, item))
-        out.append(
-            _event("content_block_stop", {"type": "content_block_stop", "index": self.index_map[index]})
-        )
+            out.append(_event(item["type"], {**item, "index": down}))
+        out.append(_event("content_block_stop", {"type": "content_block_stop", "index": down}))
         return out
 
     def _release(self, *, final: bool) -> list[bytes]:
@@ -399,6 +404,12 @@ class AnthropicFinisher(Finisher):
         if not self.head_decided and self.seam is not None:
             self.writer.text += seams.repair(self.seam, self.head_raw, self.structure)
             self.head_decided = True
+        if self.round_mode != "initial" and not self.writer.started and not self.writer.text.strip():
+            # Whitespace a continuation round wrote before its tool call: not a block of its own.
+            self.writer.skipped = True
+            self.next_index -= 1
+            self.writer = None
+            return []
         out = self._release(final=True)
         out.append(_event("content_block_stop", {"type": "content_block_stop", "index": self.writer.index}))
         self.writer = None
@@ -445,6 +456,8 @@ class AnthropicFinisher(Finisher):
             self.content[-1]["text"] = self.content[-1].get("text", "") + new
             if new.strip():
                 self.round_progressed = True
+        if self.round_mode != "initial":
+            blocks = [b for b in blocks if b.get("type") != "text" or (b.get("text") or "").strip()]
         if blocks:
             self.round_progressed = True
         self.content.extend(blocks)
@@ -456,6 +469,8 @@ class AnthropicFinisher(Finisher):
         for position, block in enumerate(blocks):
             index = upstream[position] if position < len(upstream) else None
             writer = self.round_writers.get(index) if index is not None else None
+            if writer is not None and writer.skipped:
+                continue
             if writer is not None:
                 if index == self.merged_index and self._ends_in_text():
                     self.content[-1]["text"] = writer.text

@@ -17,6 +17,7 @@ class TextWriter:
         self.text = text
         self.sent = sent
         self.started = sent > 0
+        self.skipped = False  # dropped unseen: whitespace with no block of its own
 
     def releasable(self) -> int:
         # back_off looks at the tail only, so a window keeps this linear in the answer's length.

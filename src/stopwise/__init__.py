@@ -30,24 +30,31 @@ from .errors import (
     StopwiseError,
     UnknownDialectError,
 )
+from .finisher import ModelMemory, Policy, RetryPolicy
 from .outcome import Outcome, State, Stop, StopReason, Usage
 from .sse import ServerSentEvent, SSEDecoder, encode_event, iter_events
+from .transport import AsyncFinisherTransport, FinisherTransport, async_http_client, http_client
 
 __all__ = [
     "APIError",
     "AnthropicAccumulator",
+    "AsyncFinisherTransport",
     "AuthenticationError",
     "BadRequestError",
     "EventTooLargeError",
+    "FinisherTransport",
     "InternalServerError",
+    "ModelMemory",
     "NotFoundError",
     "OpenAIAccumulator",
     "Outcome",
     "OverloadedError",
     "PermissionDeniedError",
+    "Policy",
     "ProtocolError",
     "RateLimitError",
     "RequestTooLargeError",
+    "RetryPolicy",
     "SSEDecoder",
     "SSEError",
     "ServerSentEvent",
@@ -58,9 +65,11 @@ __all__ = [
     "UnknownDialectError",
     "Usage",
     "__version__",
+    "async_http_client",
     "detect_dialect",
     "encode_event",
     "error_from_response",
+    "http_client",
     "iter_events",
     "parse_body",
     "parse_capture",

@@ -159,18 +159,18 @@ class Finisher(ABC):
                 raw = yield from self._read_all()
                 if isinstance(raw, Failure):
                     raw = b""
-                err = error_from_response(head.status, raw, head.headers)
-                replanned = self._replan_for(err, plan)
+                http_err = error_from_response(head.status, raw, head.headers)
+                replanned = self._replan_for(http_err, plan)
                 if replanned is not None:
                     plan = replanned
                     continue
-                delay = self._retry_delay(err, attempts)
+                delay = self._retry_delay(http_err, attempts)
                 if delay is not None:
                     attempts += 1
                     self.retries += 1
                     yield Sleep(delay)
                     continue
-                yield from self._give_up(err, head=head, raw=raw)
+                yield from self._give_up(http_err, head=head, raw=raw)
                 return
             if not self.upstream_headers:
                 self.upstream_headers = head.headers
@@ -293,8 +293,8 @@ class Finisher(ABC):
             wait = err.retry_after
             if wait is not None:
                 return None if wait > rp.max_retry_after else float(wait)
-        base = min(rp.initial_delay * 2**attempts, rp.max_delay)
-        return base * (1 - rp.jitter * self.rand())
+        base: float = min(rp.initial_delay * 2**attempts, rp.max_delay)
+        return base * (1.0 - rp.jitter * self.rand())
 
     def _give_up(
         self,

@@ -6,7 +6,9 @@ import click
 
 from .._version import __version__
 from .demo import demo_cmd
+from .diagnose import diagnose_cmd
 from .inspect import inspect_cmd
+from .sim import sim_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -15,5 +17,5 @@ def main() -> None:
     """Complete, honest LLM API responses."""
 
 
-main.add_command(inspect_cmd)
-main.add_command(demo_cmd)
+for _command in (demo_cmd, inspect_cmd, diagnose_cmd, sim_cmd):
+    main.add_command(_command)

@@ -21,23 +21,27 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ..dialects import parse_capture
-from .inspect import _report
+from ..diagnose import diagnose, render
 
-# The tail of the stream in the report this project started from
-# (shared/examples/relay-truncation-report.txt): a relay in front of Claude, cut at 8192 tokens
-# in the middle of a SQL statement, with Claude's raw "max_tokens" inside OpenAI chunks.
-SEED_STREAM = (
-    b'data: {"id":"msg_014i21AGDwm3iv3dnkPFXeSd","object":"chat.completion.chunk","created":1757509223,'
-    b'"model":"claude-opus-4-20250514","system_fingerprint":null,"choices":[{"delta":{"content":",\\n SUM("},'
-    b'"logprobs":null,"finish_reason":null,"index":0}],"usage":null}\n\n'
-    b'data: {"id":"msg_014i21AGDwm3iv3dnkPFXeSd","object":"chat.completion.chunk","created":1757509223,'
-    b'"model":"claude-opus-4-20250514","system_fingerprint":null,"choices":[{"delta":{},"logprobs":null,'
-    b'"finish_reason":"max_tokens","index":0}],"usage":null}\n\n'
-    b'data: {"id":"msg_014i21AGDwm3iv3dnkPFXeSd","object":"chat.completion.chunk","created":1757509223,'
-    b'"model":"claude-opus-4-20250514","system_fingerprint":null,"choices":[],"usage":{"prompt_tokens":25185,'
-    b'"completion_tokens":8192,"total_tokens":33377}}\n\n'
-    b"data: [DONE]\n\n"
+# The log lines of the report this project started from (shared/examples/relay-truncation-report.txt),
+# as the developer pasted them: a relay in front of Claude, cut at 8192 tokens in the middle of a
+# SQL statement, with Claude's raw "max_tokens" inside OpenAI chunks.
+SEED_LOG = "\n".join(
+    [
+        'Line 1467: \'data: {"id":"msg_014i21AGDwm3iv3dnkPFXeSd","object":"chat.completion.chunk",'
+        '"created":1757509223,"model":"claude-opus-4-20250514","system_fingerprint":null,'
+        '"choices":[{"delta":{"content":",\\\\n SUM("},"logprobs":null,"finish_reason":null,'
+        '"index":0}],"usage":null}\'',
+        'Line 1469: \'data: {"id":"msg_014i21AGDwm3iv3dnkPFXeSd","object":"chat.completion.chunk",'
+        '"created":1757509223,"model":"claude-opus-4-20250514","system_fingerprint":null,'
+        '"choices":[{"delta":{},"logprobs":null,"finish_reason":"max_tokens","index":0}],'
+        '"usage":null}\'',
+        'Line 1471: \'data: {"id":"msg_014i21AGDwm3iv3dnkPFXeSd","object":"chat.completion.chunk",'
+        '"created":1757509223,"model":"claude-opus-4-20250514","system_fingerprint":null,'
+        '"choices":[],"usage":{"prompt_tokens":25185,"completion_tokens":8192,'
+        '"total_tokens":33377}}\'',
+        "Line 1473: 'data: [DONE]'",
+    ]
 )
 
 
@@ -212,6 +216,7 @@ def demo_cmd(live: bool) -> None:
         "claude-sonnet-4-5 accepts prefill, so it is continued from the exact prefix; claude-opus-4-6 and "
         "gpt-4o do not, so a continue turn is sent and the seam repaired.\n"
     )
-    console.rule("[bold]2. The seed report's stream, as stopwise reads it")
-    console.print("An OpenAI client checking only for finish_reason == 'length' sees nothing wrong here.\n")
-    _report(parse_capture(SEED_STREAM), console)
+    console.rule("[bold]2. The report this project started from, diagnosed offline")
+    console.print("The pasted log lines:\n")
+    console.print(SEED_LOG, markup=False, highlight=False)
+    render(diagnose(SEED_LOG), console)

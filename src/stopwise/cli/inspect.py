@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..dialects import parse_capture
-from ..errors import ProtocolError
+from ..errors import ProtocolError, SSEError
 from ..outcome import Outcome, State
 
 _STATE_STYLE = {
@@ -34,7 +34,7 @@ def inspect_cmd(source: Any, as_json: bool, max_tokens: int | None) -> None:
     raw = source.read()
     try:
         outcome = parse_capture(raw, max_tokens=max_tokens)
-    except ProtocolError as exc:
+    except (ProtocolError, SSEError) as exc:  # SSEError: an event past the decoder's size bound
         raise click.ClickException(str(exc)) from exc
     if as_json:
         sys.stdout.write(orjson.dumps(outcome.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")

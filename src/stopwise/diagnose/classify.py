@@ -1,0 +1,334 @@
+"""Rules from facts to the categories of brief/diagnosis.md (names used verbatim).
+
+The order of the rules is the order of precedence: an HTTP error the log ends in explains more
+than the stream before it; among stream outcomes the most specific truncation wins (a cut tool
+call before a plain cap). Error texts are matched only where the API gives no other machine-
+readable signal (the 400s of brief/wire.md); everything else goes by status, type and code.
+
+Secondary categories (``also``) are independent findings that hold at the same time, e.g. the
+seed report: truncated at ``max_tokens``, by a relay's default cap, with the reason mis-mapped.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass, field
+
+from ..errors import is_quota_error
+from ._signals import time_of
+from .extract import Extraction
+from .facts import Facts
+
+__all__ = ["CATEGORIES", "Verdict", "classify"]
+
+CATEGORIES = (
+    "truncated_max_tokens",
+    "truncated_length",
+    "truncated_tool_use",
+    "thinking_exhausted_budget",
+    "gateway_default_max_tokens",
+    "relay_stop_reason_mismapped",
+    "pause_turn_unhandled",
+    "pause_turn_resubmit_misordered",
+    "refusal",
+    "content_filter",
+    "context_window_exceeded",
+    "context_window_exceeded_by_max_tokens",
+    "stop_model_context_window_exceeded",
+    "invalid_request_trailing_whitespace",
+    "invalid_request_empty_text_block",
+    "invalid_request_tool_use_without_tool_result",
+    "invalid_request_tool_result_without_tool_use",
+    "invalid_request_max_tokens_above_model_limit",
+    "invalid_request_thinking_budget",
+    "invalid_request_unsupported_parameter",
+    "invalid_request_prefill_unsupported",
+    "auth_invalid_api_key",
+    "permission_denied_region",
+    "forbidden_waf_user_agent",
+    "model_not_found",
+    "request_too_large",
+    "rate_limited",
+    "insufficient_quota",
+    "api_internal_error",
+    "overloaded",
+    "overloaded_mid_stream",
+    "stream_interrupted",
+    "proxy_buffering",
+    "sse_malformed_line",
+    "stream_usage_missing",
+    "unknown",
+)
+
+# The 400s whose only machine-readable signal is their text (brief/wire.md "Exact 400 texts"),
+# and the OpenAI wording of the same failures. Lowercase; checked in order.
+_TEXT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("invalid_request_trailing_whitespace", ("final assistant content cannot end with trailing whitespace",)),
+    ("invalid_request_prefill_unsupported", ("does not support assistant message prefill",)),
+    (
+        "invalid_request_empty_text_block",
+        ("text content blocks must be non-empty", "text content blocks must contain non-whitespace text"),
+    ),
+    (
+        "invalid_request_tool_use_without_tool_result",
+        (
+            "tool_use ids were found without tool_result blocks",
+            "must be followed by tool messages responding",
+        ),
+    ),
+    (
+        "invalid_request_tool_result_without_tool_use",
+        (
+            "unexpected tool_use_id found in tool_result",
+            "must be a response to a preceeding message with 'tool_calls'",
+            "must be a response to a preceding message with 'tool_calls'",
+        ),
+    ),
+    (
+        "invalid_request_max_tokens_above_model_limit",
+        ("which is the maximum allowed number of output tokens", "max_tokens is too large"),
+    ),
+    ("invalid_request_thinking_budget", ("must be greater than thinking.budget_tokens", "budget_tokens")),
+    ("context_window_exceeded_by_max_tokens", ("input length and max_tokens exceed context limit",)),
+    (
+        "context_window_exceeded",
+        (
+            "prompt is too long",
+            "context_length_exceeded",
+            "maximum context length",
+            "input is too long for requested model",
+        ),
+    ),
+    ("content_filter", ("content management policy", "responsibleaipolicyviolation", "content_filter")),
+    (
+        "invalid_request_unsupported_parameter",
+        (
+            "unsupported parameter",
+            "unsupported_parameter",
+            "extra inputs are not permitted",
+            "unrecognized request argument",
+            "is not supported with this model",
+            "unknown parameter",
+        ),
+    ),
+    (
+        "permission_denied_region",
+        (
+            "unsupported_country_region_territory",
+            "country, region, or territory not supported",
+            "request not allowed",
+            "not available in your region",
+        ),
+    ),
+    (
+        "insufficient_quota",
+        ("insufficient_quota", "credit balance is too low", "exceeded your current quota", "spend limit"),
+    ),
+)
+_OPENAI_WINDOW = re.compile(r"maximum context length is (\d+) tokens.{0,80}?\((\d+) in the messages", re.S)
+# A response body cut short: whatever was being read was incomplete.
+_BODY_CUT = (
+    "incomplete chunked read",
+    "peer closed connection",
+    "remoteprotocolerror",
+    "chunkedencodingerror",
+    "incompleteread",
+)
+# Transport failures that only mean a cut stream when the log shows a stream (without one, a
+# connect failure or a slow non-stream answer fits them just as well, and no category says so).
+_TRANSPORT = (
+    "connection reset",
+    "readtimeout",
+    "apitimeouterror",
+    "read timed out",
+    "server disconnected",
+    "readerror",
+    "apiconnectionerror",
+)
+
+
+@dataclass(slots=True)
+class Verdict:
+    category: str
+    confidence: float
+    also: list[str] = field(default_factory=list)
+    evidence: list[int] = field(default_factory=list)  # 1-based line numbers
+    matched: str | None = None  # the error text a rule matched, when one did
+
+
+def classify(f: Facts, ex: Extraction) -> Verdict:
+    # A log with only a traceback line has its message there, not in a parsed body.
+    last_exc = ex.signals.exceptions[-1][2] if ex.signals.exceptions else ""
+    # Backticks come and go between API versions of the same message; match without them.
+    lowered = (f.error_message or last_exc).lower().replace("`", "")
+    for rule in (_by_text, _by_status, _by_exception, _by_stop, _by_stream, _by_framing):
+        verdict = rule(f, ex, lowered)
+        if verdict is not None:
+            break
+    else:
+        verdict = Verdict("unknown", 0.0)
+    verdict.also = [c for c in _secondary(f, ex) if c != verdict.category]
+    # Every fact remembers its line: those lines are the evidence, with any the rule added.
+    verdict.evidence = sorted({*verdict.evidence, *f.lines.values()})
+    return verdict
+
+
+def _by_text(f: Facts, ex: Extraction, msg: str) -> Verdict | None:
+    if f.status is not None and f.status < 400 and not f.mid_stream_error:
+        return None
+    for category, needles in _TEXT_RULES:
+        for needle in needles:
+            if needle in msg:
+                return _refine_text(Verdict(category, 0.95, matched=needle), f, ex, msg)
+    if "server_tool_use" in msg or "pause_turn" in msg:
+        ordered = any(w in msg for w in ("last message", "final message", "must be the last", "at the end"))
+        return Verdict("pause_turn_resubmit_misordered" if ordered else "pause_turn_unhandled", 0.8)
+    return None
+
+
+def _refine_text(v: Verdict, f: Facts, ex: Extraction, msg: str) -> Verdict:
+    if v.category == "invalid_request_tool_use_without_tool_result" and (
+        "server_tool_use" in msg or "srvtoolu_" in msg or "pause_turn" in f.earlier_stops
+    ):
+        # The unpaired block came from a paused server-tool turn sent back as if it were done.
+        return Verdict("pause_turn_unhandled", 0.9, matched=v.matched)
+    m = _OPENAI_WINDOW.search(msg)
+    if v.category == "context_window_exceeded" and m and int(m.group(2)) <= int(m.group(1)):
+        return Verdict("context_window_exceeded_by_max_tokens", 0.9, matched=v.matched)
+    if v.category == "insufficient_quota" and f.status not in (None, 402, 429, 400, 403):
+        v.confidence = 0.7
+    return v
+
+
+def _by_status(f: Facts, ex: Extraction, msg: str) -> Verdict | None:
+    status, etype, code = f.status or 0, f.error_type, f.error_code
+    if status < 400 and not etype:
+        return None
+    if status == 401 or etype == "authentication_error" or code == "invalid_api_key":
+        return Verdict("auth_invalid_api_key", 0.9)
+    if is_quota_error(status, etype, code):
+        return Verdict("insufficient_quota", 0.95)
+    if status == 403 and (ex.signals.html or ex.signals.cdn):
+        return Verdict("forbidden_waf_user_agent", 0.85)
+    if status == 404 or etype == "not_found_error" or code == "model_not_found":
+        about_model = "model" in msg or code == "model_not_found"
+        return Verdict("model_not_found", 0.9 if about_model else 0.5)
+    if status == 413 or etype == "request_too_large":
+        return Verdict("request_too_large", 0.95)
+    if status == 429 or etype == "rate_limit_error":
+        return Verdict("rate_limited", 0.9)
+    if status == 529 or etype == "overloaded_error":
+        if f.mid_stream_error or status == 200:
+            return Verdict("overloaded_mid_stream", 0.95 if f.text_chars else 0.8)
+        return Verdict("overloaded", 0.95)
+    if status >= 500 or etype in ("api_error", "timeout_error"):
+        return Verdict("api_internal_error", 0.85 if (status == 500 or etype == "api_error") else 0.6)
+    return None
+
+
+def _by_exception(f: Facts, ex: Extraction, msg: str) -> Verdict | None:
+    for line, name, text in reversed(ex.signals.exceptions):
+        blob = f"{name} {text}".lower()
+        if "lengthfinishreasonerror" in blob:
+            return Verdict("truncated_length", 0.9, evidence=[line])
+        body_cut = any(n in blob for n in _BODY_CUT)
+        if body_cut or (f.stream and any(n in blob for n in _TRANSPORT)):
+            if f.stream_terminated:
+                continue  # the stream we see ended properly: the error belongs to something else
+            return Verdict("stream_interrupted", 0.85 if f.stream else 0.7, evidence=[line])
+        if "jsondecodeerror" in blob and (ex.data or ex.done):
+            return Verdict("sse_malformed_line", 0.8, evidence=[line, *ex.done_nospace[:1], *ex.bad_data[:3]])
+    return None
+
+
+def _by_stop(f: Facts, ex: Extraction, msg: str) -> Verdict | None:
+    raw, norm = f.stop_raw, f.stop_normalized
+    if f.outcome is not None and any(b.get("type") == "refusal" for b in f.outcome.content):
+        return Verdict("refusal", 0.9)
+    if raw == "refusal":
+        return Verdict("refusal", 0.95)
+    if raw == "content_filter":
+        return Verdict("content_filter", 0.95)
+    if raw == "model_context_window_exceeded":
+        return Verdict("stop_model_context_window_exceeded", 0.95)
+    if raw == "pause_turn":
+        return Verdict("pause_turn_unhandled", 0.6)
+    if norm == "max_tokens" or f.state == "truncated":
+        if f.request is not None and f.requested_max_tokens is None and f.cap_source == "relay_default":
+            # The logged request proves the caller sent no max_tokens: the relay's default is
+            # the cause, the truncation its symptom (listed in `also`).
+            return Verdict("gateway_default_max_tokens", 0.9)
+        if f.tool_call_cut:
+            return Verdict("truncated_tool_use", 0.9)
+        if not (f.text_chars or 0) and (f.thinking_chars or f.reasoning_tokens):
+            return Verdict("thinking_exhausted_budget", 0.9)
+        if raw == "max_tokens":
+            return Verdict("truncated_max_tokens", 0.95)
+        if raw in ("length", "max_output_tokens"):
+            return Verdict("truncated_length", 0.95)
+        # Truncated by the cap while the reason says it ended normally: the reason is wrong.
+        return Verdict("relay_stop_reason_mismapped", 0.8)
+    return None
+
+
+def _by_stream(f: Facts, ex: Extraction, msg: str) -> Verdict | None:
+    if not f.stream:
+        return None
+    if f.stop_raw is None and not f.mid_stream_error:
+        if ex.done:
+            # [DONE] arrived but no chunk carried a finish reason: one-api drops that chunk
+            # (brief/wire.md), so the caller cannot tell a cap from a normal end.
+            return Verdict("relay_stop_reason_mismapped", 0.7)
+        return Verdict("stream_interrupted", 0.85 if f.text_chars else 0.6)
+    if _buffered(f, ex):
+        return Verdict("proxy_buffering", 0.7)
+    return None
+
+
+def _by_framing(f: Facts, ex: Extraction, msg: str) -> Verdict | None:
+    if ex.done_nospace or ex.bad_data or ex.retry_only:
+        return Verdict(
+            "sse_malformed_line", 0.6, evidence=[*ex.done_nospace[:2], *ex.bad_data[:3], *ex.retry_only[:2]]
+        )
+    if f.stream and f.dialect == "openai" and f.state == "complete" and not f.usage_reported:
+        return Verdict("stream_usage_missing", 0.6)
+    return None
+
+
+def _buffered(f: Facts, ex: Extraction) -> bool:
+    """Tokens delivered in bursts: most gaps near zero, and a few long waits (or one long wait
+    before the first token and nothing after). Needs timestamps on the data lines."""
+    if len(ex.data) < 8:
+        return False
+    times = [t for d in ex.data if (t := time_of(ex.text_of(d.line))) is not None]
+    if len(times) < 8:
+        return False
+    gaps = [b - a for a, b in itertools.pairwise(times) if b >= a]
+    if not gaps:
+        return False
+    tiny = sum(1 for g in gaps if g < 0.01)
+    first = ex.data[0].line
+    before = [
+        t for n in range(first - 1, max(0, first - 50), -1) if (t := time_of(ex.text_of(n))) is not None
+    ]
+    ttft = times[0] - before[0] if before else 0.0
+    return tiny >= 0.8 * len(gaps) and (max(gaps) >= 2.0 or ttft >= 5.0)
+
+
+def _secondary(f: Facts, ex: Extraction) -> list[str]:
+    also: list[str] = []
+    truncated = f.stop_normalized == "max_tokens" or f.state == "truncated"
+    if truncated and f.stop_raw in ("max_tokens", "length"):
+        also.append("truncated_max_tokens" if f.stop_raw == "max_tokens" else "truncated_length")
+    if truncated and f.cap_source == "relay_default" and f.requested_max_tokens is None:
+        also.append("gateway_default_max_tokens")
+    if f.stream and f.stop_raw is None and ex.done and f.cap_source == "relay_default":
+        also.append("gateway_default_max_tokens")
+    if f.raw_claude_reason:
+        also.append("relay_stop_reason_mismapped")
+    if f.stream and f.dialect == "openai" and f.usage_reported is False and f.stream_terminated:
+        also.append("stream_usage_missing")
+    if ex.done_nospace or ex.bad_data:
+        also.append("sse_malformed_line")
+    return list(dict.fromkeys(also))

@@ -1,0 +1,233 @@
+"""Pull the machine-readable pieces out of a pasted log, whatever surrounds them.
+
+What we look for, line by line (after one decode with replacement, so invalid UTF-8 is fine):
+
+- SSE ``data:`` and ``event:`` lines, bare or wrapped in log prefixes and quotes, including the
+  seed report's ``Line 1467: 'data: {...}'`` where the JSON sits inside a Python repr with its
+  backslashes doubled, and a whole stream printed as one ``b'event: ...\\ndata: ...\\n\\n'`` repr;
+- JSON objects anywhere on a line, Python dict literals from SDK tracebacks, JSON escaped inside
+  strings, and pretty-printed JSON spread over several lines;
+- signals found with linear regexes over the whole text (see :mod:`._signals`).
+
+Nothing here interprets what it finds; :mod:`.facts` does. Nothing here raises on bad input.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import _signals
+from ._scan import find_objects, loads_lenient, unescape
+
+__all__ = ["DataLine", "Extraction", "Found", "extract"]
+
+_LABEL = re.compile(r"\b(?:line|l)\s*#?\s*(\d{1,9})\b", re.I)
+_MULTILINE_MAX_LINES = 400
+_MULTILINE_MAX_CHARS = 1_000_000
+
+
+@dataclass(slots=True)
+class DataLine:
+    """One SSE ``data:`` payload. ``obj`` is ``None`` for a payload that is not JSON."""
+
+    line: int  # 1-based
+    event: str | None
+    raw: str
+    obj: dict[str, Any] | None
+    label: str | None  # "1467" for a "Line 1467:" prefix: the same label twice is one event
+
+
+@dataclass(slots=True)
+class Found:
+    """A JSON object outside SSE data lines (a body, an error, a request, a log record)."""
+
+    line: int
+    obj: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Extraction:
+    lines: list[str]
+    data: list[DataLine] = field(default_factory=list)
+    done: list[int] = field(default_factory=list)  # lines with data: [DONE]
+    done_nospace: list[int] = field(default_factory=list)  # `data:[DONE]`, which strict clients choke on
+    bad_data: list[int] = field(default_factory=list)  # data: lines whose payload is neither JSON nor [DONE]
+    truncated_data: list[int] = field(default_factory=list)  # data: lines cut by the paste ("...")
+    retry_only: list[int] = field(default_factory=list)  # `retry:` lines (events with no data)
+    objects: list[Found] = field(default_factory=list)
+    signals: _signals.Signals = field(default_factory=_signals.Signals)
+
+    def text_of(self, line: int) -> str:
+        return self.lines[line - 1] if 0 < line <= len(self.lines) else ""
+
+
+def extract(raw: bytes | str) -> Extraction:
+    text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    ex = Extraction(lines=lines)
+    walker = _Walker(ex)
+    walker.run()
+    # Signals are read outside SSE payloads: a model writing about "HTTP 429" or Cloudflare in
+    # its answer is not a status or a CDN page (and skipping them is most of the bytes).
+    if walker.masked:
+        masked = list(lines)
+        for no, keep in walker.masked.items():
+            masked[no - 1] = masked[no - 1][:keep]
+        text = "\n".join(masked)
+    ex.signals = _signals.scan(text)
+    return ex
+
+
+class _Walker:
+    def __init__(self, ex: Extraction) -> None:
+        self.ex = ex
+        self.event: str | None = None  # the last `event:` seen, for the next data line
+        self.skip_multiline_until = 0
+        self.masked: dict[int, int] = {}  # line -> characters to keep for the signal scan
+
+    def run(self) -> None:
+        for no, line in enumerate(self.ex.lines, 1):
+            if "data:" in line or "event:" in line or "retry:" in line:
+                if "\\n" in line and _looks_like_repr_stream(line):
+                    for piece in unescape(line).split("\n"):
+                        self.sse_line(no, piece)
+                    self.mask(no, line)
+                    continue
+                cut = self.sse_line(no, line)
+                if cut >= 0:
+                    self.masked[no] = cut
+                    continue
+            if "{" in line:
+                self.objects(no, line)
+
+    def mask(self, no: int, line: str) -> None:
+        cut = min((i for i in (_field(line, "data:"), _field(line, "event:")) if i >= 0), default=-1)
+        if cut >= 0:
+            self.masked[no] = cut
+
+    def sse_line(self, no: int, line: str) -> int:
+        """Handle a line holding an SSE field. Returns where the field starts (what precedes it
+        is the log's own prefix), or -1 when the line holds none (let the JSON search run)."""
+        idx = _field(line, "data:")
+        if idx < 0:
+            ev = _field(line, "event:")
+            if ev >= 0:
+                name = line[ev + 6 :].strip().strip("'\",")
+                self.event = name.split()[0] if name else None
+                return ev
+            retry = line.find("retry:")
+            if retry >= 0 and not line[:retry].strip(" '\"b"):
+                self.ex.retry_only.append(no)
+                return retry
+            return -1
+        prefix = line[:idx]
+        ev = _field(prefix, "event:")
+        if ev >= 0:  # `event: x data: {...}` flattened onto one line by a logger
+            name = prefix[ev + 6 :].strip().strip("'\",")
+            self.event = name.split()[0] if name else None
+            prefix = prefix[:ev]
+        payload = line[idx + 5 :]
+        if payload[:1] == " ":
+            payload = payload[1:]
+        elif payload.startswith("[DONE]"):
+            self.ex.done_nospace.append(no)
+        quote = prefix.rstrip()[-1:] if prefix.rstrip()[-1:] in ("'", '"') else ""
+        payload = _strip_tail(payload, quote)
+        # Cheap test first: the regex would run on every line of a long log.
+        label_m = _LABEL.search(prefix) if ("ine" in prefix or "L" in prefix) else None
+        label = label_m.group(1) if label_m else None
+        event, self.event = self.event, None
+        if payload.startswith("[DONE]"):
+            self.ex.done.append(no)
+            return idx
+        if not payload:
+            return idx
+        obj = _parse_payload(payload, quoted=bool(quote))
+        if obj is None:
+            if "..." in payload or "…" in payload:  # elided by whoever pasted it, not malformed
+                self.ex.truncated_data.append(no)
+            else:
+                self.ex.bad_data.append(no)
+        self.ex.data.append(DataLine(no, event, payload, obj, label))
+        return idx
+
+    def objects(self, no: int, line: str) -> None:
+        found = False
+        for obj in find_objects(line):
+            self.ex.objects.append(Found(no, obj))
+            found = True
+            for value in list(obj.values())[:50]:
+                # A structured logger that put the raw SSE body into a string field.
+                if isinstance(value, str) and "data:" in value and len(value) < 1_000_000:
+                    for piece in value.replace("\r\n", "\n").split("\n"):
+                        self.sse_line(no, piece)
+        if not found and no > self.skip_multiline_until and line.rstrip().endswith(("{", "[")):
+            self.multiline(no)
+
+    def multiline(self, no: int) -> None:
+        """Pretty-printed JSON (curl output, a logger's indent=2): join the following lines
+        until one parses. Each line takes part in at most one attempt, so this stays linear."""
+        lines = self.ex.lines
+        first = lines[no - 1]
+        start = max(first.rfind("{"), first.rfind("["))
+        parts = [first[start:]]
+        size = len(parts[0])
+        depth = parts[0].count("{") + parts[0].count("[") - parts[0].count("}") - parts[0].count("]")
+        end = no
+        while end < len(lines) and end - no < _MULTILINE_MAX_LINES and size < _MULTILINE_MAX_CHARS:
+            nxt = lines[end]
+            end += 1
+            parts.append(nxt)
+            size += len(nxt)
+            depth += nxt.count("{") + nxt.count("[") - nxt.count("}") - nxt.count("]")
+            if depth <= 0:
+                break
+        self.skip_multiline_until = end
+        for obj in find_objects("\n".join(parts)):
+            self.ex.objects.append(Found(no, obj))
+
+
+def _field(line: str, name: str) -> int:
+    """Where an SSE field name starts in a line, as a word of its own: "metadata:" in a log
+    line is not a data field."""
+    pos = line.find(name)
+    while pos > 0 and (line[pos - 1].isalnum() or line[pos - 1] == "_"):
+        pos = line.find(name, pos + 1)
+    return pos
+
+
+def _looks_like_repr_stream(line: str) -> bool:
+    """A whole stream printed as one Python (bytes) repr: SSE line ends appear as ``\\n``."""
+    return "\\ndata:" in line or "\\nevent:" in line
+
+
+def _strip_tail(payload: str, quote: str) -> str:
+    payload = payload.rstrip()
+    if quote and payload.endswith(quote):
+        payload = payload[:-1]
+    elif quote and payload.endswith((quote + ",", quote + ")")):
+        payload = payload[:-2]
+    while payload.endswith("\\n"):  # the SSE line end, escaped inside a repr
+        payload = payload[:-2]
+    return payload.rstrip()
+
+
+def _parse_payload(payload: str, *, quoted: bool) -> dict[str, Any] | None:
+    """The JSON of one data line. Inside a quoted repr the backslashes were doubled, so undo
+    one level first; else try the text as it is, then with trailing noise cut off."""
+    candidates = [unescape(payload), payload] if quoted and "\\" in payload else [payload]
+    for cand in candidates:
+        obj = loads_lenient(cand)
+        if isinstance(obj, dict):
+            return obj
+    for cand in candidates:
+        brace = cand.find("{")
+        if brace >= 0:
+            for obj in find_objects(cand[brace:], depth=99):
+                return obj
+    return None

@@ -1,0 +1,23 @@
+"""The simulator's one configuration object, built once and passed to :func:`create_app`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+__all__ = ["SimConfig"]
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """``model_faults`` maps a model name to an ``x-sim-fault`` value applied to every request
+    for that model (a request's own header adds to it). ``created`` is the fixed Unix time
+    reported in OpenAI responses, so output is reproducible. ``relay_default_max_tokens`` is
+    what the relay endpoint injects when the request sets none (new-api's 8192)."""
+
+    model_faults: Mapping[str, str] = field(default_factory=dict)
+    created: int = 1767225600
+    relay_default_max_tokens: int = 8192
+    thinking_tokens: int = 200
+    searches: int = 3
+    pause_after: int = 2

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from stopwise.sim import document_for_messages, full_document, kind_for_messages
+from stopwise.sim import document, document_for_messages, full_document, kind_for_messages
 from stopwise.sim.conversation import Turn, analyze, locate, pick_kind
 
 
@@ -61,3 +61,27 @@ def test_public_helpers_for_message_dicts() -> None:
     assert kind_for_messages(messages) == "table"
     assert document_for_messages(messages) == full_document("table")
     assert document_for_messages([{"role": "user", "content": "tool"}], tools=True) == full_document("tool")
+
+
+def test_a_nudge_after_the_whole_tool_preface_is_a_continue_request() -> None:
+    # The tool document is its preface text and then the call: matching the whole preface does
+    # not finish it, so the next user turn continues (towards the call) instead of starting over.
+    preface = document("tool").text
+    turns = [
+        Turn("user", "Write the tool call please"),
+        Turn("assistant", preface),
+        Turn("user", "Continue exactly where you stopped."),
+    ]
+    a = analyze(turns, client_tools=True, prefill=True)
+    assert (a.kind, a.mode, a.cursor) == ("tool", "continue", len(preface))
+
+
+def test_prefill_after_server_searches_continues_the_text() -> None:
+    doc = full_document("prose")
+    paused = Turn("assistant", "", server_tool_uses=3)
+    assert analyze([Turn("user", "Search, then prose"), paused], client_tools=False, prefill=True).mode == (
+        "server-continue"
+    )
+    with_text = Turn("assistant", doc[:500], server_tool_uses=3)
+    a = analyze([Turn("user", "Search, then prose"), with_text], client_tools=False, prefill=True)
+    assert (a.mode, a.cursor, a.prior_searches) == ("prefill", 500, 3)

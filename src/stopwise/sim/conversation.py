@@ -97,7 +97,10 @@ def analyze(turns: list[Turn], *, client_tools: bool, prefill: bool) -> Analysis
     for i, turn in enumerate(turns):
         doc = document(kind).text
         if turn.role == "user":
-            if chain and cursor < len(doc) and not turn.tool_results:
+            # A document with a tool call is not finished at the end of its text: the call is
+            # still to come, so a nudge after the whole preface is a continue request too.
+            unfinished = cursor < len(doc) or document(kind).tool_input is not None
+            if chain and unfinished and not turn.tool_results:
                 is_continue = True
                 continue
             kind = (
@@ -109,8 +112,15 @@ def analyze(turns: list[Turn], *, client_tools: bool, prefill: bool) -> Analysis
             continue
         last = i == len(turns) - 1
         if last and prefill:
-            if turn.server_tool_uses:
+            if turn.server_tool_uses and not turn.text.strip():
                 return Analysis(kind, document(kind), "server-continue", 0, turn.server_tool_uses)
+            if turn.server_tool_uses:
+                # Text after the searches: a prefill of the answer that followed them, which the
+                # model continues (the searches are done).
+                found = locate(doc, turn.text, cursor)
+                return Analysis(
+                    kind, document(kind), "prefill", cursor if found is None else found, turn.server_tool_uses
+                )
             if turn.text:
                 found = locate(doc, turn.text, cursor)
                 return Analysis(kind, document(kind), "prefill", cursor if found is None else found)

@@ -16,23 +16,19 @@ from typing import Any
 
 import orjson
 
-from ..dialects import AnthropicAccumulator, Dialect, OpenAIAccumulator, accumulator_for
+from ..dialects import (
+    ANTHROPIC_STREAM_EVENTS,
+    AnthropicAccumulator,
+    Dialect,
+    OpenAIAccumulator,
+    accumulator_for,
+)
 from ..outcome import Outcome
 from .extract import DataLine, Extraction
 
 __all__ = ["Stream", "fold_streams"]
 
-_ANTHROPIC_TYPES = frozenset(
-    {
-        "message_start",
-        "message_delta",
-        "message_stop",
-        "content_block_start",
-        "content_block_delta",
-        "content_block_stop",
-        "ping",
-    }
-)
+_ANTHROPIC_TYPES = ANTHROPIC_STREAM_EVENTS
 _BLOCK_FOR_DELTA: dict[str, dict[str, object]] = {
     "text_delta": {"type": "text", "text": ""},
     "input_json_delta": {"type": "tool_use", "id": "", "name": "", "input": {}},

@@ -20,6 +20,7 @@ from .anthropic import AnthropicAccumulator, parse_message
 from .openai import OpenAIAccumulator, parse_completion
 
 __all__ = [
+    "ANTHROPIC_STREAM_EVENTS",
     "AnthropicAccumulator",
     "Dialect",
     "OpenAIAccumulator",
@@ -34,7 +35,8 @@ __all__ = [
 
 Dialect = Literal["anthropic", "openai"]
 
-_ANTHROPIC_EVENTS = frozenset(
+#: The event types of an Anthropic Messages stream.
+ANTHROPIC_STREAM_EVENTS = frozenset(
     {
         "message_start",
         "message_delta",
@@ -42,10 +44,11 @@ _ANTHROPIC_EVENTS = frozenset(
         "content_block_start",
         "content_block_delta",
         "content_block_stop",
-        "message",
         "ping",
     }
 )
+# Plus a non-stream body's own type.
+_ANTHROPIC_TYPES = ANTHROPIC_STREAM_EVENTS | {"message"}
 
 
 def detect_dialect(obj: object) -> Dialect | None:
@@ -53,7 +56,7 @@ def detect_dialect(obj: object) -> Dialect | None:
     if not isinstance(obj, dict):
         return None
     kind = obj.get("type")
-    if isinstance(kind, str) and (kind in _ANTHROPIC_EVENTS or kind == "error"):
+    if isinstance(kind, str) and (kind in _ANTHROPIC_TYPES or kind == "error"):
         return "anthropic"
     obj_kind = obj.get("object")
     if obj_kind in ("chat.completion", "chat.completion.chunk"):
@@ -98,7 +101,7 @@ def parse_capture(raw: bytes, *, max_tokens: int | None = None) -> Outcome:
         raise ProtocolError("no JSON body and no server-sent events in the input")
     dialect: Dialect | None = None
     for ev in events:
-        if ev.event in _ANTHROPIC_EVENTS or ev.event == "error":
+        if ev.event in _ANTHROPIC_TYPES or ev.event == "error":
             dialect = "anthropic"
             break
         if ev.data.startswith("[DONE]"):

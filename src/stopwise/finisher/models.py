@@ -1,5 +1,5 @@
-"""What the finisher knows about models: prefill support and output ceilings. Starts from a
-small table and learns from the API's own 400s at run time (brief/wire.md: "Treat that 400 as a
+"""What the finisher knows about models: prefill support and output ceilings. Starts from
+:mod:`stopwise.catalog` and learns from the API's own 400s at run time (brief/wire.md: "Treat that 400 as a
 per-model capability signal"; the ``max_tokens: X > Y`` text names the ceiling)."""
 
 from __future__ import annotations
@@ -7,31 +7,13 @@ from __future__ import annotations
 import re
 import threading
 
+from ..catalog import model_ceiling, prefill_supported
+
 __all__ = ["ModelMemory", "ceiling_from_error", "is_prefill_rejection", "is_trailing_whitespace_rejection"]
 
-# Claude 4.6 and later reject prefill; Sonnet 4.5, Haiku 4.5 and older accept it.
-_NO_PREFILL = re.compile(r"claude-(?:opus|sonnet|haiku)-(?:4-(?:[6-9]|\d\d)|[5-9])")
-_CEILINGS = {
-    "claude-sonnet-4-5": 64000,
-    "claude-haiku-4-5": 64000,
-    "claude-opus-4-6": 128000,
-    "claude-sonnet-4-6": 64000,
-    "claude-opus-4-1": 32000,
-    "claude-opus-4": 32000,
-    "claude-sonnet-4": 64000,
-    "gpt-4o": 16384,
-    "gpt-4o-mini": 16384,
-    "gpt-4.1": 32768,
-    "gpt-4.1-mini": 32768,
-}
 _CEILING_TEXT = re.compile(r"max_tokens: \d+ > (\d+), which is the maximum allowed")
 _PREFILL_TEXT = "does not support assistant message prefill"
 _TRAILING_WS_TEXT = "cannot end with trailing whitespace"
-
-
-def _base(model: str) -> str:
-    # Dated snapshots share their family's limits: claude-sonnet-4-5-20250929 -> claude-sonnet-4-5.
-    return re.sub(r"-\d{8}$|-latest$", "", model)
 
 
 def is_prefill_rejection(message: str) -> bool:
@@ -63,7 +45,7 @@ class ModelMemory:
             known = self._prefill.get(model)
         if known is not None:
             return known
-        return _NO_PREFILL.search(model) is None
+        return prefill_supported(model)
 
     def forbid_prefill(self, model: str) -> None:
         with self._lock:
@@ -72,7 +54,7 @@ class ModelMemory:
     def ceiling(self, model: str) -> int | None:
         with self._lock:
             learned = self._ceiling.get(model)
-        return learned if learned is not None else _CEILINGS.get(_base(model))
+        return learned if learned is not None else model_ceiling(model)
 
     def learn_ceiling(self, model: str, value: int) -> None:
         with self._lock:

@@ -120,7 +120,7 @@ class APIError(StopwiseError):
         return is_quota_error(self.status, self.error_type, self.code)
 
     def __str__(self) -> str:
-        parts = [f"{self.status}"]
+        parts = [f"{self.status}" if self.status else "error"]
         if self.error_type:
             parts.append(self.error_type)
         head = " ".join(parts)
@@ -208,13 +208,16 @@ _BY_STATUS: dict[int, type[APIError]] = {
 
 
 def api_error_class(status: int, error_type: str | None) -> type[APIError]:
-    """The class for an error: the error type decides inside a 200 stream (there the status
-    says nothing), the status decides otherwise."""
+    """The class for an error. The status decides when it is a real HTTP status; the error type
+    decides inside a 200 stream (status 200) and for a body read without its status (0)."""
     if status == 529 or error_type == "overloaded_error":
         return OverloadedError
-    if status == 200 or status not in _BY_STATUS:
-        cls = _BY_TYPE.get(error_type or "")
-        if cls is not None:
-            return cls
-        return InternalServerError if status >= 500 or status == 200 else APIError
-    return _BY_STATUS[status]
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    if status >= 500:
+        # A relay's 500 carrying a client error type is still a server fault, and retryable.
+        return InternalServerError
+    cls = _BY_TYPE.get(error_type or "")
+    if cls is not None:
+        return cls
+    return InternalServerError if status == 200 else APIError

@@ -87,9 +87,14 @@ class SSEDecoder:
         return self._last_id
 
     def decode(self, chunk: bytes) -> list[ServerSentEvent]:
+        if not chunk:
+            # Transports do hand out empty reads; one must not cancel a CR carried over below.
+            return []
         if self._plain and not self._pending and 13 not in chunk:
             # The common case: BOM settled, no CR anywhere, nothing held back.
             head, sep, tail = chunk.rpartition(b"\n\n")
+            if len(head) > self._max:
+                self._check_sizes(head)
             if sep and not tail:
                 # One read, one event: the way tokens arrive. Inlined, it is most of the work.
                 m = _ONE_EVENT.fullmatch(head.decode("utf-8", "replace"))
@@ -137,7 +142,15 @@ class SSEDecoder:
             return self._hold(buf.lstrip(b"\n")) if buf[:1] == b"\n" else self._hold(buf)
         if tail:
             self._hold(tail)
+        if len(head) > self._max:
+            self._check_sizes(head)
         return self._events(head)
+
+    def _check_sizes(self, head: bytes) -> None:
+        # The bound holds per event, whether it came in many reads or whole in one.
+        for block in head.split(b"\n\n"):
+            if len(block) > self._max:
+                raise EventTooLargeError(self._max)
 
     def _events(self, head: bytes) -> list[ServerSentEvent]:
         """Events of ``head``: whole blocks with the final blank line removed. Boundaries are

@@ -39,6 +39,13 @@ def _usage_from(raw: object) -> Usage:
     return usage
 
 
+def _str(value: object) -> str:
+    """A text piece of the wire; anything else is a malformed event (the caller counts it)."""
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
 def _text_of(content: list[dict[str, Any]]) -> str:
     return "".join(b["text"] for b in content if b.get("type") == "text" and isinstance(b.get("text"), str))
 
@@ -90,7 +97,7 @@ def parse_message(body: object, *, max_tokens: int | None = None) -> Outcome:
     if not isinstance(body, dict):
         raise ProtocolError(f"an Anthropic message body must be a JSON object, not {type(body).__name__}")
     if body.get("type") == "error":
-        err = error_from_payload(500, body)
+        err = error_from_payload(0, body)  # an error body read without its HTTP status
         return _finish(
             {"type": "message", "content": [], "stop_reason": None},
             Usage(),
@@ -102,18 +109,25 @@ def parse_message(body: object, *, max_tokens: int | None = None) -> Outcome:
             error=err,
         )
     anomalies: dict[str, int] = {}
+    reasons: list[str] = []
     content = body.get("content")
     if not isinstance(content, list):
         anomalies["content_not_a_list"] = 1
         body = {**body, "content": []}
+    elif not all(isinstance(b, dict) for b in content):
+        # Skipped and counted like bad stream input; the message is then not whole.
+        anomalies["malformed_block"] = sum(not isinstance(b, dict) for b in content)
+        body = {**body, "content": [b for b in content if isinstance(b, dict)]}
+    if anomalies:
+        reasons.append("content unreadable (see anomalies)")
     return _finish(
         body,
         _usage_from(body.get("usage")),
         max_tokens=max_tokens,
-        reasons=[],
+        reasons=reasons,
         anomalies=anomalies,
         tool_json={},
-        cut=False,
+        cut=bool(anomalies),
     )
 
 
@@ -208,6 +222,8 @@ class AnthropicAccumulator:
     def _require_message(self, etype: str) -> dict[str, Any]:
         if self.message is None:
             self._note(f"{etype}_before_message_start")
+            # The head of the stream went missing: whatever came with it is lost too.
+            self._lost = True
             self.message = {"id": None, "type": "message", "role": "assistant", "model": None, "content": []}
         return self.message
 
@@ -224,6 +240,9 @@ class AnthropicAccumulator:
         self._require_message("content_block_start")
         index = obj["index"]
         block = dict(obj["content_block"])
+        btype = block.get("type")
+        if btype in ("text", "thinking"):
+            _str(block.get(btype) or "")  # checked before the block is recorded
         if not isinstance(index, int) or index in self._position:
             self._note("content_block_restarted")
             self._lost = True
@@ -236,7 +255,6 @@ class AnthropicAccumulator:
         self._position[index] = len(self._blocks)
         self._blocks.append(block)
         self._open.add(index)
-        btype = block.get("type")
         if btype == "text":
             self._text[index] = [block.get("text") or ""]
         elif btype == "thinking":
@@ -263,20 +281,20 @@ class AnthropicAccumulator:
         btype = block.get("type")
         if dtype == "text_delta":
             if btype == "text":
-                self._text[index].append(delta["text"])
+                self._text[index].append(_str(delta["text"]))
             else:
-                self._note("delta_type_mismatch")
+                self._mismatch()
         elif dtype == "input_json_delta":
             parts = self._json.get(index)
             if parts is None:
-                self._note("delta_type_mismatch")
+                self._mismatch()
             else:
-                parts.append(delta["partial_json"])
+                parts.append(_str(delta["partial_json"]))
         elif dtype == "thinking_delta":
             if btype == "thinking":
-                self._text[index].append(delta["thinking"])
+                self._text[index].append(_str(delta["thinking"]))
             else:
-                self._note("delta_type_mismatch")
+                self._mismatch()
         elif dtype == "signature_delta":
             block["signature"] = delta["signature"]  # replaces, does not append
         elif dtype == "citations_delta":
@@ -288,7 +306,15 @@ class AnthropicAccumulator:
             block["content"] = delta.get("content")
             block["encrypted_content"] = delta.get("encrypted_content")
         else:
+            # Counted, not fatal: the API adds delta types over time (compaction_delta did), and
+            # the SDK skips ones it does not know. Reading every stream that carries a new one as
+            # cut would make the finisher resume healthy answers until it gave up.
             self._note(f"unknown_delta:{dtype}")
+
+    def _mismatch(self) -> None:
+        # A delta of the wrong kind for its block (text for a tool_use...): its content is dropped.
+        self._note("delta_type_mismatch")
+        self._lost = True
 
     def _on_stop(self, obj: dict[str, Any]) -> None:
         index = obj["index"]

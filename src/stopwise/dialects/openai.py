@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..catalog import CLAUDE_STOP_REASONS
 from ..errors import APIError, ProtocolError
 from ..outcome import Outcome, State, Stop, Usage, apply_cap, estimate_tokens, state_for, worst
 from ..sse import ServerSentEvent
@@ -29,19 +30,6 @@ from ._json import JSONDecodeError, is_whole_json, loads, partial_json
 __all__ = ["OpenAIAccumulator", "parse_completion"]
 
 DIALECT = "openai"
-
-# Raw Claude stop reasons that have no business on the OpenAI wire.
-_CLAUDE_REASONS = frozenset(
-    {
-        "max_tokens",
-        "end_turn",
-        "tool_use",
-        "pause_turn",
-        "stop_sequence",
-        "refusal",
-        "model_context_window_exceeded",
-    }
-)
 
 
 def _usage_from(raw: object) -> Usage:
@@ -73,7 +61,7 @@ def _relay_signs(message: dict[str, Any], raw_reasons: list[str | None]) -> list
     if isinstance(model, str) and "claude" in model.lower():
         signs.append(f"Claude model {model} on the OpenAI wire")
     for raw in raw_reasons:
-        if raw in _CLAUDE_REASONS:
+        if raw in CLAUDE_STOP_REASONS:
             signs.append(f'raw Claude stop reason "{raw}" passed through as finish_reason')
             break
     return signs
@@ -107,7 +95,11 @@ def _choice_outcome(choice: dict[str, Any], *, cut: bool, reasons: list[str]) ->
     stop = Stop.of(choice.get("finish_reason"))
     state = state_for(stop.normalized)
     tool_json: dict[str, str] = {}
-    for i, call in enumerate(message.get("tool_calls") or []):
+    calls = list(message.get("tool_calls") or [])
+    legacy = message.get("function_call")
+    if isinstance(legacy, dict):
+        calls.append({"function": legacy})
+    for i, call in enumerate(calls):
         args = (call.get("function") or {}).get("arguments") or ""
         tool_json[f"{choice.get('index', 0)}:{i}"] = args
         if not is_whole_json(args) and state is State.COMPLETE:
@@ -170,6 +162,10 @@ def _assemble(
         relay=_relay_signs(completion, [c.stop.raw for c in choices]),
     )
     apply_cap(outcome, max_tokens)
+    # Usage belongs to the response; with one choice it is that choice's too.
+    if len(choices) == 1 and outcome.state is State.TRUNCATED and choices[0].state is State.COMPLETE:
+        choices[0].state = State.TRUNCATED
+        choices[0].reasons.extend(r for r in outcome.reasons if r.startswith("output_tokens"))
     return outcome
 
 
@@ -179,17 +175,43 @@ def parse_completion(body: object, *, max_tokens: int | None = None) -> Outcome:
     if not isinstance(body, dict):
         raise ProtocolError(f"an OpenAI completion body must be a JSON object, not {type(body).__name__}")
     if "error" in body and "choices" not in body:
-        err = error_from_payload(500, body)
+        err = error_from_payload(0, body)  # an error body read without its HTTP status
         return _assemble(
             body, Usage(), max_tokens=None, cut=False, reasons=["error body"], anomalies={}, error=err
         )
-    return _assemble(
-        body, _usage_from(body.get("usage")), max_tokens=max_tokens, cut=False, reasons=[], anomalies={}
-    )
+    try:
+        return _assemble(
+            body, _usage_from(body.get("usage")), max_tokens=max_tokens, cut=False, reasons=[], anomalies={}
+        )
+    except (AttributeError, TypeError, KeyError, ValueError) as exc:
+        # A choice, message or tool call of the wrong shape.
+        raise ProtocolError(f"malformed chat.completion body: {exc}") from exc
+
+
+def _str(value: object) -> str:
+    # Pieces of text that are not strings make the chunk malformed (counted by the caller).
+    if not isinstance(value, str):
+        raise TypeError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def _int(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"expected an integer index, got {type(value).__name__}")
+    return value
 
 
 class _Choice:
-    __slots__ = ("content", "finish_reason", "index", "logprobs", "refusal", "role", "tool_calls")
+    __slots__ = (
+        "content",
+        "finish_reason",
+        "function_call",
+        "index",
+        "logprobs",
+        "refusal",
+        "role",
+        "tool_calls",
+    )
 
     def __init__(self, index: int) -> None:
         self.index = index
@@ -197,6 +219,8 @@ class _Choice:
         self.content: list[str] | None = None
         self.refusal: list[str] | None = None
         self.tool_calls: dict[int, dict[str, Any]] = {}
+        # The deprecated single call: name and argument fragments, as the SDK keeps them.
+        self.function_call: tuple[list[str], list[str]] | None = None
         self.finish_reason: str | None = None
         self.logprobs: dict[str, list[Any]] | None = None
 
@@ -213,6 +237,9 @@ class _Choice:
                 out["function"] = {"name": call["function"]["name"], "arguments": "".join(call["_args"])}
                 calls.append(out)
             message["tool_calls"] = calls
+        if self.function_call is not None:
+            name, args = self.function_call
+            message["function_call"] = {"name": "".join(name), "arguments": "".join(args)}
         return {
             "index": self.index,
             "message": message,
@@ -290,19 +317,21 @@ class OpenAIAccumulator:
         if isinstance(usage, dict):
             self._usage_raw = usage
         for raw in chunk.get("choices") or ():
-            index = raw.get("index", 0)
+            index = _int(raw.get("index", 0))
             choice = self._choices.get(index)
             if choice is None:
                 choice = self._choices[index] = _Choice(index)
             delta = raw.get("delta") or {}
             content = delta.get("content")
             if content is not None:
+                _str(content)
                 if choice.content is None:
                     choice.content = [content]
                 else:
                     choice.content.append(content)
             refusal = delta.get("refusal")
             if refusal is not None:
+                _str(refusal)
                 if choice.refusal is None:
                     choice.refusal = [refusal]
                 else:
@@ -313,6 +342,15 @@ class OpenAIAccumulator:
             calls = delta.get("tool_calls")
             if calls:
                 self._merge_calls(choice, calls)
+            fn = delta.get("function_call")
+            if isinstance(fn, dict):
+                if choice.function_call is None:
+                    choice.function_call = ([], [])
+                name, args = fn.get("name"), fn.get("arguments")
+                if name:
+                    choice.function_call[0].append(_str(name))
+                if args:
+                    choice.function_call[1].append(_str(args))
             logprobs = raw.get("logprobs")
             if isinstance(logprobs, dict):
                 if choice.logprobs is None:
@@ -326,7 +364,7 @@ class OpenAIAccumulator:
 
     def _merge_calls(self, choice: _Choice, calls: list[dict[str, Any]]) -> None:
         for frag in calls:
-            i = frag.get("index", len(choice.tool_calls))
+            i = _int(frag.get("index", len(choice.tool_calls)))
             fn = frag.get("function") or {}
             call = choice.tool_calls.get(i)
             if call is None:
@@ -347,7 +385,7 @@ class OpenAIAccumulator:
                     call["function"]["name"] += name
             args = fn.get("arguments")
             if args:
-                call["_args"].append(args)
+                call["_args"].append(_str(args))
 
     def snapshot(self) -> dict[str, Any]:
         completion: dict[str, Any] = {

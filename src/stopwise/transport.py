@@ -20,10 +20,31 @@ import httpx2
 import orjson
 
 from .finisher import ModelMemory, Policy, finisher_for
-from .finisher.base import Engine, _UpstreamUnreachable
+from .finisher.base import Finisher, _UpstreamUnreachable
 from .finisher.effects import Emit, Failure, Finish, Head, Read, Send, Sleep, Start
 
-__all__ = ["AsyncFinisherTransport", "FinisherTransport", "async_http_client", "http_client"]
+__all__ = ["AsyncFinisherTransport", "FinisherTransport", "Observer", "async_http_client", "http_client"]
+
+#: Called once per finished request with what happened: the finisher's summary (rounds, modes,
+#: raw stop reasons, state, retries, usage) plus ``dialect``, ``model``, ``stream``,
+#: ``request_ids`` and ``cancelled`` (the caller stopped reading a stream before its end).
+#: The gateway's request log hangs here. It must not raise.
+Observer = Callable[[dict[str, Any]], None]
+
+
+def _report(finisher: Finisher, observer: Observer | None, *, cancelled: bool) -> None:
+    if observer is None:
+        return
+    observer(
+        {
+            **finisher.summary(),
+            "dialect": finisher.dialect,
+            "model": finisher.model,
+            "stream": finisher.stream,
+            "request_ids": list(finisher.request_ids),
+            "cancelled": cancelled,
+        }
+    )
 
 
 def _route(request: httpx2.Request) -> str | None:
@@ -73,19 +94,21 @@ class FinisherTransport(httpx2.BaseTransport):
         policy: Policy | None = None,
         memory: ModelMemory | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        observer: Observer | None = None,
     ) -> None:
         self._inner = transport or httpx2.HTTPTransport()
         self.policy = policy or Policy()
         self.memory = memory or ModelMemory()
         self._sleep = sleep
+        self.observer = observer
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         dialect = _route(request)
         body = _body_of(request) if dialect else None
         if dialect is None or body is None:
             return self._inner.handle_request(request)
-        engine = finisher_for(dialect, body, policy=self.policy, memory=self.memory).run()
-        driver = _SyncDriver(self._inner, request, engine, self._sleep)
+        finisher = finisher_for(dialect, body, policy=self.policy, memory=self.memory)
+        driver = _SyncDriver(self._inner, request, finisher, self._sleep, self.observer)
         return driver.until_response()
 
     def close(self) -> None:
@@ -97,13 +120,17 @@ class _SyncDriver:
         self,
         inner: httpx2.BaseTransport,
         request: httpx2.Request,
-        engine: Engine,
+        finisher: Finisher,
         sleep: Callable[[float], None],
+        observer: Observer | None,
     ) -> None:
         self.inner = inner
         self.request = request
-        self.engine = engine
+        self.finisher = finisher
+        self.engine = finisher.run()
         self.sleep = sleep
+        self.observer = observer
+        self.reported = False
         self.upstream: httpx2.Response | None = None
         self.chunks: Iterator[bytes] | None = None
 
@@ -140,9 +167,14 @@ class _SyncDriver:
                 return effect
 
     def until_response(self) -> httpx2.Response:
-        effect = self._step(None)
+        try:
+            effect = self._step(None)
+        except BaseException:
+            self._done(cancelled=False)
+            raise
         if isinstance(effect, Finish):
             self._close_upstream()
+            self._done(cancelled=False)
             return _response(effect, self.request)
         assert isinstance(effect, Start)
         return _response(effect, self.request, stream=_SyncStream(self))
@@ -154,9 +186,15 @@ class _SyncDriver:
                 if isinstance(effect, Emit):
                     yield effect.data
                 elif isinstance(effect, Finish):
+                    self._done(cancelled=False)
                     return
         finally:
             self.close()
+
+    def _done(self, *, cancelled: bool) -> None:
+        if not self.reported:
+            self.reported = True
+            _report(self.finisher, self.observer, cancelled=cancelled)
 
     def _close_upstream(self) -> None:
         if self.upstream is not None:
@@ -166,6 +204,7 @@ class _SyncDriver:
     def close(self) -> None:
         self._close_upstream()
         self.engine.close()
+        self._done(cancelled=True)  # a no-op when the stream already finished
 
 
 class _SyncStream(httpx2.SyncByteStream):
@@ -187,11 +226,13 @@ class AsyncFinisherTransport(httpx2.AsyncBaseTransport):
         policy: Policy | None = None,
         memory: ModelMemory | None = None,
         sleep: Callable[[float], Any] = asyncio.sleep,
+        observer: Observer | None = None,
     ) -> None:
         self._inner = transport or httpx2.AsyncHTTPTransport()
         self.policy = policy or Policy()
         self.memory = memory or ModelMemory()
         self._sleep = sleep
+        self.observer = observer
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         dialect = _route(request)
@@ -200,8 +241,8 @@ class AsyncFinisherTransport(httpx2.AsyncBaseTransport):
         body = _body_of(request) if dialect else None
         if dialect is None or body is None:
             return await self._inner.handle_async_request(request)
-        engine = finisher_for(dialect, body, policy=self.policy, memory=self.memory).run()
-        driver = _AsyncDriver(self._inner, request, engine, self._sleep)
+        finisher = finisher_for(dialect, body, policy=self.policy, memory=self.memory)
+        driver = _AsyncDriver(self._inner, request, finisher, self._sleep, self.observer)
         return await driver.until_response()
 
     async def aclose(self) -> None:
@@ -213,13 +254,17 @@ class _AsyncDriver:
         self,
         inner: httpx2.AsyncBaseTransport,
         request: httpx2.Request,
-        engine: Engine,
+        finisher: Finisher,
         sleep: Callable[[float], Any],
+        observer: Observer | None,
     ) -> None:
         self.inner = inner
         self.request = request
-        self.engine = engine
+        self.finisher = finisher
+        self.engine = finisher.run()
         self.sleep = sleep
+        self.observer = observer
+        self.reported = False
         self.upstream: httpx2.Response | None = None
         self.chunks: AsyncIterator[bytes] | None = None
 
@@ -257,9 +302,14 @@ class _AsyncDriver:
                 return effect
 
     async def until_response(self) -> httpx2.Response:
-        effect = await self._step(None)
+        try:
+            effect = await self._step(None)
+        except BaseException:
+            self._done(cancelled=False)
+            raise
         if isinstance(effect, Finish):
             await self._close_upstream()
+            self._done(cancelled=False)
             return _response(effect, self.request)
         assert isinstance(effect, Start)
         return _response(effect, self.request, stream=_AsyncStream(self))
@@ -271,9 +321,15 @@ class _AsyncDriver:
                 if isinstance(effect, Emit):
                     yield effect.data
                 elif isinstance(effect, Finish):
+                    self._done(cancelled=False)
                     return
         finally:
             await self.aclose()
+
+    def _done(self, *, cancelled: bool) -> None:
+        if not self.reported:
+            self.reported = True
+            _report(self.finisher, self.observer, cancelled=cancelled)
 
     async def _close_upstream(self) -> None:
         if self.upstream is not None:
@@ -283,6 +339,7 @@ class _AsyncDriver:
     async def aclose(self) -> None:
         await self._close_upstream()
         self.engine.close()
+        self._done(cancelled=True)  # a no-op when the stream already finished
 
 
 class _AsyncStream(httpx2.AsyncByteStream):
@@ -301,19 +358,23 @@ def http_client(
     *,
     policy: Policy | None = None,
     transport: httpx2.BaseTransport | None = None,
+    observer: Observer | None = None,
     **kwargs: Any,
 ) -> httpx2.Client:
     """An httpx2 client for ``anthropic.Anthropic(http_client=…)`` / ``openai.OpenAI(…)``.
     Extra keyword arguments go to ``httpx2.Client`` (timeouts, limits…)."""
     kwargs.setdefault("timeout", httpx2.Timeout(600.0, connect=5.0))
-    return httpx2.Client(transport=FinisherTransport(transport, policy=policy), **kwargs)
+    return httpx2.Client(transport=FinisherTransport(transport, policy=policy, observer=observer), **kwargs)
 
 
 def async_http_client(
     *,
     policy: Policy | None = None,
     transport: httpx2.AsyncBaseTransport | None = None,
+    observer: Observer | None = None,
     **kwargs: Any,
 ) -> httpx2.AsyncClient:
     kwargs.setdefault("timeout", httpx2.Timeout(600.0, connect=5.0))
-    return httpx2.AsyncClient(transport=AsyncFinisherTransport(transport, policy=policy), **kwargs)
+    return httpx2.AsyncClient(
+        transport=AsyncFinisherTransport(transport, policy=policy, observer=observer), **kwargs
+    )

@@ -74,6 +74,9 @@ class AnthropicFinisher(Finisher):
         self.meta: dict[str, Any] = {}
         self.last_stop: dict[str, Any] = {"stop_reason": None, "stop_sequence": None}
         self.pauses = 0
+        # Where the answer's last text block stood at each continuation (for cache segments).
+        self.text_marks: list[int] = []
+        self.marks_block = -1
         # The continuation in progress: the seam it starts from and how it is made.
         self.seam: seams.Seam | None = None
         self.structure = seams.Structure()
@@ -105,6 +108,10 @@ class AnthropicFinisher(Finisher):
         messages = copy.deepcopy(self.messages)
         if self.policy.cache_prefix:
             _mark_cache(messages)
+            if ours and ours[-1].get("type") == "text" and self.marks_block == len(self.content) - 1:
+                # One block per round: each round's prefix is then block-aligned and unchanged
+                # in the next request, so the next round reads it from the cache.
+                ours[-1:] = _segments(ours[-1]["text"], self.text_marks)
             if ours:
                 ours[-1] = {**ours[-1], "cache_control": {"type": "ephemeral"}}
         if prefill:
@@ -128,6 +135,9 @@ class AnthropicFinisher(Finisher):
                 # Never take back what a stream already showed.
                 seam = seams.Seam(last["text"][:emitted], last["text"][emitted:])
             last["text"] = seam.kept
+            if self.marks_block != len(self.content) - 1:
+                self.marks_block, self.text_marks = len(self.content) - 1, []
+            self.text_marks.append(len(seam.kept))
             if self.writer is not None:
                 self.writer.text = seam.kept  # the held-back tail is dropped, never sent
             self.seam = seam
@@ -538,6 +548,29 @@ class AnthropicFinisher(Finisher):
         out.append(_event("message_stop", {"type": "message_stop"}))
         out.append(_event("stopwise", {"type": "stopwise", **self.summary()}))
         return b"".join(out)
+
+
+def _segments(text: str, marks: list[int]) -> list[dict[str, Any]]:
+    """``text`` cut at ``marks`` into text blocks; a piece with no visible text joins the next
+    one (the API rejects empty text blocks)."""
+    pieces: list[str] = []
+    start = 0
+    for mark in [*marks, len(text)]:
+        if start < mark <= len(text):
+            pieces.append(text[start:mark])
+            start = mark
+    blocks: list[dict[str, Any]] = []
+    carry = ""
+    for piece in pieces:
+        piece = carry + piece
+        if piece.strip():
+            blocks.append({"type": "text", "text": piece})
+            carry = ""
+        else:
+            carry = piece
+    if carry and blocks:
+        blocks[-1]["text"] += carry
+    return blocks or [{"type": "text", "text": text}]
 
 
 def _mark_cache(messages: list[dict[str, Any]]) -> None:

@@ -31,6 +31,9 @@ __all__ = ["AsyncFinisherTransport", "FinisherTransport", "Observer", "async_htt
 #: The gateway's request log hangs here. It must not raise.
 Observer = Callable[[dict[str, Any]], None]
 
+# The most we read of a finished round's tail to keep its connection (see _close_upstream).
+_DRAIN_LIMIT = 65536
+
 
 def _report(finisher: Finisher, observer: Observer | None, *, cancelled: bool) -> None:
     if observer is None:
@@ -144,7 +147,7 @@ class _SyncDriver:
                     raise exc.cause from None
                 raise httpx2.ConnectError("upstream unreachable", request=self.request) from None
             if isinstance(effect, Send):
-                self._close_upstream()
+                self._close_upstream(drain=True)
                 try:
                     self.upstream = self.inner.handle_request(_upstream_request(self.request, effect.body))
                 except httpx2.TransportError as exc:
@@ -170,6 +173,8 @@ class _SyncDriver:
         try:
             effect = self._step(None)
         except BaseException:
+            self._close_upstream()
+            self.engine.close()
             self._done(cancelled=False)
             raise
         if isinstance(effect, Finish):
@@ -186,6 +191,7 @@ class _SyncDriver:
                 if isinstance(effect, Emit):
                     yield effect.data
                 elif isinstance(effect, Finish):
+                    self._close_upstream(drain=True)
                     self._done(cancelled=False)
                     return
         finally:
@@ -196,8 +202,19 @@ class _SyncDriver:
             self.reported = True
             _report(self.finisher, self.observer, cancelled=cancelled)
 
-    def _close_upstream(self) -> None:
+    def _close_upstream(self, *, drain: bool = False) -> None:
         if self.upstream is not None:
+            if drain and self.chunks is not None:
+                # A round the engine is done with usually has a few bytes left (message_stop,
+                # [DONE]): reading them returns the connection to the pool instead of closing it.
+                left = _DRAIN_LIMIT
+                try:
+                    for chunk in self.chunks:
+                        left -= len(chunk)
+                        if left <= 0:
+                            break
+                except httpx2.TransportError:
+                    left = 0  # a broken tail changes nothing: the round is over; just close
             self.upstream.close()
             self.upstream = None
 
@@ -277,7 +294,7 @@ class _AsyncDriver:
                     raise exc.cause from None
                 raise httpx2.ConnectError("upstream unreachable", request=self.request) from None
             if isinstance(effect, Send):
-                await self._close_upstream()
+                await self._close_upstream(drain=True)
                 try:
                     self.upstream = await self.inner.handle_async_request(
                         _upstream_request(self.request, effect.body)
@@ -304,8 +321,11 @@ class _AsyncDriver:
     async def until_response(self) -> httpx2.Response:
         try:
             effect = await self._step(None)
-        except BaseException:
-            self._done(cancelled=False)
+        except BaseException as exc:
+            # Cancelled (the gateway's client went away) or failed: release the upstream now.
+            await self._close_upstream()
+            self.engine.close()
+            self._done(cancelled=isinstance(exc, asyncio.CancelledError))
             raise
         if isinstance(effect, Finish):
             await self._close_upstream()
@@ -321,6 +341,7 @@ class _AsyncDriver:
                 if isinstance(effect, Emit):
                     yield effect.data
                 elif isinstance(effect, Finish):
+                    await self._close_upstream(drain=True)
                     self._done(cancelled=False)
                     return
         finally:
@@ -331,8 +352,18 @@ class _AsyncDriver:
             self.reported = True
             _report(self.finisher, self.observer, cancelled=cancelled)
 
-    async def _close_upstream(self) -> None:
+    async def _close_upstream(self, *, drain: bool = False) -> None:
         if self.upstream is not None:
+            if drain and self.chunks is not None:
+                # See _SyncDriver._close_upstream: keep the connection for the next round.
+                left = _DRAIN_LIMIT
+                try:
+                    async for chunk in self.chunks:
+                        left -= len(chunk)
+                        if left <= 0:
+                            break
+                except httpx2.TransportError:
+                    left = 0  # a broken tail changes nothing: the round is over; just close
             await self.upstream.aclose()
             self.upstream = None
 

@@ -160,10 +160,12 @@ class AnthropicAccumulator:
     def _note(self, kind: str) -> None:
         self.anomalies[kind] = self.anomalies.get(kind, 0) + 1
 
-    def feed(self, sse: ServerSentEvent) -> None:
+    def feed(self, sse: ServerSentEvent) -> dict[str, Any] | None:
+        """Fold one event. Returns its payload, parsed once, for callers that need it too (the
+        finisher re-emits events); ``None`` when there was nothing to fold."""
         name = sse.event
         if name == "ping":
-            return
+            return None
         data = sse.data
         if not data:
             # An `event:`-only or `retry:`-only block: nothing to fold.
@@ -171,18 +173,19 @@ class AnthropicAccumulator:
                 self._note("empty_event")
             if name == "message_stop":
                 self._stopped = True
-            return
+            return None
         try:
             obj = loads(data)
         except JSONDecodeError:
             self._note("malformed_json")
             self._lost = True
-            return
+            return None
         if not isinstance(obj, dict):
             self._note("malformed_json")
             self._lost = True
-            return
+            return None
         self.feed_json(obj, name)
+        return obj
 
     def feed_json(self, obj: dict[str, Any], event: str | None = None) -> None:
         """Fold one event payload. The ``type`` inside the payload decides; the SSE ``event:``

@@ -269,27 +269,30 @@ class OpenAIAccumulator:
     def _note(self, kind: str) -> None:
         self.anomalies[kind] = self.anomalies.get(kind, 0) + 1
 
-    def feed(self, sse: ServerSentEvent) -> None:
+    def feed(self, sse: ServerSentEvent) -> dict[str, Any] | None:
+        """Fold one event. Returns its payload, parsed once, for callers that need it too (the
+        finisher re-emits events); ``None`` when there was nothing to fold."""
         data = sse.data
         # The SDK matches [DONE] by prefix; some servers send `data:[DONE]` with no space,
         # which the SSE decoder already reads as the same value.
         if data.startswith("[DONE]"):
             self.feed_done()
-            return
+            return None
         if not data:
             self._note("empty_event")
-            return
+            return None
         try:
             obj = loads(data)
         except JSONDecodeError:
             self._note("malformed_json")
             self._lost = True
-            return
+            return None
         if not isinstance(obj, dict):
             self._note("malformed_json")
             self._lost = True
-            return
+            return None
         self.feed_json(obj, sse.event)
+        return obj
 
     def feed_done(self) -> None:
         self._done = True

@@ -262,7 +262,7 @@ class AnthropicFinisher(Finisher):
         return self.round_ended
 
     def feed(self, event: ServerSentEvent) -> list[bytes]:
-        self.acc.feed(event)
+        obj = self.acc.feed(event)
         if self.acc.done:
             self.round_ended = True
         if not self.stream:
@@ -270,12 +270,8 @@ class AnthropicFinisher(Finisher):
         name = event.event
         if name == "ping":
             return [encode_event(event.data, event="ping")]
-        try:
-            obj = orjson.loads(event.data) if event.data else None
-        except orjson.JSONDecodeError:
+        if obj is None:
             return []  # counted by the accumulator; nothing to pass on
-        if not isinstance(obj, dict):
-            return []
         kind = obj.get("type", name)
         out: list[bytes] = []
         if kind == "message_start":

@@ -182,18 +182,12 @@ class OpenAIFinisher(Finisher):
         return self.acc.done
 
     def feed(self, event: ServerSentEvent) -> list[bytes]:
-        self.acc.feed(event)
+        obj = self.acc.feed(event)
         if not self.stream:
             return []
         if self.passthrough:
             return [encode_event(event.data, event=event.event)]
-        if event.data.startswith("[DONE]"):
-            return []
-        try:
-            obj = orjson.loads(event.data)
-        except orjson.JSONDecodeError:
-            return []
-        if not isinstance(obj, dict) or "error" in obj:
+        if obj is None or "error" in obj:
             return []
         if not self.meta:
             self.meta = {k: obj[k] for k in ("id", "created", "model", "system_fingerprint") if k in obj}

@@ -8,6 +8,8 @@ from .._version import __version__
 from .demo import demo_cmd
 from .diagnose import diagnose_cmd
 from .inspect import inspect_cmd
+from .logs import logs_cmd, stats_cmd
+from .serve import serve_cmd
 from .sim import sim_cmd
 
 
@@ -17,5 +19,5 @@ def main() -> None:
     """Complete, honest LLM API responses."""
 
 
-for _command in (demo_cmd, inspect_cmd, diagnose_cmd, sim_cmd):
+for _command in (demo_cmd, inspect_cmd, diagnose_cmd, sim_cmd, serve_cmd, logs_cmd, stats_cmd):
     main.add_command(_command)

@@ -1,0 +1,199 @@
+"""The gateway as one Starlette app: :func:`create_app`.
+
+Routes::
+
+    POST /v1/messages                 Anthropic Messages, through the finisher
+    POST /v1/messages/count_tokens    Anthropic token counting, passed through
+    POST /v1/chat/completions         OpenAI Chat Completions, through the finisher
+    GET  /v1/models, /v1/models/{id}  passed through (Anthropic's upstream for the Anthropic SDK)
+    GET  /healthz                     {"status": "ok"}
+    GET  /metrics                     Prometheus text
+
+Each API request is checked (client key, body size, JSON) before anything goes upstream, then
+forwarded (:mod:`.proxy`); when it is over, one row goes to the request log and the metrics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx2
+import orjson
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .config import Settings
+from .errors import GatewayError, dialect_of_request, error_response
+from .log import RequestLog
+from .metrics import GatewayMetrics
+from .proxy import Proxy
+from .record import Exchange
+
+__all__ = ["Gateway", "create_app"]
+
+logger = logging.getLogger("stopwise.gateway")
+
+# route -> (dialect, runs the finisher, has a JSON body)
+_API_ROUTES: dict[str, tuple[str | None, bool, bool]] = {
+    "/v1/messages": ("anthropic", True, True),
+    "/v1/messages/count_tokens": ("anthropic", False, True),
+    "/v1/chat/completions": ("openai", True, True),
+    "/v1/models": (None, False, False),
+}
+
+
+class Gateway:
+    """What the app's handlers share: settings, the proxy, the log and the metrics."""
+
+    def __init__(self, settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None) -> None:
+        self.settings = settings
+        self.metrics = GatewayMetrics()
+        self.log = RequestLog(settings.log_path)
+        self.proxy = Proxy(settings, self.finish, transport=transport)
+
+    def finish(self, ex: Exchange) -> None:
+        """The one place a request ends: its row and its metrics."""
+        self.metrics.in_flight.dec()
+        upstream_error = ex.error_type is not None and ex.error_type not in _CLIENT_ERRORS
+        self.metrics.record(ex, upstream_error=upstream_error)
+        self.log.submit(ex.row())
+
+    async def api(self, request: Request) -> Response:
+        path = request.url.path
+        route = "/v1/models" if path.startswith("/v1/models/") else path
+        if route != path and any(part in (".", "..") for part in path.split("/")):
+            # The id goes into the upstream URL: no climbing out of /models.
+            raise HTTPException(404)
+        dialect, finisher, has_body = _API_ROUTES[route]
+        if dialect is None:
+            dialect = "anthropic" if "anthropic-version" in request.headers else "openai"
+        ex = Exchange(request.method, path, dialect=dialect)
+        self.metrics.in_flight.inc()
+        try:
+            if not self.proxy.keys.allows(request.headers):
+                raise GatewayError(401, "invalid_api_key", "missing or unknown stopwise client key")
+            body = await self._body(request, ex) if has_body else b""
+            return await self.proxy.forward(request, ex, body, finisher=finisher)
+        except ClientDisconnect:
+            ex.client_gone = True
+            ex.status = 499  # nginx's "client closed request"
+            ex.done()
+            self.finish(ex)
+            return Response(status_code=499)
+        except GatewayError as err:
+            ex.status = err.status
+            ex.error_type = ex.error_type or err.code
+            ex.done()
+            self.finish(ex)
+            return error_response(dialect, err)
+        except Exception as exc:
+            # A bug of ours: the caller still gets an answer in its dialect, and the row says so.
+            logger.exception("stopwise gateway: %s %s failed", request.method, path)
+            ex.status = 500
+            ex.error_type = type(exc).__name__
+            ex.done()
+            self.finish(ex)
+            return error_response(dialect, GatewayError(500, "internal_error", "stopwise gateway error"))
+
+    async def _body(self, request: Request, ex: Exchange) -> bytes:
+        body = await _read_body(request, self.settings.max_body_bytes)
+        try:
+            obj: Any = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise GatewayError(
+                400, "invalid_json", f"There was an error parsing the body of the request: {exc}"
+            ) from None
+        if not isinstance(obj, dict):
+            raise GatewayError(400, "invalid_json", "the request body must be a JSON object")
+        model = obj.get("model")
+        ex.model = model if isinstance(model, str) else None
+        ex.stream = obj.get("stream") is True
+        if self.settings.log_bodies:
+            ex.request_body = body
+            ex.response_body = bytearray()
+        return body
+
+    async def healthz(self, request: Request) -> Response:
+        return Response(b'{"status":"ok"}', media_type="application/json")
+
+    async def metrics_text(self, request: Request) -> Response:
+        if not self.proxy.keys.allows(request.headers):
+            dialect = dialect_of_request(request.url.path, request.headers)
+            return error_response(
+                dialect, GatewayError(401, "invalid_api_key", "missing or unknown client key")
+            )
+        text = self.metrics.render(log_dropped=self.log.dropped)
+        return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        self.log.open()
+        try:
+            yield
+        finally:
+            await self.proxy.aclose()
+            self.log.close()
+
+
+# Error types that are the client's doing, not the upstream's.
+_CLIENT_ERRORS = frozenset({"invalid_api_key", "request_too_large", "invalid_json", "not_found"})
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, or a 413 once it is over ``limit``. An oversized body is still read (and
+    dropped, up to a bound) so the 413 reaches a client that is still sending, instead of it
+    meeting a reset connection."""
+    declared = request.headers.get("content-length", "")
+    over = declared.isdigit() and int(declared) > limit
+    parts: list[bytes] = []
+    size = 0
+    more = True
+    while more and size <= 16 * limit:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk: bytes = message.get("body", b"")
+        more = bool(message.get("more_body", False))
+        size += len(chunk)
+        over = over or size > limit
+        if chunk and not over:
+            parts.append(chunk)
+    if over:
+        raise GatewayError(413, "request_too_large", f"request body is over the limit of {limit} bytes")
+    return b"".join(parts)
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    path = request.url.path
+    dialect = dialect_of_request(path, request.headers)
+    if status == 405:
+        err = GatewayError(405, "method_not_allowed", f"{request.method} is not allowed on {path}")
+    else:
+        err = GatewayError(status, "not_found", f"stopwise serves no route {request.method} {path}")
+    return error_response(dialect, err)
+
+
+def create_app(
+    settings: Settings | None = None, *, transport: httpx2.AsyncBaseTransport | None = None
+) -> Starlette:
+    """The gateway app. ``transport`` replaces the upstream connection pool (tests, embedding)."""
+    gw = Gateway(settings or Settings(), transport=transport)
+    routes = [
+        Route("/v1/messages", gw.api, methods=["POST"]),
+        Route("/v1/messages/count_tokens", gw.api, methods=["POST"]),
+        Route("/v1/chat/completions", gw.api, methods=["POST"]),
+        Route("/v1/models", gw.api, methods=["GET"]),
+        Route("/v1/models/{model_id:path}", gw.api, methods=["GET"]),
+        Route("/healthz", gw.healthz, methods=["GET"]),
+        Route("/metrics", gw.metrics_text, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, exception_handlers={HTTPException: _not_found}, lifespan=gw.lifespan)
+    app.state.gateway = gw
+    return app

@@ -1,0 +1,90 @@
+"""Errors the gateway itself answers with, in the body shape of the caller's dialect, so the
+official SDKs raise their usual typed errors (brief/wire.md, "HTTP errors"):
+
+- Anthropic: ``{"type": "error", "error": {"type", "message"}, "request_id"}``
+- OpenAI: ``{"error": {"message", "type", "param", "code"}}``
+
+=====  ==========================  ===================================
+status why                         Anthropic ``type`` / OpenAI ``code``
+=====  ==========================  ===================================
+400    malformed JSON              invalid_request_error / invalid_json
+401    missing or wrong client key authentication_error / invalid_api_key
+404    unknown route               not_found_error / not_found
+405    known path, wrong method    invalid_request_error / method_not_allowed
+413    body over the limit         request_too_large / request_too_large
+502    upstream unreachable/broken api_error / upstream_error
+504    upstream timed out          timeout_error / upstream_timeout
+=====  ==========================  ===================================
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+
+import orjson
+from starlette.responses import Response
+
+__all__ = ["GatewayError", "dialect_of_request", "error_response"]
+
+_ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "request_too_large",
+    500: "api_error",
+    502: "api_error",
+    504: "timeout_error",
+}
+_OPENAI_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error"}
+
+
+class GatewayError(Exception):
+    """An answer the gateway gives itself. ``code`` is the short name logged as the row's
+    error type and sent as OpenAI's ``code``."""
+
+    def __init__(
+        self, status: int, code: str, message: str, *, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+def dialect_of_request(path: str, headers: Mapping[str, str]) -> str:
+    """Whose error shape a caller expects: the route says it, else the Anthropic SDK's headers
+    (it always sends ``anthropic-version``), else OpenAI's."""
+    if path.startswith("/v1/messages"):
+        return "anthropic"
+    if path.startswith("/v1/chat/"):
+        return "openai"
+    return "anthropic" if "anthropic-version" in headers else "openai"
+
+
+def error_response(dialect: str, err: GatewayError) -> Response:
+    headers = dict(err.headers)
+    if dialect == "anthropic":
+        request_id = "req_stopwise_" + secrets.token_hex(12)
+        body: dict[str, object] = {
+            "type": "error",
+            "error": {"type": _ANTHROPIC_TYPES.get(err.status, "api_error"), "message": err.message},
+            "request_id": request_id,
+        }
+        headers.setdefault("request-id", request_id)
+    else:
+        body = {
+            "error": {
+                "message": err.message,
+                "type": _OPENAI_TYPES.get(
+                    err.status, "server_error" if err.status >= 500 else "invalid_request_error"
+                ),
+                "param": None,
+                "code": err.code,
+            }
+        }
+    return Response(
+        orjson.dumps(body), status_code=err.status, headers=headers, media_type="application/json"
+    )

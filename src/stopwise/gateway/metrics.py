@@ -1,0 +1,246 @@
+"""Prometheus metrics at ``GET /metrics``, in the text exposition format (version 0.0.4),
+written here rather than pulling in a client library for a few counters and histograms.
+
+All updates happen on the event loop thread (one per process), so no locks are needed.
+Label values that come from clients or upstreams (models, raw stop reasons) are capped in
+number: past :data:`MAX_LABEL_VALUES` distinct values a label reads ``other``, so a client
+sending random model names cannot grow the output without bound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..outcome import normalize_stop_reason
+from .record import Exchange
+
+__all__ = ["Counter", "GatewayMetrics", "Gauge", "Histogram"]
+
+MAX_LABEL_VALUES = 200
+LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+)
+
+
+def _escape(value: str) -> str:
+    # The format's three escapes in label values: backslash, double quote, line feed.
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _labels(names: tuple[str, ...], values: tuple[str, ...], extra: str = "") -> str:
+    parts = [f'{n}="{_escape(v)}"' for n, v in zip(names, values, strict=True)]
+    if extra:
+        parts.append(extra)
+    return "{" + ",".join(parts) + "}" if parts else ""
+
+
+def _number(value: float) -> str:
+    if value == float("inf"):
+        return "+Inf"
+    return str(int(value)) if float(value).is_integer() else repr(value)
+
+
+class _Metric:
+    kind = ""
+
+    def __init__(self, name: str, help: str, labels: tuple[str, ...] = ()) -> None:
+        self.name = name
+        self.help = help
+        self.labelnames = labels
+
+    def header(self) -> Iterator[str]:
+        yield f"# HELP {self.name} {self.help}"
+        yield f"# TYPE {self.name} {self.kind}"
+
+
+class Counter(_Metric):
+    kind = "counter"
+
+    def __init__(self, name: str, help: str, labels: tuple[str, ...] = ()) -> None:
+        super().__init__(name, help, labels)
+        self.values: dict[tuple[str, ...], float] = {}
+
+    def inc(self, *labels: str, amount: float = 1.0) -> None:
+        self.values[labels] = self.values.get(labels, 0.0) + amount
+
+    def render(self) -> Iterator[str]:
+        yield from self.header()
+        for labels, value in sorted(self.values.items()):
+            yield f"{self.name}{_labels(self.labelnames, labels)} {_number(value)}"
+
+
+class Gauge(Counter):
+    kind = "gauge"
+
+    def dec(self, *labels: str) -> None:
+        self.inc(*labels, amount=-1.0)
+
+
+class Histogram(_Metric):
+    kind = "histogram"
+
+    def __init__(
+        self, name: str, help: str, labels: tuple[str, ...] = (), buckets: tuple[float, ...] = LATENCY_BUCKETS
+    ) -> None:
+        super().__init__(name, help, labels)
+        self.buckets = buckets
+        # Per label set: a count per bucket (not cumulative; summed when rendered), sum, count.
+        self.series: dict[tuple[str, ...], tuple[list[int], list[float]]] = {}
+
+    def observe(self, value: float, *labels: str) -> None:
+        series = self.series.get(labels)
+        if series is None:
+            series = self.series[labels] = ([0] * (len(self.buckets) + 1), [0.0])
+        counts, total = series
+        i = 0
+        while i < len(self.buckets) and value > self.buckets[i]:
+            i += 1
+        counts[i] += 1
+        total[0] += value
+
+    def render(self) -> Iterator[str]:
+        yield from self.header()
+        for labels, (counts, total) in sorted(self.series.items()):
+            running = 0
+            for bound, n in zip((*self.buckets, float("inf")), counts, strict=True):
+                running += n
+                le = f'le="{_number(bound)}"'
+                yield f"{self.name}_bucket{_labels(self.labelnames, labels, le)} {running}"
+            yield f"{self.name}_sum{_labels(self.labelnames, labels)} {_number(total[0])}"
+            yield f"{self.name}_count{_labels(self.labelnames, labels)} {running}"
+
+
+class _Capped:
+    """Maps client-chosen label values to themselves, up to a bound, then to ``other``."""
+
+    def __init__(self, limit: int = MAX_LABEL_VALUES) -> None:
+        self.limit = limit
+        self.seen: set[str] = set()
+
+    def __call__(self, value: str | None) -> str:
+        value = value or "none"
+        if value in self.seen:
+            return value
+        if len(self.seen) >= self.limit:
+            return "other"
+        self.seen.add(value)
+        return value
+
+
+class GatewayMetrics:
+    def __init__(self) -> None:
+        self._model = _Capped()
+        self._raw_stop = _Capped()
+        self.requests = Counter(
+            "stopwise_requests_total", "Requests handled, by route and status.", ("route", "status")
+        )
+        self.in_flight = Gauge("stopwise_requests_in_flight", "Requests being handled now.")
+        self.in_flight.values[()] = 0.0
+        self.cancelled = Counter(
+            "stopwise_requests_cancelled_total", "Requests whose client left before the end.", ("route",)
+        )
+        self.rounds = Counter(
+            "stopwise_rounds_total", "Upstream rounds made by the finisher.", ("dialect", "mode")
+        )
+        self.stop_raw = Counter(
+            "stopwise_stop_reasons_total",
+            "Stop reasons of upstream rounds, as sent.",
+            ("dialect", "stop_reason"),
+        )
+        self.stop_normalized = Counter(
+            "stopwise_stop_reasons_normalized_total",
+            "Stop reasons of upstream rounds, normalized.",
+            ("reason",),
+        )
+        self.states = Counter(
+            "stopwise_final_states_total", "The state of the answer handed back.", ("dialect", "state")
+        )
+        self.rescued = Counter(
+            "stopwise_truncations_rescued_total", "Truncated answers continued to completion.", ("dialect",)
+        )
+        self.retries = Counter(
+            "stopwise_retries_total", "Retries and resumptions of upstream requests.", ("dialect",)
+        )
+        self.upstream_errors = Counter(
+            "stopwise_upstream_errors_total", "Requests that ended on an upstream error, by type.", ("type",)
+        )
+        self.latency = Histogram(
+            "stopwise_request_duration_seconds", "From the request's arrival to its last byte.", ("route",)
+        )
+        self.ttfb = Histogram(
+            "stopwise_time_to_first_byte_seconds",
+            "From the request's arrival to its first body byte.",
+            ("route",),
+        )
+        self.tokens = Counter("stopwise_tokens_total", "Tokens used, summed over rounds.", ("model", "kind"))
+        self.log_dropped = Counter(
+            "stopwise_log_rows_dropped_total", "Request log rows that could not be written."
+        )
+
+    def record(self, ex: Exchange, *, upstream_error: bool) -> None:
+        # One series for every model id asked about, not one per id.
+        route = "/v1/models/{id}" if ex.route.startswith("/v1/models/") else ex.route
+        self.requests.inc(route, str(ex.status or 0))
+        if ex.cancelled:
+            self.cancelled.inc(route)
+        if ex.latency is not None:
+            self.latency.observe(ex.latency, route)
+        if ex.ttfb is not None:
+            self.ttfb.observe(ex.ttfb, route)
+        if upstream_error and ex.error_type:
+            self.upstream_errors.inc(ex.error_type)
+        s = ex.summary
+        if not s:
+            return
+        dialect = ex.dialect or "none"
+        for mode in s.get("modes") or ():
+            self.rounds.inc(dialect, mode)
+        for raw in s.get("stop_reasons") or ():
+            self.stop_raw.inc(dialect, self._raw_stop(raw))
+            self.stop_normalized.inc(normalize_stop_reason(raw).value)
+        self.states.inc(dialect, str(s.get("state")))
+        if ex.rescued:
+            self.rescued.inc(dialect)
+        if s.get("retries"):
+            self.retries.inc(dialect, amount=float(s["retries"]))
+        usage = s.get("usage") or {}
+        model = self._model(ex.model)
+        for kind in ("input", "output", "cache_creation_input", "cache_read_input"):
+            value = usage.get(f"{kind}_tokens")
+            if value:
+                self.tokens.inc(model, kind, amount=float(value))
+
+    def render(self, *, log_dropped: int = 0) -> str:
+        self.log_dropped.values[()] = float(log_dropped)
+        metrics: tuple[Counter | Histogram, ...] = (
+            self.requests,
+            self.in_flight,
+            self.cancelled,
+            self.rounds,
+            self.stop_raw,
+            self.stop_normalized,
+            self.states,
+            self.rescued,
+            self.retries,
+            self.upstream_errors,
+            self.latency,
+            self.ttfb,
+            self.tokens,
+            self.log_dropped,
+        )
+        return "".join(line + "\n" for m in metrics for line in m.render())

@@ -1,0 +1,127 @@
+"""What one request through the gateway amounted to: filled in as it goes (the finisher's
+observer adds its summary), then turned into one log row and one metrics update."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from ..outcome import StopReason, normalize_stop_reason
+
+__all__ = ["MAX_LOGGED_BODY", "Exchange"]
+
+#: Bodies are logged (when enabled) up to this many bytes each; the rest is cut and marked.
+MAX_LOGGED_BODY = 1024 * 1024
+
+
+@dataclass(slots=True)
+class Exchange:
+    method: str
+    route: str
+    started: float = field(default_factory=time.perf_counter)
+    time: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="milliseconds"))
+    dialect: str | None = None
+    model: str | None = None
+    upstream: str | None = None
+    stream: bool = False
+    status: int | None = None
+    error_type: str | None = None
+    ttfb: float | None = None  # seconds from arrival to the first body byte handed to the client
+    latency: float | None = None  # seconds from arrival to the last byte (or the disconnect)
+    client_gone: bool = False  # the client disconnected before the response was complete
+    request_ids: list[str] = field(default_factory=list)
+    summary: dict[str, Any] | None = None  # the finisher's, from the transport's observer
+    request_body: bytes | None = None
+    response_body: bytearray | None = None
+
+    # -- filled in on the way ------------------------------------------------------------------
+    def observe(self, summary: dict[str, Any]) -> None:
+        """The transport's observer: called once per finisher request, never raises."""
+        self.summary = summary
+
+    def first_byte(self) -> None:
+        if self.ttfb is None:
+            self.ttfb = time.perf_counter() - self.started
+
+    def done(self) -> None:
+        if self.latency is None:
+            self.latency = time.perf_counter() - self.started
+        if self.ttfb is None and not self.client_gone:
+            self.ttfb = self.latency
+
+    def keep_response(self, chunk: bytes) -> None:
+        if self.response_body is not None and len(self.response_body) < MAX_LOGGED_BODY:
+            self.response_body += chunk[: MAX_LOGGED_BODY - len(self.response_body)]
+
+    # -- read back -----------------------------------------------------------------------------
+    @property
+    def cancelled(self) -> bool:
+        return self.client_gone or bool(self.summary and self.summary.get("cancelled"))
+
+    @property
+    def stop_reasons(self) -> list[str | None]:
+        return list(self.summary["stop_reasons"]) if self.summary else []
+
+    @property
+    def rescued(self) -> bool:
+        """A truncated round was continued into a complete answer."""
+        if not self.summary or self.summary.get("state") != "complete":
+            return False
+        return any(normalize_stop_reason(r) is StopReason.MAX_TOKENS for r in self.stop_reasons[:-1])
+
+    def row(self) -> dict[str, Any]:
+        s = self.summary or {}
+        usage = s.get("usage") or {}
+        reasons = self.stop_reasons
+        final = reasons[-1] if reasons else None
+        return {
+            "time": self.time,
+            "method": self.method,
+            "route": self.route,
+            "dialect": self.dialect,
+            "model": self.model,
+            "upstream": self.upstream,
+            "stream": int(self.stream),
+            "status": self.status,
+            "rounds": s.get("rounds"),
+            "modes": _json(s.get("modes")),
+            "stop_reasons": _json(reasons) if s else None,
+            "stop_reason": final,
+            "stop_reason_normalized": normalize_stop_reason(final).value if s else None,
+            "state": s.get("state"),
+            "retries": s.get("retries"),
+            "rescued": int(self.rescued),
+            "input_tokens": usage.get("input_tokens"),
+            "output_tokens": usage.get("output_tokens"),
+            "cache_creation_input_tokens": usage.get("cache_creation_input_tokens"),
+            "cache_read_input_tokens": usage.get("cache_read_input_tokens"),
+            "usage_reported": _json(usage.get("reported")),
+            "usage_estimated": _json(usage.get("estimated")),
+            "ttfb_ms": _ms(self.ttfb),
+            "latency_ms": _ms(self.latency),
+            "error_type": self.error_type,
+            "cancelled": int(self.cancelled),
+            "request_ids": _json(list(s.get("request_ids") or self.request_ids)),
+            "request_body": _text(self.request_body),
+            "response_body": _text(self.response_body),
+        }
+
+
+def _json(value: object) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000.0, 3)
+
+
+def _text(body: bytes | bytearray | None) -> str | None:
+    if body is None:
+        return None
+    cut = len(body) >= MAX_LOGGED_BODY
+    text = bytes(body[:MAX_LOGGED_BODY]).decode("utf-8", "replace")
+    return text + "\n…[cut at 1 MiB]" if cut else text

@@ -1,0 +1,67 @@
+"""A real simulator and real gateways on 127.0.0.1, driven by the official SDKs. pytest runs
+with ``--import-mode=importlib``, which puts no test folder on ``sys.path``; the tests here share
+``_gateway.py``, so put this folder there."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+from _gateway import POLICY, GatewayFactory, Recorder, Running, serve  # noqa: E402
+
+from stopwise.gateway import Settings, create_app  # noqa: E402
+from stopwise.sim import create_app as create_sim  # noqa: E402
+from stopwise.sim import quiet_dropped_connections  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def recorder() -> Recorder:
+    quiet_dropped_connections()
+    return Recorder(create_sim())
+
+
+@pytest.fixture(scope="session")
+def sim_url(recorder: Recorder) -> Iterator[str]:
+    with serve(recorder, lifespan="off") as url:
+        yield url
+
+
+@pytest.fixture
+def gateway_factory(sim_url: str, tmp_path: Path) -> GatewayFactory:
+    """``with gateway_factory(**settings) as gw:`` a gateway in front of the simulator."""
+    counter = iter(range(1000))
+
+    @contextlib.contextmanager
+    def make(**overrides: Any) -> Iterator[Running]:
+        base = Settings(
+            anthropic_base_url=sim_url,
+            openai_base_url=f"{sim_url}/v1",
+            policy=POLICY,
+            log_path=tmp_path / f"gateway-{next(counter)}.db",
+        )
+        settings = replace(base, **overrides)
+        app = create_app(settings)
+        with serve(app) as url:
+            running = Running(url, app.state.gateway, settings)
+            try:
+                yield running
+            finally:
+                running.close()
+
+    return make
+
+
+@pytest.fixture
+def gw(gateway_factory: GatewayFactory) -> Iterator[Running]:
+    with gateway_factory() as running:
+        yield running

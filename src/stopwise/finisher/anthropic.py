@@ -77,6 +77,7 @@ class AnthropicFinisher(Finisher):
         # Where the answer's last text block stood at each continuation (for cache segments).
         self.text_marks: list[int] = []
         self.marks_block = -1
+        self.kept_size = -1  # the answer's size after the last back-off: the progress measure
         # The continuation in progress: the seam it starts from and how it is made.
         self.seam: seams.Seam | None = None
         self.structure = seams.Structure()
@@ -126,6 +127,9 @@ class AnthropicFinisher(Finisher):
         """A round that goes on from the end of the answer so far: text backed off to a whole
         word, or, when ``whole`` (the text ended before a tool call), only its trailing
         whitespace dropped. ``None`` when there is nothing to continue from."""
+        max_tokens = self.budget_cap(max_tokens)
+        if max_tokens is not None and max_tokens <= 0:
+            return None
         if self.content and self.content[-1].get("type") == "text":
             last = self.content[-1]
             emitted = self.writer.sent if self.writer is not None else 0
@@ -134,6 +138,10 @@ class AnthropicFinisher(Finisher):
             if len(seam.kept) < emitted:
                 # Never take back what a stream already showed.
                 seam = seams.Seam(last["text"][:emitted], last["text"][emitted:])
+            kept_size = self.answer_size() - len(text) + len(seam.kept)
+            if mode == "continue" and kept_size <= self.kept_size:
+                return None  # the last round added nothing that survives the back-off: stop
+            self.kept_size = kept_size
             last["text"] = seam.kept
             if self.marks_block != len(self.content) - 1:
                 self.marks_block, self.text_marks = len(self.content) - 1, []
@@ -222,6 +230,8 @@ class AnthropicFinisher(Finisher):
         bigger = int(current * self.policy.tool_budget_factor)
         if ceiling is not None:
             bigger = min(bigger, ceiling)
+        budget = self.budget_cap(bigger)
+        bigger = bigger if budget is None else budget
         if bigger <= current:
             return None  # it cannot fit: hand back the truncation as it is
         # Drop the cut call (it will be written again, whole) and go on from what preceded it.
@@ -449,9 +459,32 @@ class AnthropicFinisher(Finisher):
             # call or an unsigned thinking block.
             blocks.pop()
         if self.stream:
+            if (
+                not partial
+                and not self.head_decided
+                and self.seam is not None
+                and self.merged_index is not None
+            ):
+                # The round ended while the head of its reply was still held: decide it now.
+                writer = self.round_writers[self.merged_index]
+                repaired = seams.repair(self.seam, self.head_raw, self.structure)
+                writer.text += repaired
+                self.head_decided = True
+                self.round_progressed = self.round_progressed or bool(repaired.strip())
             self._absorb_stream(blocks)
         else:
             self._absorb_body(blocks)
+        if partial:
+            # A round that broke before writing anything leaves an empty text block: nothing to
+            # continue from, and the API rejects empty text in an assistant turn.
+            while (
+                self.content and self.content[-1].get("type") == "text" and not self.content[-1].get("text")
+            ):
+                self.content.pop()
+            if self.writer is not None and not self.writer.started and not self.writer.text:
+                # Its block was never shown: give its index back so the next block takes it.
+                self.next_index -= 1
+                self.writer = None
         self.seam = None
 
     def _absorb_body(self, blocks: list[dict[str, Any]]) -> None:

@@ -250,6 +250,14 @@ class Finisher(ABC):
         cap = self.policy.max_output_tokens
         return cap is None or self.usage.output_tokens < cap
 
+    def budget_cap(self, max_tokens: int | None) -> int | None:
+        """A round's max_tokens within what ``Policy.max_output_tokens`` leaves."""
+        cap = self.policy.max_output_tokens
+        if cap is None:
+            return max_tokens
+        left = cap - self.usage.output_tokens
+        return left if max_tokens is None else min(max_tokens, left)
+
     def continuation_rounds_left(self) -> bool:
         return len(self.rounds) < self.policy.max_rounds
 
@@ -320,12 +328,12 @@ class Finisher(ABC):
             return
         if head is not None:
             # Nothing generated yet: hand the caller the upstream's own error, untouched but for
-            # telling its SDK not to retry what we already retried.
+            # telling its SDK not to retry: the finisher owns retries, and it retried what was
+            # worth retrying (a spend-limit 429 is not).
             headers = {
                 k: v for k, v in head.headers.items() if k not in ("content-length", "transfer-encoding")
             }
-            if self.retries:
-                headers["x-should-retry"] = "false"
+            headers["x-should-retry"] = "false"
             headers["x-stopwise-retries"] = str(self.retries)
             yield Finish(head.status, headers, raw)
             return

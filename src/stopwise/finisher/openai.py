@@ -77,7 +77,7 @@ class OpenAIFinisher(Finisher):
         self.head_decided = True
         self.continue_turn = False
         self.round_progressed = False
-        self.round_text_start = 0
+        self.kept_size = -1  # the answer's length after the last back-off: the progress measure
 
     # -- plans ----------------------------------------------------------------------------------
     def _with_usage(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -92,12 +92,18 @@ class OpenAIFinisher(Finisher):
         return Plan("initial", self._with_usage(self.request))
 
     def _continue(self, mode: str, max_tokens: int | None) -> Plan | None:
+        max_tokens = self.budget_cap(max_tokens)
+        if max_tokens is not None and max_tokens <= 0:
+            return None
         emitted = self.writer.sent if self.writer is not None else 0
         seam = seams.back_off(self.text)
         if len(seam.kept) < emitted:
             seam = seams.Seam(self.text[:emitted], self.text[emitted:])
         if not seam.kept.strip():
             return None
+        if mode == "continue" and len(seam.kept) <= self.kept_size:
+            return None  # the last round added nothing that survives the back-off: stop
+        self.kept_size = len(seam.kept)
         self.text = seam.kept
         if self.writer is not None:
             self.writer.text = seam.kept
@@ -149,6 +155,8 @@ class OpenAIFinisher(Finisher):
         bigger = int(current * self.policy.tool_budget_factor)
         if ceiling is not None:
             bigger = min(bigger, ceiling)
+        budget = self.budget_cap(bigger)
+        bigger = bigger if budget is None else budget
         if bigger <= current:
             return None
         self.tool_calls = []

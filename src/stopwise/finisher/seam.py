@@ -25,9 +25,10 @@ __all__ = ["Seam", "Structure", "back_off", "nudge", "repair", "structure_at", "
 # means the whitespace we drop is complete, so we can put exactly it back at the seam.
 _TAIL = re.compile(r"\s+\S+\s*\Z")
 _TRAILING_SPACE = re.compile(r"\s+\Z")
-# Past this many characters without whitespace (CJK, base64, a minified blob) there is no word to
+# Past this many characters without whitespace (base64, a minified blob) there is no word to
 # back off to: keep everything.
 _NO_WORD_WINDOW = 48
+_WINDOW = 2048
 
 _PREAMBLE = re.compile(
     r"\A\s*(?:continuing|continued|continuation|sure|okay|ok|certainly|of course|here(?:'s| is| are)|"
@@ -37,6 +38,7 @@ _PREAMBLE = re.compile(
 _FENCE_LINE = re.compile(r"\A\s*```[^\n`]*\n")
 _CJK_STOP = re.compile(r"[。！？；，、]")
 _CJK_SENTENCE = 120
+_CJK_BACKOFF = 2
 _CJK = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff00-\uffef]")
 
 # Shortest repeat we remove: shorter matches are too often a real continuation ("the the").
@@ -57,12 +59,25 @@ class Seam:
 
 
 def back_off(text: str) -> Seam:
+    # Only the tail matters; looking at a bounded window keeps this O(1) in the answer's length.
+    start = max(0, len(text) - _WINDOW)
+    seam = _back_off(text[start:])
+    return Seam(text[: start + len(seam.kept)], seam.dropped) if start else seam
+
+
+def _back_off(text: str) -> Seam:
     m = _TAIL.search(text)
-    if m is not None and not _no_word_near_end(text):
+    if m is not None and not _no_word_at_end(text):
         return Seam(text[: m.start()], text[m.start() :])
     m = _TRAILING_SPACE.search(text)
     if m is None:
-        return Seam(text, "")  # CJK or a long unbroken run, cut mid-run: keep it all
+        run = text.split()[-1] if text.split() else ""
+        if len(run) > _CJK_BACKOFF and _CJK.search(run[-_CJK_BACKOFF:]) is not None:
+            # Cut in a CJK run: give back a couple of characters, so the seam falls inside the
+            # run, where no whitespace can be lost (right after a 。 the paragraph break that
+            # may follow is unknowable).
+            return Seam(text[:-_CJK_BACKOFF], text[-_CJK_BACKOFF:])
+        return Seam(text, "")  # a long unbroken run (base64, minified code): keep it all
     # Ends in whitespace with no word to back off to (CJK): the cut may have split that run
     # ("\n" of "\n\n"), so back off to the last sentence mark before it, where the seam has
     # no whitespace at all.
@@ -77,9 +92,13 @@ def back_off(text: str) -> Seam:
     return Seam(text[: m.start()], text[m.start() :])
 
 
-def _no_word_near_end(text: str) -> bool:
-    tail = text.rstrip()[-_NO_WORD_WINDOW:]
-    return len(tail) >= _NO_WORD_WINDOW and not any(c.isspace() for c in tail)
+def _no_word_at_end(text: str) -> bool:
+    """The text ends in a run that is not a word to back off over: CJK (every character is a
+    word of its own, so a cut between two is clean), or a long unbroken run (base64, minified
+    code), where backing off would throw away more than a round may write."""
+    tail = text.rstrip()
+    run = tail[len(tail) - len(tail.split()[-1]) :] if tail.split() else ""
+    return len(run) >= _NO_WORD_WINDOW or _CJK.search(run) is not None
 
 
 def holdback_split(text: str) -> int:
@@ -191,8 +210,6 @@ def _overlap(kept: str, reply: str) -> int:
                 best = length
                 break  # the first candidate is the longest
         j = kept.find(probe, j + 1)
-    if best == 0 and len(reply) < 16:
-        return 0
     if best == 0:
         # The repeat may be shorter than the probe: try suffixes of kept directly.
         for length in range(min(len(kept), 15), 0, -1):
@@ -213,28 +230,49 @@ def _overlap(kept: str, reply: str) -> int:
     return best if best >= _MIN_OVERLAP_CHARS or len(kept[-best:].split()) >= _MIN_OVERLAP_WORDS else 0
 
 
+def _clean(seam: Seam, reply: str, structure: Structure) -> tuple[str, str, int]:
+    """The reply without preamble and reopened fence: (its leading whitespace, the rest, and how
+    much of the rest repeats the end of ``kept``)."""
+    text = _strip_reopened_fence(_strip_preamble(reply), structure)
+    body = text.lstrip()
+    return text[: len(text) - len(body)], body, _overlap(seam.kept, body)
+
+
+def _only_a_repeat(kept: str, body: str) -> bool:
+    """``body`` is all text the answer already has: a restart (of the line, the paragraph, the
+    whole answer) that stopped before reaching the cut."""
+    if len(body) < _MIN_OVERLAP_CHARS and len(body.split()) < _MIN_OVERLAP_WORDS:
+        return False
+    j = kept.find(body[:16])
+    while j >= 0:
+        if (j == 0 or kept[j - 1] == "\n") and kept.startswith(body, j):
+            return True
+        j = kept.find(body[:16], j + 1)
+    return False
+
+
 def repair(seam: Seam, reply: str, structure: Structure) -> str:
     """The part of a continue-turn ``reply`` to append to ``seam.kept``."""
-    text = _strip_preamble(reply)
-    text = _strip_reopened_fence(text, structure)
-    body = text.lstrip()
-    cut = _overlap(seam.kept, body)
-    if cut:
-        body = body[cut:].lstrip()
-    if not body:
+    lead, body, cut = _clean(seam, reply, structure)
+    if not cut and _only_a_repeat(seam.kept, body.rstrip()):
         return ""
-    if seam.dropped and seam.dropped.strip():
+    # After a repeat, the model's own whitespace follows it; otherwise it leads the reply.
+    rest = body[cut:] if cut else lead + body
+    visible = rest.lstrip()
+    own = rest[: len(rest) - len(visible)]
+    if not visible:
+        return ""
+    if seam.dropped.strip():
         # We backed off to just before a whitespace run we know completely (a word followed
         # it): exactly that whitespace goes back.
-        return seam.whitespace + body
+        return seam.whitespace + visible
     if seam.dropped:
         # We dropped only whitespace, and the cut may have split the run ("\n" of "\n\n"):
         # trust the reply's own run when it extends ours.
-        lead = text[: len(text) - len(text.lstrip())] if not cut else ""
-        return (lead if lead.startswith(seam.dropped) else seam.dropped) + body
-    # Nothing dropped (CJK, or no whitespace to back off to): the model's own leading whitespace
-    # is all we have.
-    return text[: len(text) - len(text.lstrip())] + body if not cut else body
+        return (own if own.startswith(seam.dropped) else seam.dropped) + visible
+    # Nothing dropped (CJK, or no whitespace to back off to): the model's own whitespace is all
+    # we have.
+    return own + visible
 
 
 _PREAMBLE_WORDS = (
@@ -274,4 +312,7 @@ def undecided(seam: Seam, reply: str, structure: Structure) -> bool:
         if (j == 0 or kept[j - 1].isspace() or _CJK.match(kept[j])) and kept.startswith(text, j):
             return True
         j = kept.find(probe, j + 1)
-    return False
+    # Decided only once something visible is left after the repeat: otherwise the whitespace
+    # that follows it is still arriving and belongs to what comes next.
+    _, body, cut = _clean(seam, reply, structure)
+    return not body[cut:].strip()

@@ -59,6 +59,13 @@ def open_fence(doc: str, cursor: int) -> str | None:
     return lang
 
 
+def _is_cjk(ch: str) -> bool:
+    # CJK punctuation and kana, unified ideographs, Hangul, and full-width forms (，！？).
+    return bool(ch) and (
+        "\u3000" <= ch <= "\u9fff" or "\uac00" <= ch <= "\ud7af" or "\uff00" <= ch <= "\uffef"
+    )
+
+
 def _paragraph_start(doc: str, cursor: int) -> int:
     found = doc.rfind("\n\n", 0, cursor)
     return 0 if found < 0 else found + 2
@@ -67,8 +74,10 @@ def _paragraph_start(doc: str, cursor: int) -> int:
 def _tail_start(doc: str, cursor: int) -> int:
     head = doc[:cursor]
     window = head[-40:]
-    if not any(c.isspace() for c in window):
-        # CJK (or one long token run) has no words to repeat: repeat a few characters instead.
+    last = head.rstrip()[-1:]
+    if not any(c.isspace() for c in window) or _is_cjk(last):
+        # CJK (or one long token run) has no words to repeat: a model repeats a few characters.
+        # Counting whitespace-separated "words" there would repeat whole paragraphs.
         return max(0, cursor - _REPEAT_CJK_CHARS)
     pos = len(head.rstrip())
     for _ in range(_REPEAT_WORDS):

@@ -1,0 +1,323 @@
+"""Seam repair, sans-I/O (brief/continuation.md, "Sketch of good joining"): literal strings first,
+then an offline oracle against the simulator's own misbehaving continuations, and a streaming
+property (repairing a reply as it arrives gives what repairing it whole gives)."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+
+from stopwise.finisher.seam import Seam, Structure, back_off, nudge, repair, structure_at, undecided
+from stopwise.sim import BEHAVIORS, PREAMBLE, full_document, tokenize
+from stopwise.sim.behaviors import continuation_text
+
+TEXT_KINDS = ("prose", "code", "json", "table", "cjk")
+COMBOS = [
+    frozenset(),
+    *(frozenset([b]) for b in BEHAVIORS),
+    *(frozenset(pair) for pair in itertools.combinations(BEHAVIORS, 2)),
+]
+CUTS_PER_KIND = 250
+
+
+def join(text: str, reply: str) -> str:
+    """What a continue round makes of ``text`` (the answer when it was cut) and ``reply``."""
+    seam = back_off(text)
+    return seam.kept + repair(seam, reply, structure_at(seam.kept))
+
+
+# -- back_off ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "kept", "dropped"),
+    [
+        ("The quick brown fox", "The quick brown", " fox"),
+        ("The quick brown fo", "The quick brown", " fo"),
+        ("Hello world ", "Hello", " world "),  # trailing whitespace: drop it and the word before
+        ("one\n\ntwo", "one", "\n\ntwo"),
+        ("first line\n  indented", "first line", "\n  indented"),
+        ("| 1 | Anchor delta | Pars", "| 1 | Anchor delta |", " Pars"),
+        ('{\n  "name": "harb', '{\n  "name":', ' "harb'),
+        ("```python\ndef f(x):\n    return x +", "```python\ndef f(x):\n    return x", " +"),
+    ],
+)
+def test_back_off_drops_the_last_word_and_the_whitespace_before_it(
+    text: str, kept: str, dropped: str
+) -> None:
+    seam = back_off(text)
+    assert (seam.kept, seam.dropped) == (kept, dropped)
+    assert seam.whitespace == dropped[: len(dropped) - len(dropped.lstrip())]
+
+
+def test_back_off_keeps_a_run_with_no_whitespace() -> None:
+    # Nothing to back off to (a single word, base64): keep all of it.
+    for text in ("Supercalifragilistic", "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY"):
+        assert back_off(text) == Seam(text, "")
+
+
+def test_back_off_gives_back_two_characters_of_a_cjk_run() -> None:
+    # brief/continuation.md allows "a few characters or keep all" for CJK; two characters put the
+    # seam inside the run, so a paragraph break right after a sentence mark cannot be lost.
+    for text in (
+        "清晨的港口笼罩在薄雾之中",
+        "intro " + "清晨的港口笼罩在薄雾之中，渔船一艘接一艘地驶出海湾" * 3,
+    ):
+        assert back_off(text) == Seam(text[:-2], text[-2:])
+
+
+def test_back_off_never_leaves_trailing_whitespace() -> None:
+    rng = random.Random(5)
+    for kind in TEXT_KINDS:
+        doc = full_document(kind)
+        for _ in range(200):
+            text = doc[: rng.randrange(1, len(doc))]
+            seam = back_off(text)
+            assert seam.kept + seam.dropped == text
+            assert seam.kept == seam.kept.rstrip() or not seam.kept.strip()
+
+
+def test_back_off_in_cjk_gives_back_only_a_few_characters() -> None:
+    # brief/continuation.md: backing off to whitespace approximates token healing "not for CJK or
+    # base64: there back off a few characters or keep all". A paragraph break followed by a short
+    # CJK run must not give the whole run back, or a prefill round that writes less than the
+    # no-word window (48 characters) after a paragraph break never makes progress.
+    doc = full_document("cjk")
+    brk = doc.index("\n\n") + 2
+    for extra in (4, 16, 30, 40):
+        text = doc[: brk + extra]
+        seam = back_off(text)
+        assert len(seam.dropped) <= 8, f"{extra} characters after the break: dropped {seam.dropped!r}"
+
+
+# -- structure_at -----------------------------------------------------------------------------------
+def test_structure_open_fence_with_language() -> None:
+    s = structure_at("Intro.\n\n```python\ndef f(x):\n    return")
+    assert s.fence == "python" and not s.json_string and not s.table_row
+    assert "```python" in s.describe() and "do not open a new code fence" in s.describe()
+
+
+def test_structure_bare_fence_and_closed_fence() -> None:
+    assert structure_at("text\n```\nls -la").fence == ""
+    assert structure_at("```bash\nls\n```\n\nAfter the block").fence is None
+
+
+def test_structure_inside_json_string() -> None:
+    s = structure_at('{\n  "name": "Harbour supplies",\n  "description": "The harbour committee rec')
+    assert s.json_string and s.json_depth == 1 and s.fence is None
+    assert "JSON string" in s.describe()
+
+
+def test_structure_json_escaped_quote_stays_in_string() -> None:
+    assert structure_at('{"quote": "she said \\"hi').json_string
+    assert not structure_at('{"quote": "she said \\"hi\\"", "n": 1').json_string
+
+
+def test_structure_json_between_values() -> None:
+    s = structure_at('{"catalog": {"items": [{"id": 1}, {"id": 2')
+    assert not s.json_string and s.json_depth == 4
+    assert "parses as one value" in s.describe()
+
+
+def test_structure_table_row() -> None:
+    assert structure_at("## Inventory\n\n| # | Name |\n|---|---|\n| 1 | Anchor").table_row
+    assert not structure_at("| # | Name |\n|---|---|\n| 1 | Anchor |\n\nAfter").table_row
+    assert "table row" in structure_at("| 1 | Anch").describe()
+
+
+def test_nudge_says_continue_and_names_the_structure() -> None:
+    plain = nudge(Structure())
+    assert "Continue" in plain and "Do not repeat" in plain
+    fenced = nudge(Structure(fence="rust"))
+    assert fenced.startswith(plain) and "```rust" in fenced
+
+
+# -- repair -----------------------------------------------------------------------------------------
+KEPT = "The harbour committee records the tides of late autumn before the first"
+SEAM = Seam(KEPT, " frost")
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "frost arrives.",  # clean, seam space dropped by the model
+        " frost arrives.",  # clean, with the space
+        "the tides of late autumn before the first frost arrives.",  # repeated tail
+        "before the first frost arrives.",  # three repeated words
+        f"{PREAMBLE}\n\nfrost arrives.",
+        "Sure, here is the rest:\nfrost arrives.",
+        "Continuing:\n\nbefore the first frost arrives.",  # preamble and repeat
+        "The harbour committee records the tides of late autumn before the first frost arrives.",  # restart
+    ],
+)
+def test_repair_prose_seam(reply: str) -> None:
+    assert KEPT + repair(SEAM, reply, Structure()) == KEPT + " frost arrives."
+
+
+def test_repair_keeps_a_short_coincidental_repeat() -> None:
+    # "the first" could start the continuation for real: two short words are not a repeat.
+    seam = Seam("He counted them: the first", " and")
+    assert repair(seam, "and the first again.", Structure()) == " and the first again."
+
+
+def test_repair_newline_seam() -> None:
+    seam = back_off("First paragraph ends here.\n\nSecond")
+    assert seam == Seam("First paragraph ends here.", "\n\nSecond")
+    assert repair(seam, "Second paragraph.", Structure()) == "\n\nSecond paragraph."
+    assert repair(seam, "\n\nSecond paragraph.", Structure()) == "\n\nSecond paragraph."
+
+
+def test_repair_removes_a_reopened_fence_with_the_same_language() -> None:
+    text = "Code:\n\n```python\ndef f(x):\n    return x * 2\n\n\nprint(f(3"
+    seam = back_off(text)
+    st = structure_at(seam.kept)
+    assert st.fence == "python"
+    rest = text[len(seam.kept) :] + "))\n```"
+    assert seam.kept + repair(seam, "```python\n" + rest.lstrip(), st) == text + "))\n```"
+
+
+def test_repair_keeps_a_bare_fence_that_closes_the_block() -> None:
+    seam = Seam("```bash\nls -la", "\n")
+    st = structure_at(seam.kept)
+    assert repair(seam, "```\n\nDone.", st) == "\n```\n\nDone."
+
+
+def test_repair_inside_a_json_string() -> None:
+    text = '{\n  "description": "The night shift measures the seasons of the orchard'
+    seam = back_off(text)
+    st = structure_at(seam.kept)
+    assert st.json_string
+    whole = text + ' while the town sleeps."\n}'
+    rest = whole[len(seam.kept) :]
+    for reply in (rest, rest.lstrip(), "seasons of the orchard" + rest[len(" orchard") :]):
+        assert seam.kept + repair(seam, reply, st) == whole, reply
+
+
+def test_repair_table_row() -> None:
+    text = "| 7 | Raven ember | Caching results | 120 | 33.10 | the tides of late autumn"
+    whole = text + " while the town sleeps |\n| 8 | Delta quartz |"
+    seam = back_off(text)
+    rest = whole[len(seam.kept) :]
+    st = structure_at(seam.kept)
+    assert st.table_row
+    for reply in (rest, rest.lstrip(), "tides of late" + rest):
+        assert seam.kept + repair(seam, reply, st) == whole, reply
+
+
+def test_repair_cjk_without_whitespace() -> None:
+    doc = (
+        "清晨的港口笼罩在薄雾之中，渔船一艘接一艘地驶出海湾。老图书馆的管理员每天都会仔细整理那些泛黄的手稿。"
+    )
+    cut = 20
+    seam = back_off(doc[:cut])
+    assert seam == Seam(doc[: cut - 2], doc[cut - 2 : cut])
+    at = len(seam.kept)
+    assert seam.kept + repair(seam, doc[at:], Structure()) == doc
+    # A repeat of the last eight characters is removed.
+    assert seam.kept + repair(seam, doc[at - 8 :], Structure()) == doc
+
+
+def test_repair_cjk_keeps_the_paragraph_break_after_a_repeat() -> None:
+    # The cut lands right after a sentence mark; the paragraph break that follows is the next
+    # token. A reply that repeats the last characters and then breaks the paragraph keeps the
+    # break: it is the only whitespace the seam has.
+    doc = (
+        "工匠们在玻璃作坊里反复试验，终于烧制出透明的蓝色花瓶。\n\n"
+        "河谷里的村民世代耕作，熟悉每一块田地的脾性。"
+    )
+    cut = doc.index("\n\n")
+    seam = back_off(doc[:cut])
+    reply = doc[cut - 8 :]
+    assert seam.kept + repair(seam, reply, Structure()) == doc
+
+
+def test_repair_empty_reply() -> None:
+    assert repair(SEAM, "", Structure()) == ""
+    assert repair(SEAM, f"{PREAMBLE}\n\n", Structure()) == ""
+
+
+# -- undecided --------------------------------------------------------------------------------------
+def test_undecided_while_the_head_may_be_a_preamble() -> None:
+    for head in ("", "  ", "Contin", "Continuing from where", "Sure", "Here is"):
+        assert undecided(SEAM, head, Structure()), head
+
+
+def test_undecided_while_the_head_may_be_a_repeat() -> None:
+    assert undecided(SEAM, "before the fi", Structure())
+    assert undecided(SEAM, "the tides of late", Structure())
+
+
+def test_decided_once_the_head_is_new_text() -> None:
+    assert not undecided(SEAM, "frost arrives and the boats come home.\n", Structure())
+    assert not undecided(SEAM, "frost arrives and the boats come home, the sky clears", Structure())
+
+
+def test_undecided_while_a_fence_line_may_be_arriving() -> None:
+    st = Structure(fence="python")
+    seam = Seam("```python\nx = 1", "\n")
+    assert undecided(seam, "``", st)
+    assert not undecided(seam, "y = 2\nz = 3\n", st)
+
+
+# -- oracle -----------------------------------------------------------------------------------------
+def _cuts(kind: str) -> list[int]:
+    """Cut points where a max_tokens cut can land: the simulator's token boundaries."""
+    doc = full_document(kind)
+    ends = list(itertools.accumulate(len(t) for t in tokenize(doc)))[:-1]
+    return sorted(random.Random(f"seam-oracle:{kind}").sample(ends, CUTS_PER_KIND))
+
+
+@pytest.mark.parametrize("kind", TEXT_KINDS)
+def test_oracle_seam_rate(kind: str) -> None:
+    """``kept + repair(reply)`` against the exact document, for every behaviour and pair."""
+    doc = full_document(kind)
+    cuts = _cuts(kind)
+    seams = [back_off(doc[:cut]) for cut in cuts]
+    structures = [structure_at(s.kept) for s in seams]
+    rates: dict[str, float] = {}
+    examples: dict[str, str] = {}
+    for combo in COMBOS:
+        good = 0
+        for seam, st in zip(seams, structures, strict=True):
+            reply = continuation_text(doc, len(seam.kept), combo)
+            joined = seam.kept + repair(seam, reply, st)
+            if joined == doc:
+                good += 1
+            elif combo not in examples:
+                at = len(seam.kept)
+                examples[",".join(sorted(combo)) or "clean"] = (
+                    f"at {at}: want {doc[at - 20 : at + 20]!r}, got {joined[at - 20 : at + 20]!r}"
+                )
+        rates[",".join(sorted(combo)) or "clean"] = good / len(cuts)
+    print(f"\nseam oracle, {kind}, {len(cuts)} cuts:")
+    for name, rate in rates.items():
+        print(f"  {name:40s} {rate:7.2%}")
+    low = {name: rate for name, rate in rates.items() if rate < 0.99}
+    assert not low, f"{kind}: below 99%: {low}; examples: {[examples.get(n) for n in low]}"
+
+
+@pytest.mark.parametrize("kind", TEXT_KINDS)
+def test_streaming_repair_equals_whole_repair(kind: str) -> None:
+    """Feeding a reply in random pieces and repairing once ``undecided`` turns False (then
+    appending the rest as it comes) gives what repairing the whole reply gives."""
+    doc = full_document(kind)
+    rng = random.Random(f"seam-stream:{kind}")
+    for cut in _cuts(kind)[::5]:
+        seam = back_off(doc[:cut])
+        st = structure_at(seam.kept)
+        for combo in COMBOS:
+            reply = continuation_text(doc, len(seam.kept), combo)[:600]
+            whole = repair(seam, reply, st)
+            head, out, decided, i = "", "", False, 0
+            while i < len(reply):
+                piece = reply[i : i + rng.randint(1, 12)]
+                i += len(piece)
+                if decided:
+                    out += piece
+                    continue
+                head += piece
+                if not undecided(seam, head, st):
+                    out, decided = repair(seam, head, st), True
+            if not decided:
+                out = repair(seam, head, st)
+            assert out == whole, (kind, cut, sorted(combo), reply[:60])

@@ -1,0 +1,196 @@
+"""The httpx2 transports (:mod:`stopwise.transport`): what they run the finisher on, what they
+leave alone, both drivers, and a dead upstream surfacing as the SDK's own connection error."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import anthropic
+import httpx2
+import openai
+import orjson
+import pytest
+import uvicorn
+
+from stopwise.finisher import Policy, RetryPolicy
+from stopwise.sim import create_app, full_document, quiet_dropped_connections
+from stopwise.transport import AsyncFinisherTransport, FinisherTransport, async_http_client, http_client
+
+FAST = Policy(max_rounds=200, retry=RetryPolicy(initial_delay=0.001, max_delay=0.01))
+ASK = [{"role": "user", "content": "Write prose please"}]
+
+
+@pytest.fixture(scope="module")
+def sim_url() -> Iterator[str]:
+    quiet_dropped_connections()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(), host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the simulator did not start")
+        time.sleep(0.01)
+    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    server.should_exit = True
+    thread.join(5)
+
+
+class Spy(httpx2.BaseTransport):
+    """Keeps each request as it reached the network."""
+
+    def __init__(self) -> None:
+        self.inner = httpx2.HTTPTransport()
+        self.seen: list[httpx2.Request] = []
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        request.read()
+        self.seen.append(request)
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_models_list_passes_through_untouched(sim_url: str) -> None:
+    spy = Spy()
+    with httpx2.Client(transport=FinisherTransport(spy, policy=FAST)) as http:
+        client = anthropic.Anthropic(base_url=sim_url, api_key="x", max_retries=0, http_client=http)
+        raw = client.models.with_raw_response.list()
+        page = raw.parse()
+        oai = openai.OpenAI(base_url=f"{sim_url}/v1", api_key="x", max_retries=0, http_client=http)
+        models = oai.models.list()
+    assert "claude-opus-4-6" in [m.id for m in page.data]
+    assert "gpt-4o" in [m.id for m in models.data]
+    assert [r.method for r in spy.seen] == ["GET", "GET"]
+    assert not any(k.lower().startswith("x-stopwise") for k in raw.headers)
+
+
+def test_count_tokens_passes_through_untouched(sim_url: str) -> None:
+    plain = anthropic.Anthropic(base_url=sim_url, api_key="x", max_retries=0)
+    want = plain.messages.count_tokens(model="claude-haiku-4-5", messages=ASK)  # type: ignore[arg-type]
+    plain.close()
+    spy = Spy()
+    with httpx2.Client(transport=FinisherTransport(spy, policy=FAST)) as http:
+        client = anthropic.Anthropic(base_url=sim_url, api_key="x", max_retries=0, http_client=http)
+        raw = client.messages.with_raw_response.count_tokens(model="claude-haiku-4-5", messages=ASK)  # type: ignore[arg-type]
+    assert raw.parse().input_tokens == want.input_tokens
+    assert len(spy.seen) == 1 and spy.seen[0].url.path == "/v1/messages/count_tokens"
+    # Passed through as it was: the body the SDK wrote, byte for byte.
+    assert orjson.loads(spy.seen[0].content) == {"model": "claude-haiku-4-5", "messages": ASK}
+    assert "x-stopwise" not in raw.headers
+
+
+def test_unparseable_body_passes_through(sim_url: str) -> None:
+    spy = Spy()
+    with httpx2.Client(transport=FinisherTransport(spy, policy=FAST)) as http:
+        response = http.post(
+            f"{sim_url}/v1/messages",
+            content=b"{not json",
+            headers={"x-api-key": "x", "anthropic-version": "2023-06-01", "content-type": "application/json"},
+        )
+    assert response.status_code == 400
+    assert "invalid JSON" in response.json()["error"]["message"]
+    assert len(spy.seen) == 1 and spy.seen[0].content == b"{not json"
+
+
+def test_sync_client_finishes(sim_url: str) -> None:
+    with anthropic.Anthropic(
+        base_url=sim_url, api_key="x", max_retries=0, http_client=http_client(policy=FAST)
+    ) as client:
+        raw = client.messages.with_raw_response.create(model="claude-haiku-4-5", max_tokens=300, messages=ASK)  # type: ignore[arg-type]
+        msg = raw.parse()
+    assert msg.content[0].text == full_document("prose")  # type: ignore[union-attr]
+    assert msg.stop_reason == "end_turn" and int(raw.headers["x-stopwise-rounds"]) > 1
+    assert raw.headers["x-stopwise"] == "finisher"
+
+
+def test_async_client_finishes(sim_url: str) -> None:
+    async def go() -> tuple[str, str | None, str]:
+        async with (
+            anthropic.AsyncAnthropic(
+                base_url=sim_url, api_key="x", max_retries=0, http_client=async_http_client(policy=FAST)
+            ) as client,
+            openai.AsyncOpenAI(
+                base_url=f"{sim_url}/v1",
+                api_key="x",
+                max_retries=0,
+                http_client=async_http_client(policy=FAST),
+            ) as oai,
+        ):
+            msg = await client.messages.create(model="claude-haiku-4-5", max_tokens=300, messages=ASK)  # type: ignore[arg-type]
+            stream = await oai.chat.completions.create(
+                model="gpt-4o", max_tokens=300, messages=ASK, stream=True
+            )  # type: ignore[arg-type]
+            text = ""
+            async for chunk in stream:
+                text += "".join(c.delta.content or "" for c in chunk.choices)
+            return msg.content[0].text, msg.stop_reason, text  # type: ignore[union-attr]
+
+    text, stop, streamed = asyncio.run(go())
+    assert text == full_document("prose") and stop == "end_turn"
+    assert streamed == full_document("prose")
+
+
+def test_http_client_accepts_client_options() -> None:
+    with http_client(policy=FAST, timeout=httpx2.Timeout(3.0)) as http:
+        assert http.timeout.read == 3.0
+        assert isinstance(http._transport, FinisherTransport)
+    client = async_http_client()
+    assert isinstance(client._transport, AsyncFinisherTransport)
+    asyncio.run(client.aclose())
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+def test_connection_refused_is_the_sdks_connection_error(stream: bool) -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    with (
+        anthropic.Anthropic(
+            base_url=url, api_key="x", max_retries=0, http_client=http_client(policy=FAST)
+        ) as client,
+        pytest.raises(anthropic.APIConnectionError),
+    ):
+        client.messages.create(model="claude-haiku-4-5", max_tokens=50, messages=ASK, stream=stream)  # type: ignore[call-overload]
+    with (
+        openai.OpenAI(
+            base_url=f"{url}/v1", api_key="x", max_retries=0, http_client=http_client(policy=FAST)
+        ) as oai,
+        pytest.raises(openai.APIConnectionError),
+    ):
+        oai.chat.completions.create(model="gpt-4o", max_tokens=50, messages=ASK, stream=stream)  # type: ignore[call-overload]
+
+
+def test_connection_refused_async() -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+
+    async def go() -> None:
+        async with anthropic.AsyncAnthropic(
+            base_url=url, api_key="x", max_retries=0, http_client=async_http_client(policy=FAST)
+        ) as client:
+            await client.messages.create(model="claude-haiku-4-5", max_tokens=50, messages=ASK)  # type: ignore[arg-type]
+
+    with pytest.raises(anthropic.APIConnectionError):
+        asyncio.run(go())
+
+
+def test_connection_refused_is_retried_then_raised() -> None:
+    # A refused connection is retried like a passing error (brief/wire.md: the SDKs retry
+    # connection errors), with the policy's waits, then surfaces as the transport's error.
+    sleeps: list[float] = []
+    transport = FinisherTransport(policy=FAST, sleep=sleeps.append)
+    url = f"http://127.0.0.1:{closed_port()}"
+    with httpx2.Client(transport=transport) as http, pytest.raises(httpx2.ConnectError):
+        http.post(f"{url}/v1/messages", json={"model": "claude-haiku-4-5", "max_tokens": 5, "messages": ASK})
+    assert len(sleeps) == FAST.retry.max_retries

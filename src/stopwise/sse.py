@@ -87,9 +87,6 @@ class SSEDecoder:
         return self._last_id
 
     def decode(self, chunk: bytes) -> list[ServerSentEvent]:
-        if not chunk:
-            # Transports do hand out empty reads; one must not cancel a CR carried over below.
-            return []
         if self._plain and not self._pending and 13 not in chunk:
             # The common case: BOM settled, no CR anywhere, nothing held back.
             head, sep, tail = chunk.rpartition(b"\n\n")
@@ -107,6 +104,10 @@ class SSEDecoder:
         return self._decode_general(chunk)
 
     def _decode_general(self, chunk: bytes) -> list[ServerSentEvent]:
+        if not chunk:
+            # Transports do hand out empty reads; one must not cancel a CR carried over below.
+            # (An empty read on the fast path finds no boundary and lands here too.)
+            return []
         if not self._bom_done:
             chunk = self._strip_bom(chunk)
             if not chunk:

@@ -7,13 +7,22 @@ from typing import Any
 import jiter
 import orjson
 
-__all__ = ["JSONDecodeError", "is_whole_json", "loads", "partial_json"]
+__all__ = ["JSONDecodeError", "is_whole_json", "loads", "partial_json", "payload"]
 
 JSONDecodeError = orjson.JSONDecodeError
 
 
 def loads(data: str | bytes) -> Any:
     return orjson.loads(data)
+
+
+def payload(data: str) -> dict[str, Any] | None:
+    """An event's data as a JSON object, or ``None`` when it is not one (the caller counts it)."""
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    return obj if isinstance(obj, dict) else None
 
 
 def partial_json(buf: str) -> Any:

@@ -25,7 +25,7 @@ from ..errors import APIError, ProtocolError
 from ..outcome import Outcome, State, Stop, Usage, apply_cap, estimate_tokens, state_for, worst
 from ..sse import ServerSentEvent
 from ._errors import error_from_payload
-from ._json import JSONDecodeError, is_whole_json, loads, partial_json
+from ._json import is_whole_json, partial_json, payload
 
 __all__ = ["OpenAIAccumulator", "parse_completion"]
 
@@ -281,13 +281,8 @@ class OpenAIAccumulator:
         if not data:
             self._note("empty_event")
             return None
-        try:
-            obj = loads(data)
-        except JSONDecodeError:
-            self._note("malformed_json")
-            self._lost = True
-            return None
-        if not isinstance(obj, dict):
+        obj = payload(data)
+        if obj is None:
             self._note("malformed_json")
             self._lost = True
             return None

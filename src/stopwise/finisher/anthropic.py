@@ -26,7 +26,7 @@ from ..outcome import Outcome, State, StopReason
 from ..sse import ServerSentEvent, encode_event
 from . import seam as seams
 from .base import Finisher, Plan
-from .text import TextWriter
+from .text import Head, TextWriter
 
 __all__ = ["AnthropicFinisher"]
 
@@ -90,8 +90,7 @@ class AnthropicFinisher(Finisher):
         self.held: dict[int, list[dict[str, Any]]] = {}  # non-text blocks, until their stop
         self.text_blocks: set[int] = set()  # upstream indices of text blocks this round
         self.merge_next_text = False
-        self.head_raw = ""  # a continue-turn reply's head, until its seam is decided
-        self.head_decided = True
+        self.head = Head()  # a continue-turn reply's head, until its seam is decided
         self.round_ended = False
 
     # -- plans ----------------------------------------------------------------------------------
@@ -265,8 +264,7 @@ class AnthropicFinisher(Finisher):
         self.continue_turn = plan.mode != "initial" and bool(messages) and messages[-1].get("role") == "user"
         # The round's first text block continues ours when we asked it to go on from our text.
         self.merge_next_text = self.seam is not None and self._ends_in_text()
-        self.head_raw = ""
-        self.head_decided = not (self.continue_turn and self.merge_next_text)
+        self.head = Head(self.seam, self.structure) if self.continue_turn and self.merge_next_text else Head()
 
     def round_done(self) -> bool:
         return self.round_ended
@@ -322,7 +320,7 @@ class AnthropicFinisher(Finisher):
             self.text_blocks.add(index)
             self.writer = TextWriter(down, block.get("text") or "")
             self.round_writers[index] = self.writer
-            self.head_decided = True
+            self.head = Head()
             out += self._release(final=False)
         else:
             # Its downstream index is given when it is released: a cut block that is dropped
@@ -349,20 +347,9 @@ class AnthropicFinisher(Finisher):
 
     def _append_text(self, text: str) -> None:
         assert self.writer is not None
-        if self.head_decided:
-            self.writer.text += text
-            if text.strip():
-                self.round_progressed = True
-            return
-        self.head_raw += text
-        assert self.seam is not None
-        if seams.undecided(self.seam, self.head_raw, self.structure):
-            return
-        repaired = seams.repair(self.seam, self.head_raw, self.structure)
-        self.writer.text += repaired
-        self.head_decided = True
-        if repaired.strip():
-            self.round_progressed = True
+        piece = self.head.feed(text)
+        self.writer.text += piece
+        self.round_progressed = self.round_progressed or bool(piece.strip())
 
     def _on_block_stop(self, obj: dict[str, Any]) -> list[bytes]:
         index = obj.get("index")
@@ -417,9 +404,7 @@ class AnthropicFinisher(Finisher):
         """The open text block is over (another block follows it): send all of it and stop it."""
         if self.writer is None:
             return []
-        if not self.head_decided and self.seam is not None:
-            self.writer.text += seams.repair(self.seam, self.head_raw, self.structure)
-            self.head_decided = True
+        self.writer.text += self.head.finish()
         if self.round_mode != "initial" and not self.writer.started and not self.writer.text.strip():
             # Whitespace a continuation round wrote before its tool call: not a block of its own.
             self.writer.skipped = True
@@ -459,17 +444,10 @@ class AnthropicFinisher(Finisher):
             # call or an unsigned thinking block.
             blocks.pop()
         if self.stream:
-            if (
-                not partial
-                and not self.head_decided
-                and self.seam is not None
-                and self.merged_index is not None
-            ):
+            if not partial and self.merged_index is not None:
                 # The round ended while the head of its reply was still held: decide it now.
-                writer = self.round_writers[self.merged_index]
-                repaired = seams.repair(self.seam, self.head_raw, self.structure)
-                writer.text += repaired
-                self.head_decided = True
+                repaired = self.head.finish()
+                self.round_writers[self.merged_index].text += repaired
                 self.round_progressed = self.round_progressed or bool(repaired.strip())
             self._absorb_stream(blocks)
         else:

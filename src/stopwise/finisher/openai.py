@@ -28,7 +28,7 @@ from ..outcome import Outcome, State, StopReason
 from ..sse import ServerSentEvent, encode_event
 from . import seam as seams
 from .base import Finisher, Plan
-from .text import TextWriter
+from .text import Head, TextWriter
 
 __all__ = ["OpenAIFinisher"]
 
@@ -73,8 +73,7 @@ class OpenAIFinisher(Finisher):
         self.acc = OpenAIAccumulator()
         self.writer: TextWriter | None = None
         self.sent_role = False
-        self.head_raw = ""
-        self.head_decided = True
+        self.head = Head()
         self.continue_turn = False
         self.round_progressed = False
         self.kept_size = -1  # the answer's length after the last back-off: the progress measure
@@ -178,8 +177,7 @@ class OpenAIFinisher(Finisher):
     def begin_round(self, plan: Plan) -> None:
         self.acc = OpenAIAccumulator(max_tokens=plan.body.get(self.cap_key))
         self.continue_turn = plan.mode != "initial" and self.seam is not None
-        self.head_raw = ""
-        self.head_decided = not self.continue_turn
+        self.head = Head(self.seam, self.structure) if self.continue_turn else Head()
         self.round_progressed = False
         self.round_tool_calls: list[dict[str, Any]] = []
         self.round_ended = False
@@ -218,18 +216,9 @@ class OpenAIFinisher(Finisher):
 
     def _append(self, text: str) -> None:
         assert self.writer is not None
-        if self.head_decided:
-            self.writer.text += text
-            self.round_progressed = self.round_progressed or bool(text.strip())
-            return
-        self.head_raw += text
-        assert self.seam is not None
-        if seams.undecided(self.seam, self.head_raw, self.structure):
-            return
-        repaired = seams.repair(self.seam, self.head_raw, self.structure)
-        self.writer.text += repaired
-        self.head_decided = True
-        self.round_progressed = self.round_progressed or bool(repaired.strip())
+        piece = self.head.feed(text)
+        self.writer.text += piece
+        self.round_progressed = self.round_progressed or bool(piece.strip())
 
     def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
         return _chunk_bytes(
@@ -287,9 +276,8 @@ class OpenAIFinisher(Finisher):
             self.refusal = (self.refusal or "") + refusal
         if self.stream:
             if self.writer is not None:
-                if not self.head_decided and not partial and self.seam is not None:
-                    self.writer.text += seams.repair(self.seam, self.head_raw, self.structure)
-                    self.head_decided = True
+                if not partial:
+                    self.writer.text += self.head.finish()
                 self.text = self.writer.text
         else:
             new = msg.get("content") or ""

@@ -96,7 +96,8 @@ def test_anthropic_continues_a_truncated_explanation_by_prefill(server: tuple[st
     assert out["text"] == "The relay capped the output at 8192."
     assert out["rounds"] == 2 and out["complete"] and out["stop_reason"] == "end_turn"
     second = api.requests[1]["messages"]
-    assert second[-1] == {"role": "assistant", "content": "The relay capped the"}  # partial word dropped
+    # Continued by prefill, through the finisher: the partial word is dropped and regenerated.
+    assert second[-1] == {"role": "assistant", "content": [{"type": "text", "text": "The relay capped the"}]}
     assert api.headers[0]["x-api-key"] == KEY and "anthropic-version" in api.headers[0]
     assert KEY not in repr(cfg)
 
@@ -120,10 +121,12 @@ def test_anthropic_falls_back_to_a_continue_turn_when_prefill_is_rejected(
         (400, rejected),
         (200, _anthropic("the answer.", "end_turn")),
     ]
-    cfg = config_from_env("claude-opus-4-6", {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": url})
+    # A model the finisher's table does not know to reject prefill: it learns it from the 400.
+    cfg = config_from_env("claude-opus-next", {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": url})
     out = ask(cfg, "s", "u")
     assert out["complete"] and out["text"] == "First half of the answer."  # "the" was cut, so regenerated
-    assert api.requests[2]["messages"][-1]["role"] == "user"
+    assert api.requests[1]["messages"][-1]["role"] == "assistant"  # the prefill that was rejected
+    assert api.requests[2]["messages"][-1]["role"] == "user"  # then a continue turn
 
 
 def test_openai_continue_turn_and_bounded_rounds(server: tuple[str, FakeAPI]) -> None:

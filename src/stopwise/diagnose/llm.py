@@ -1,12 +1,10 @@
 """``--llm MODEL``: a model's own explanation of the log, fetched so that it is never truncated.
 
-A stopgap until stopwise's transport and finisher exist: one HTTP call through ``httpx2`` to the
-Anthropic Messages API (``ANTHROPIC_API_KEY``, ``ANTHROPIC_BASE_URL``) or, for ``gpt-*`` and
-o-series models, an OpenAI-compatible Chat Completions API (``OPENAI_API_KEY``,
-``OPENAI_BASE_URL``). Each reply goes through :func:`stopwise.dialects.parse_body`; while it
-comes back truncated we continue it (bounded): Anthropic by prefill, falling back to a continue
-turn when the model rejects prefill (Claude 4.6+, brief/wire.md), OpenAI by a continue turn.
-The key is sent in a header and never appears in a message, a log line or an error.
+One request through stopwise's own finisher transport to the Anthropic Messages API
+(``ANTHROPIC_API_KEY``, ``ANTHROPIC_BASE_URL``) or, for ``gpt-*`` and o-series models, an
+OpenAI-compatible Chat Completions API (``OPENAI_API_KEY``, ``OPENAI_BASE_URL``): a truncated
+explanation is continued by the same engine that finishes every other answer. The key is sent
+in a header and never appears in a message, a log line or an error.
 """
 
 from __future__ import annotations
@@ -21,12 +19,13 @@ import orjson
 
 from ..dialects import error_from_response, parse_body
 from ..errors import StopwiseError
+from ..finisher import Policy
 from ..outcome import State
+from ..transport import FinisherTransport
 
 __all__ = ["LLMConfig", "LLMError", "ask", "build_prompt", "config_from_env"]
 
 _OPENAI_PREFIXES = ("gpt-", "o1", "o3", "o4", "chatgpt-")
-_CONTINUE = "Continue exactly where you stopped: no repetition, no preamble; your reply is appended as is."
 _LOG_LIMIT = 40_000  # characters of the log sent (its end: where failures are)
 _LANG_NAMES = {"en": "English", "zh-CN": "Simplified Chinese", "zh-TW": "Traditional Chinese (Taiwan)"}
 
@@ -88,112 +87,49 @@ def build_prompt(log: str, diagnosis: Mapping[str, Any], lang: str) -> tuple[str
 def ask(
     cfg: LLMConfig, system: str, user: str, *, transport: httpx2.BaseTransport | None = None
 ) -> dict[str, Any]:
-    """The model's whole explanation: ``{"model", "text", "rounds", "stop_reason", "complete"}``."""
-    with httpx2.Client(base_url=cfg.base_url, timeout=cfg.timeout, transport=transport) as client:
-        if cfg.provider == "openai":
-            return _ask_openai(client, cfg, system, user)
-        return _ask_anthropic(client, cfg, system, user)
+    """The model's whole explanation: ``{"model", "text", "rounds", "stop_reason", "complete"}``.
 
-
-def _post(client: httpx2.Client, path: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
-    try:
-        resp = client.post(
-            path, content=orjson.dumps(body), headers={"content-type": "application/json", **headers}
-        )
-    except httpx2.HTTPError as exc:
-        raise LLMError(f"could not reach the model API: {type(exc).__name__}") from None
-    if resp.status_code >= 400:
-        raise _Rejected(error_from_response(resp.status_code, resp.content, dict(resp.headers)))
-    try:
-        obj = orjson.loads(resp.content)
-    except orjson.JSONDecodeError:
-        raise LLMError(f"the model API answered {resp.status_code} with a body that is not JSON") from None
-    if not isinstance(obj, dict):
-        raise LLMError("the model API answered with JSON that is not an object")
-    return obj
-
-
-class _Rejected(LLMError):
-    def __init__(self, err: Any) -> None:
-        super().__init__(f"the model API rejected the request: {err}")
-        self.err = err
-
-
-def _ask_anthropic(client: httpx2.Client, cfg: LLMConfig, system: str, user: str) -> dict[str, Any]:
-    headers = {"x-api-key": cfg.api_key, "anthropic-version": "2023-06-01"}
-    text, prefill, rounds, stop = "", True, 0, None
-    while rounds < cfg.max_rounds:
-        rounds += 1
-        messages: list[dict[str, Any]] = [{"role": "user", "content": user}]
-        kept = _back_off(text)
-        if kept:
-            messages.append({"role": "assistant", "content": kept})
-            if not prefill:
-                messages.append({"role": "user", "content": _CONTINUE})
-        body = {"model": cfg.model, "max_tokens": cfg.max_tokens, "system": system, "messages": messages}
+    One request through stopwise's own finisher transport: a truncated explanation is continued
+    (prefill where the model allows it, else a continue turn with seam repair) until it ends,
+    within ``cfg.max_rounds``."""
+    finisher = FinisherTransport(transport, policy=Policy(max_rounds=cfg.max_rounds))
+    if cfg.provider == "openai":
+        path = "/chat/completions"
+        headers = {"authorization": f"Bearer {cfg.api_key}"}
+        body: dict[str, Any] = {
+            "model": cfg.model,
+            "max_completion_tokens": cfg.max_tokens,
+            "messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
+        }
+    else:
+        path = "/v1/messages"
+        headers = {"x-api-key": cfg.api_key, "anthropic-version": "2023-06-01"}
+        body = {
+            "model": cfg.model,
+            "max_tokens": cfg.max_tokens,
+            "system": system,
+            "messages": [{"role": "user", "content": user}],
+        }
+    with httpx2.Client(base_url=cfg.base_url, timeout=cfg.timeout, transport=finisher) as client:
         try:
-            obj = _post(client, "/v1/messages", body, headers)
-        except _Rejected as exc:
-            if prefill and kept and "prefill" in str(exc.err.message):
-                prefill = False  # this model rejects prefill: use a continue turn from now on
-                rounds -= 1
-                continue
-            raise
-        out = parse_body(obj, dialect="anthropic")
-        text = _join(kept, out.text, prefill)
-        stop = out.stop.raw
-        if out.state is not State.TRUNCATED or not out.text.strip():
-            break  # finished, or no progress: never loop on an empty continuation
+            resp = client.post(
+                path, content=orjson.dumps(body), headers={"content-type": "application/json", **headers}
+            )
+        except httpx2.HTTPError as exc:
+            raise LLMError(f"could not reach the model API: {type(exc).__name__}") from None
+    if resp.status_code >= 400:
+        err = error_from_response(resp.status_code, resp.content, dict(resp.headers))
+        raise LLMError(f"the model API rejected the request: {err}")
+    try:
+        out = parse_body(orjson.loads(resp.content), dialect=cfg.provider)  # type: ignore[arg-type]
+    except (orjson.JSONDecodeError, StopwiseError):
+        raise LLMError(
+            f"the model API answered {resp.status_code} with a body that is not a response"
+        ) from None
     return {
         "model": cfg.model,
-        "text": text,
-        "rounds": rounds,
-        "stop_reason": stop,
-        "complete": stop not in ("max_tokens", None),
+        "text": out.text,
+        "rounds": int(resp.headers.get("x-stopwise-rounds", "1")),
+        "stop_reason": out.stop.raw,
+        "complete": resp.headers.get("x-stopwise-state", out.state.value) == State.COMPLETE.value,
     }
-
-
-def _ask_openai(client: httpx2.Client, cfg: LLMConfig, system: str, user: str) -> dict[str, Any]:
-    headers = {"authorization": f"Bearer {cfg.api_key}"}
-    text, rounds, stop = "", 0, None
-    while rounds < cfg.max_rounds:
-        rounds += 1
-        messages: list[dict[str, Any]] = [
-            {"role": "system", "content": system},
-            {"role": "user", "content": user},
-        ]
-        kept = _back_off(text)
-        if kept:
-            messages += [{"role": "assistant", "content": kept}, {"role": "user", "content": _CONTINUE}]
-        body = {"model": cfg.model, "max_completion_tokens": cfg.max_tokens, "messages": messages}
-        out = parse_body(_post(client, "/chat/completions", body, headers), dialect="openai")
-        text = _join(kept, out.text, False)
-        stop = out.stop.raw
-        if out.state is not State.TRUNCATED or not out.text.strip():
-            break
-    return {
-        "model": cfg.model,
-        "text": text,
-        "rounds": rounds,
-        "stop_reason": stop,
-        "complete": stop not in ("length", "max_tokens", None),
-    }
-
-
-def _back_off(text: str) -> str:
-    """Keep the text up to its last complete word: the partial word will be regenerated, and
-    Anthropic rejects a prefill ending in whitespace (brief/continuation.md)."""
-    stripped = text.rstrip()
-    if not stripped:
-        return ""
-    cut = max(stripped.rfind(" "), stripped.rfind("\n"))
-    return stripped[:cut].rstrip() if cut > 0 else stripped
-
-
-def _join(kept: str, new: str, prefill: bool) -> str:
-    if not kept:
-        return new
-    if prefill:
-        return kept + new  # the model continues the very characters it was given
-    new = new.lstrip()
-    return f"{kept} {new}" if new and not kept.endswith("\n") else kept + new

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
-import time
 from collections.abc import Iterator
 
 import anthropic
@@ -14,10 +12,9 @@ import httpx2
 import openai
 import orjson
 import pytest
-import uvicorn
 
 from stopwise.finisher import Policy, RetryPolicy
-from stopwise.sim import create_app, full_document, quiet_dropped_connections
+from stopwise.sim import full_document, running
 from stopwise.transport import AsyncFinisherTransport, FinisherTransport, async_http_client, http_client
 
 FAST = Policy(max_rounds=200, retry=RetryPolicy(initial_delay=0.001, max_delay=0.01))
@@ -26,20 +23,8 @@ ASK = [{"role": "user", "content": "Write prose please"}]
 
 @pytest.fixture(scope="module")
 def sim_url() -> Iterator[str]:
-    quiet_dropped_connections()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(), host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the simulator did not start")
-        time.sleep(0.01)
-    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    server.should_exit = True
-    thread.join(5)
+    with running() as url:
+        yield url
 
 
 class Spy(httpx2.BaseTransport):

@@ -15,8 +15,6 @@ checking on the way the one-response promise: one id, continuous block indices, 
 from __future__ import annotations
 
 import contextlib
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,10 +23,9 @@ import anthropic
 import httpx2
 import openai
 import orjson
-import uvicorn
 
 from stopwise.finisher import ModelMemory, Policy, RetryPolicy
-from stopwise.sim import SimConfig, create_app, quiet_dropped_connections
+from stopwise.sim import SimConfig, running
 from stopwise.sse import SSEDecoder
 from stopwise.transport import AsyncFinisherTransport, FinisherTransport
 
@@ -40,25 +37,8 @@ PREFILL_MODELS = ("claude-sonnet-4-5", "claude-haiku-4-5")
 TEXT_KINDS = ("prose", "code", "json", "table", "cjk")
 
 
-@contextlib.contextmanager
-def running_sim(config: SimConfig | None = None) -> Iterator[str]:
-    quiet_dropped_connections()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(config), host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the simulator did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(5)
+def running_sim(config: SimConfig | None = None) -> contextlib.AbstractContextManager[str]:
+    return running(config)
 
 
 def ask(kind: str) -> list[dict[str, Any]]:

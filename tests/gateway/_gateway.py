@@ -9,21 +9,20 @@ what the gateway did is checked from the other side of the wire, not from its ow
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anthropic
 import openai
-import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stopwise.finisher import Policy, RetryPolicy
 from stopwise.gateway import Settings
 from stopwise.gateway.app import Gateway
+from stopwise.sim import serve_in_thread
 
 #: Many rounds for small caps; retries with (almost) no waiting.
 POLICY = Policy(max_rounds=400, retry=RetryPolicy(initial_delay=0.001, max_delay=0.01))
@@ -63,24 +62,10 @@ class Recorder:
         await self.app(scope, recv, snd)
 
 
-@contextlib.contextmanager
-def serve(app: ASGIApp, *, lifespan: str = "on") -> Iterator[str]:
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan=lifespan)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the server did not start")
-        time.sleep(0.005)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+def serve(
+    app: ASGIApp, *, lifespan: Literal["auto", "on", "off"] = "on"
+) -> contextlib.AbstractContextManager[str]:
+    return serve_in_thread(app, lifespan=lifespan)
 
 
 @dataclass

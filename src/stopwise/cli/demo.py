@@ -7,13 +7,10 @@ not. Then what stopwise makes of the relay-truncated stream this project started
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
-import threading
-import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,31 +53,6 @@ class _Row:
     chars: int
     rounds: str
     exact: bool | None
-
-
-@contextlib.contextmanager
-def _simulator() -> Iterator[str]:
-    import uvicorn
-
-    from ..sim import create_app, quiet_dropped_connections
-
-    quiet_dropped_connections()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(), host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise click.ClickException("the simulator did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(5)
 
 
 def _anthropic_rows(base_url: str | None, api_key: str, model: str, expected: str | None) -> list[_Row]:
@@ -202,9 +174,9 @@ def demo_cmd(live: bool) -> None:
         for run in runs:
             rows += run()
     else:
-        from ..sim import full_document
+        from ..sim import full_document, running
 
-        with _simulator() as url:
+        with running() as url:
             console.print(
                 f"stopwise sim on {url}: a deterministic model, so 'complete' can be checked exactly.\n"
             )

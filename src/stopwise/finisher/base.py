@@ -76,6 +76,7 @@ class Finisher(ABC):
         self.started = False  # the downstream stream head went out
         self.upstream_headers: dict[str, str] = {}
         self.request_ids: list[str] = []
+        self.gave_up_with: str | None = None  # the error the finisher stopped on, for the log
 
     # -- what a dialect provides ------------------------------------------------------------
     @abstractmethod
@@ -312,6 +313,10 @@ class Finisher(ABC):
         raw: bytes = b"",
         connection: BaseException | None = None,
     ) -> Generator[Effect, Any, None]:
+        if err is not None:
+            self.gave_up_with = err.error_type or err.code or f"http_{err.status}"
+        elif connection is not None:
+            self.gave_up_with = type(connection).__name__
         if self.started:
             yield Emit(self.close_stream(err if err is not None else _interrupted(connection)))
             yield Finish(200, {})
@@ -356,6 +361,7 @@ class Finisher(ABC):
             "state": self.final_state().value,
             "retries": self.retries,
             "usage": self.usage.to_dict(),
+            "error": self.gave_up_with,
         }
 
     def _headers(self, upstream: dict[str, str], *, streaming: bool) -> dict[str, str]:

@@ -101,12 +101,6 @@ def _no_word_at_end(text: str) -> bool:
     return len(run) >= _NO_WORD_WINDOW or _CJK.search(run) is not None
 
 
-def holdback_split(text: str) -> int:
-    """How much of ``text`` a stream may emit now: everything but the tail :func:`back_off`
-    would drop if the answer turned out cut here."""
-    return len(back_off(text).kept)
-
-
 @dataclass(frozen=True, slots=True)
 class Structure:
     fence: str | None = None  # language tag of an open ``` fence ("" for a bare one)

@@ -59,10 +59,6 @@ class KeyPolicy:
     def __init__(self, settings: Settings) -> None:
         self._client_keys = tuple(k.encode() for k in settings.client_keys)
 
-    @property
-    def clients_authenticate(self) -> bool:
-        return bool(self._client_keys)
-
     def allows(self, headers: Mapping[str, str]) -> bool:
         if not self._client_keys:
             return True

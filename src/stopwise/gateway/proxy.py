@@ -27,7 +27,6 @@ from typing import Any, TypeVar
 
 import anyio
 import httpx2
-import orjson
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -35,7 +34,6 @@ from starlette.types import Receive, Scope, Send
 
 from ..dialects import error_from_response
 from ..finisher import ModelMemory
-from ..sse import SSEDecoder
 from ..transport import AsyncFinisherTransport
 from .auth import KeyPolicy
 from .config import Settings
@@ -114,25 +112,6 @@ async def until_disconnect_or(receive: Receive, work: Awaitable[T]) -> T | None:
     return result[0] if result else None
 
 
-def stream_error_type(chunk: bytes) -> str | None:
-    """The error type of an error event in the last chunk of a stream: how the finisher says
-    it gave up after the 200 (Anthropic ``event: error``; OpenAI a ``data:`` with ``error``)."""
-    if b"error" not in chunk:
-        return None
-    decoder = SSEDecoder()
-    events = decoder.decode(chunk)
-    last = decoder.flush()
-    for ev in [*events, *([last] if last is not None else [])]:
-        try:
-            obj = orjson.loads(ev.data)
-        except orjson.JSONDecodeError:
-            continue
-        err = obj.get("error") if isinstance(obj, dict) else None
-        if isinstance(err, dict):
-            return str(err.get("type") or "stream_error")
-    return None
-
-
 class ProxyStream(StreamingResponse):
     """Streams an upstream response to the client and closes it whatever happens: end of
     stream, client disconnect (the response task is cancelled) or error; then reports.
@@ -149,7 +128,6 @@ class ProxyStream(StreamingResponse):
         self._done = done
         self._complete = False
         self._failed = False
-        self._last = b""
         self._chunks = self._relay()
         super().__init__(self._chunks, status_code=upstream.status_code, headers=headers)
 
@@ -177,7 +155,6 @@ class ProxyStream(StreamingResponse):
                     chunk = b"".join(parts)
                     self._ex.first_byte()
                     self._ex.keep_response(chunk)
-                    self._last = parts[-1]
                     yield chunk
                 end = items[-1]
                 if isinstance(end, BaseException):
@@ -211,7 +188,6 @@ class ProxyStream(StreamingResponse):
                 await self._chunks.aclose()  # type: ignore[attr-defined]
             ex = self._ex
             ex.client_gone = not self._complete and not self._failed
-            ex.error_type = ex.error_type or stream_error_type(self._last)
             ex.done()
             self._done(ex)
 

@@ -42,6 +42,9 @@ class Exchange:
     def observe(self, summary: dict[str, Any]) -> None:
         """The transport's observer: called once per finisher request, never raises."""
         self.summary = summary
+        error = summary.get("error")
+        if self.error_type is None and isinstance(error, str):
+            self.error_type = error  # what the finisher gave up on, mid-stream included
 
     def first_byte(self) -> None:
         if self.ttfb is None:

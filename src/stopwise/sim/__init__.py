@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .app import create_app, quiet_dropped_connections
+from .background import running, serve_in_thread
 from .behaviors import BEHAVIORS, PREAMBLE
 from .config import SimConfig
 from .conversation import Turn
@@ -34,6 +35,8 @@ __all__ = [
     "full_document",
     "kind_for_messages",
     "quiet_dropped_connections",
+    "running",
+    "serve_in_thread",
     "tokenize",
 ]
 

@@ -26,8 +26,9 @@ from .finisher.effects import Emit, Failure, Finish, Head, Read, Send, Sleep, St
 __all__ = ["AsyncFinisherTransport", "FinisherTransport", "Observer", "async_http_client", "http_client"]
 
 #: Called once per finished request with what happened: the finisher's summary (rounds, modes,
-#: raw stop reasons, state, retries, usage) plus ``dialect``, ``model``, ``stream``,
-#: ``request_ids`` and ``cancelled`` (the caller stopped reading a stream before its end).
+#: raw stop reasons, state, retries, usage, ``error``: what it gave up on) plus ``dialect``,
+#: ``model``, ``stream``, ``request_ids`` and ``cancelled`` (the caller stopped reading a stream
+#: before its end).
 #: The gateway's request log hangs here. It must not raise.
 Observer = Callable[[dict[str, Any]], None]
 

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stopwise.finisher.seam import Seam, Structure, back_off, nudge, repair, structure_at, undecided
 from stopwise.sim import BEHAVIORS, PREAMBLE, full_document, tokenize
@@ -75,6 +78,28 @@ def test_back_off_never_leaves_trailing_whitespace() -> None:
             seam = back_off(text)
             assert seam.kept + seam.dropped == text
             assert seam.kept == seam.kept.rstrip() or not seam.kept.strip()
+
+
+# The definition back_off's string scanning must match: whitespace, the last word, any
+# whitespace after it. Whitespace includes what str.isspace() counts (\x1c, U+3000, NBSP...).
+_TAIL_DEFINITION = re.compile(r"\s+\S+\s*\Z")
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["ab", "x", " ", "\n\n", "\t", "\u00a0", "\x1c", "\u3000", ".", "é"]), max_size=40
+    )
+)
+def test_back_off_drops_what_the_tail_definition_matches(parts: list[str]) -> None:
+    text = "".join(parts)
+    seam = back_off(text)
+    assert seam.kept + seam.dropped == text
+    m = _TAIL_DEFINITION.search(text)
+    if m is not None and len(m.group().split()[0]) < 48:  # a word, not a long unbroken run
+        assert seam == Seam(text[: m.start()], text[m.start() :])
+    elif m is None:
+        assert seam == Seam(text.rstrip(), text[len(text.rstrip()) :])
 
 
 def test_back_off_in_cjk_gives_back_only_a_few_characters() -> None:
@@ -278,9 +303,9 @@ def test_oracle_seam_rate(kind: str) -> None:
     examples: dict[str, str] = {}
     for combo in COMBOS:
         good = 0
-        for seam, st in zip(seams, structures, strict=True):
+        for seam, structure in zip(seams, structures, strict=True):
             reply = continuation_text(doc, len(seam.kept), combo)
-            joined = seam.kept + repair(seam, reply, st)
+            joined = seam.kept + repair(seam, reply, structure)
             if joined == doc:
                 good += 1
             elif combo not in examples:

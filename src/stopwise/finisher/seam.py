@@ -21,10 +21,6 @@ from dataclasses import dataclass
 
 __all__ = ["Seam", "Structure", "back_off", "nudge", "repair", "structure_at", "undecided"]
 
-# The trailing run we drop: whitespace, a word, and any whitespace after it. Requiring the word
-# means the whitespace we drop is complete, so we can put exactly it back at the seam.
-_TAIL = re.compile(r"\s+\S+\s*\Z")
-_TRAILING_SPACE = re.compile(r"\s+\Z")
 # Past this many characters without whitespace (base64, a minified blob) there is no word to
 # back off to: keep everything.
 _NO_WORD_WINDOW = 48
@@ -66,12 +62,18 @@ def back_off(text: str) -> Seam:
 
 
 def _back_off(text: str) -> Seam:
-    m = _TAIL.search(text)
-    if m is not None and not _no_word_at_end(text):
-        return Seam(text[: m.start()], text[m.start() :])
-    m = _TRAILING_SPACE.search(text)
-    if m is None:
-        run = text.split()[-1] if text.split() else ""
+    # The tail we drop is the whitespace before the last word, the word, and any whitespace
+    # after it: requiring the word means the whitespace we drop is complete, so exactly it can
+    # be put back at the seam. str.rstrip/rsplit scan from the end in C; a regex search for the
+    # tail would try every position of the window, and this runs on every streamed delta.
+    tail = text.rstrip()
+    parts = tail.rsplit(None, 1)
+    run = parts[-1] if parts else ""  # the last word
+    # Where the whitespace before the last word begins; -1: no whitespace before it.
+    start = len(parts[0]) if len(parts) == 2 else (0 if tail[:1].isspace() else -1)
+    if start >= 0 and not _no_word(run):
+        return Seam(text[:start], text[start:])
+    if len(tail) == len(text):
         if len(run) > _CJK_BACKOFF and _CJK.search(run[-_CJK_BACKOFF:]) is not None:
             # Cut in a CJK run: give back a couple of characters, so the seam falls inside the
             # run, where no whitespace can be lost (right after a 。 the paragraph break that
@@ -81,7 +83,7 @@ def _back_off(text: str) -> Seam:
     # Ends in whitespace with no word to back off to (CJK): the cut may have split that run
     # ("\n" of "\n\n"), so back off to the last sentence mark before it, where the seam has
     # no whitespace at all.
-    end = m.start() - 1  # a mark right before the whitespace leaves nothing to regenerate
+    end = len(tail) - 1  # a mark right before the whitespace leaves nothing to regenerate
     p = _CJK_STOP.search(text, max(0, end - _CJK_SENTENCE), end)
     last = None
     while p is not None:
@@ -89,15 +91,13 @@ def _back_off(text: str) -> Seam:
         p = _CJK_STOP.search(text, p.end(), end)
     if last is not None:
         return Seam(text[: last.end()], text[last.end() :])
-    return Seam(text[: m.start()], text[m.start() :])
+    return Seam(tail, text[len(tail) :])
 
 
-def _no_word_at_end(text: str) -> bool:
-    """The text ends in a run that is not a word to back off over: CJK (every character is a
-    word of its own, so a cut between two is clean), or a long unbroken run (base64, minified
+def _no_word(run: str) -> bool:
+    """``run`` (the text's last word) is not a word to back off over: CJK (every character is
+    a word of its own, so a cut between two is clean), or a long unbroken run (base64, minified
     code), where backing off would throw away more than a round may write."""
-    tail = text.rstrip()
-    run = tail[len(tail) - len(tail.split()[-1]) :] if tail.split() else ""
     return len(run) >= _NO_WORD_WINDOW or _CJK.search(run) is not None
 
 

@@ -86,7 +86,11 @@ def _upstream_request(original: httpx2.Request, body: dict[str, Any]) -> httpx2.
 
 def _response(effect: Finish | Start, request: httpx2.Request, stream: Any = None) -> httpx2.Response:
     if isinstance(effect, Finish) and stream is None:
-        return httpx2.Response(effect.status, headers=effect.headers, content=effect.body, request=request)
+        # Unread, like any transport's response (the client reads it): ``content=`` would
+        # encode and read it here, four times the cost of the whole construction.
+        headers = {**effect.headers, "content-length": str(len(effect.body))}
+        stream = httpx2.ByteStream(effect.body)
+        return httpx2.Response(effect.status, headers=headers, stream=stream, request=request)
     return httpx2.Response(effect.status, headers=effect.headers, stream=stream, request=request)
 
 
@@ -378,9 +382,8 @@ class _AsyncStream(httpx2.AsyncByteStream):
     def __init__(self, driver: _AsyncDriver) -> None:
         self._driver = driver
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._driver.events():
-            yield chunk
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._driver.events()  # not wrapped in a generator of its own: a hop per chunk
 
     async def aclose(self) -> None:
         await self._driver.aclose()

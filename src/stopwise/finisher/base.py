@@ -187,15 +187,17 @@ class Finisher(ABC):
                     if isinstance(chunk, Failure):
                         failure = chunk.error
                         break
+                    # What one upstream read releases goes out as one Emit: one downstream
+                    # write per read instead of one per event.
                     if not chunk:
                         last = decoder.flush()
-                        if last is not None:
-                            for out in self.feed(last):
-                                yield Emit(out)
-                        break
-                    for event in decoder.decode(chunk):
-                        for out in self.feed(event):
+                        out = b"".join(self.feed(last)) if last is not None else b""
+                        if out:
                             yield Emit(out)
+                        break
+                    out = b"".join([out for event in decoder.decode(chunk) for out in self.feed(event)])
+                    if out:
+                        yield Emit(out)
                 outcome = self.stream_outcome()
             else:
                 raw = yield from self._read_all()

@@ -4,8 +4,8 @@ goes back as it arrives.
 
 - The upstream is the dialect's base URL, or a config route's for the request's model.
 - The client's headers go upstream minus hop-by-hop ones (and keys, per :mod:`.auth`).
-- A stream goes out with :class:`ProxyStream` (Starlette's ``StreamingResponse``, which listens
-  for the client's disconnect): chunk by chunk, as the finisher emits them. A client that leaves
+- A stream goes out with :class:`ProxyStream`, chunk by chunk as the finisher releases them,
+  while :class:`DisconnectWatch` listens for the client's disconnect. A client that leaves
   cancels the iteration; closing the upstream response then closes the finisher's engine and the
   upstream connection, and the row is still written.
 - A JSON answer (non-stream, errors) is complete when the finisher hands it over, so it goes
@@ -19,10 +19,9 @@ must not follow redirects on the caller's behalf.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio
@@ -39,6 +38,7 @@ from .auth import KeyPolicy
 from .config import Settings
 from .errors import GatewayError, error_response
 from .record import Exchange
+from .upstream import UpstreamPool
 
 __all__ = ["Proxy", "ProxyStream"]
 
@@ -75,7 +75,13 @@ _RESPONSE_DROP = frozenset(
 )
 
 Done = Callable[[Exchange], None]
-_QUEUE = 64  # chunks read ahead of a slow client at most
+
+
+@functools.lru_cache(maxsize=1024)
+def _url(url: str) -> httpx2.URL:
+    """Parsed once: a handful of base URLs and routes (and rarely a query), and parsing one
+    costs more than the rest of building the upstream request."""
+    return httpx2.URL(url)
 
 
 @functools.lru_cache(maxsize=256)  # a handful of base URLs, parsed once each
@@ -85,109 +91,102 @@ def _display(base_url: str) -> str:
     return str(url.copy_with(username=None, password=None, query=None))
 
 
+class DisconnectWatch:
+    """Cancels the current task when the client disconnects.
+
+    Plain asyncio rather than an anyio task group: this wraps every request, and a task
+    group's scopes cost more than the rest of the gateway's own request handling. On a
+    ``CancelledError``, :meth:`ours` tells a cancel of ours (the client left) from one from
+    outside, which must propagate."""
+
+    def __init__(self, receive: Receive) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.task = task
+        self.gone = False
+        self._watcher = asyncio.ensure_future(self._watch(receive))
+
+    async def _watch(self, receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            continue
+        self.gone = True
+        self.task.cancel()
+
+    def ours(self) -> bool:
+        return self.gone and self.task.uncancel() == 0
+
+    def stop(self) -> None:
+        self._watcher.cancel()
+        if self.gone and self.task.cancelling():
+            # The work swallowed our cancel and finished: its result is real (and may hold an
+            # upstream response the caller must close); only the count is left to clear.
+            self.task.uncancel()
+
+
 async def until_disconnect_or(receive: Receive, work: Awaitable[T]) -> T | None:
     """``await work``, unless the client disconnects first: then cancel it and return None."""
-    gone = False
-    result: list[T] = []
-    error: list[Exception] = []
-    async with anyio.create_task_group() as tg:
-
-        async def watch() -> None:
-            nonlocal gone
-            while (await receive())["type"] != "http.disconnect":
-                continue
-            gone = True
-            tg.cancel_scope.cancel()
-
-        tg.start_soon(watch)
-        try:
-            result.append(await work)
-        except Exception as exc:
-            # Re-raised below, outside the task group, so callers see the error itself and not
-            # an ExceptionGroup around it.
-            error.append(exc)
-        tg.cancel_scope.cancel()
-    if error:
-        raise error[0]
-    return result[0] if result else None
+    watch = DisconnectWatch(receive)
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if watch.ours():
+            return None
+        raise
+    finally:
+        watch.stop()
 
 
 class ProxyStream(StreamingResponse):
     """Streams an upstream response to the client and closes it whatever happens: end of
-    stream, client disconnect (the response task is cancelled) or error; then reports.
+    stream, client disconnect or error; then reports.
 
-    The upstream is read by a task of its own into a small queue, and what has queued up by
-    the time the client side is ready goes out as one write: the finisher emits an event at a
-    time, often several per upstream read, and one socket write per event was the gateway's
-    main cost. Nothing waits to be joined; the bounded queue keeps a slow client's
-    backpressure on the upstream."""
+    Starlette's own ``__call__`` is replaced: it runs every stream in an anyio task group
+    whose setup and cancel cost more per request than the rest of the gateway's stream
+    handling. Here the client's disconnect is watched by one plain task that cancels the
+    response (as :func:`until_disconnect_or` does). Each chunk is what the finisher released
+    from one upstream read, so there is one write per read, not one per event; a slow client
+    holds the upstream back through ``send``'s flow control."""
 
     def __init__(self, ex: Exchange, upstream: httpx2.Response, headers: dict[str, str], done: Done) -> None:
         self._ex = ex
         self._upstream = upstream
         self._done = done
-        self._complete = False
-        self._failed = False
-        self._chunks = self._relay()
-        super().__init__(self._chunks, status_code=upstream.status_code, headers=headers)
-
-    async def _produce(self, queue: asyncio.Queue[bytes | BaseException | None]) -> None:
-        try:
-            async for chunk in self._upstream.aiter_raw():
-                await queue.put(chunk)
-        except Exception as exc:
-            # Handed to the consumer, which raises it in the response task: an error here
-            # must end the response, not leave it waiting on the queue forever.
-            await queue.put(exc)
-            return
-        await queue.put(None)
-
-    async def _relay(self) -> AsyncIterator[bytes]:
-        queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue(maxsize=_QUEUE)
-        producer = asyncio.ensure_future(self._produce(queue))
-        try:
-            while True:
-                items = [await queue.get()]
-                while not queue.empty():
-                    items.append(queue.get_nowait())
-                parts = [i for i in items if isinstance(i, bytes)]
-                if parts:
-                    chunk = b"".join(parts)
-                    self._ex.first_byte()
-                    self._ex.keep_response(chunk)
-                    yield chunk
-                end = items[-1]
-                if isinstance(end, BaseException):
-                    # The finisher turns upstream failures into events, so this is a
-                    # pass-through stream's broken connection (or a bug); raising makes the
-                    # server abort the response, so the client sees a cut, not a clean end.
-                    self._failed = True
-                    self._ex.error_type = type(end).__name__
-                    raise end
-                if end is None:
-                    self._complete = True
-                    return
-        finally:
-            # Shielded: this runs while the response task is being cancelled for a
-            # disconnect, and closing the upstream is what stops the finisher (its observer
-            # then reports the cancel) and releases the connection.
-            with anyio.CancelScope(shield=True):
-                if not producer.done():
-                    producer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await producer
-                await self._upstream.aclose()
+        self.status_code = upstream.status_code
+        self.media_type = None
+        self.background = None
+        self.init_headers(headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ex = self._ex
+        watch = DisconnectWatch(receive)
+        complete = failed = False
         try:
-            await super().__call__(scope, receive, send)
+            start = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+            await send(start)
+            async for chunk in self._upstream.stream:  # type: ignore[union-attr]
+                ex.first_byte()
+                ex.keep_response(chunk)
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            complete = True
+        except asyncio.CancelledError:
+            if not watch.ours():
+                raise
+        except Exception as exc:
+            # The finisher turns upstream failures into events, so this is a pass-through
+            # stream's broken connection (or a bug); raising makes the server abort the
+            # response, so the client sees a cut, not a clean end.
+            failed = True
+            ex.error_type = type(exc).__name__
+            raise
         finally:
+            watch.stop()
+            # Shielded: this may run while the task is being cancelled, and closing the
+            # upstream is what stops the finisher (its observer then reports the cancel) and
+            # releases the connection.
             with anyio.CancelScope(shield=True):
-                # A generator abandoned at a ``yield`` (cancelled during ``send``) is closed
-                # here; one that finished is unaffected.
-                await self._chunks.aclose()  # type: ignore[attr-defined]
-            ex = self._ex
-            ex.client_gone = not self._complete and not self._failed
+                await self._upstream.aclose()
+            ex.client_gone = not complete and not failed
             ex.done()
             self._done(ex)
 
@@ -198,11 +197,7 @@ class Proxy:
     ) -> None:
         self.settings = settings
         self.done = done
-        self.pool = transport or httpx2.AsyncHTTPTransport(
-            limits=httpx2.Limits(
-                max_connections=settings.max_connections, max_keepalive_connections=settings.max_connections
-            )
-        )
+        self.pool = transport or UpstreamPool(max_connections=settings.max_connections)
         self.memory = ModelMemory()  # what 400s taught about models, shared by all requests
         self.keys = KeyPolicy(settings)
         t = settings.upstream_timeout
@@ -232,7 +227,7 @@ class Proxy:
         headers = self.keys.upstream_headers(headers, dialect, server_key)
         upstream_request = httpx2.Request(
             request.method,
-            url,
+            _url(url),
             headers=headers,
             content=body if request.method == "POST" else None,
             extensions={"timeout": self.timeout},
@@ -299,7 +294,9 @@ class Proxy:
             background=BackgroundTask(self._finished, ex),
         )
 
-    def _finished(self, ex: Exchange) -> None:
+    async def _finished(self, ex: Exchange) -> None:
+        # Async, so Starlette runs it on the loop: a sync background task goes through a
+        # worker thread, a thread hop per request.
         ex.done()
         self.done(ex)
 

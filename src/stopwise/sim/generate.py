@@ -12,14 +12,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .behaviors import continuation_text
 from .conversation import Analysis
 from .seeded import Seeded
-from .tokenizer import tokenize
+from .tokenizer import tokenize, tokens_of
 
 __all__ = [
     "Block",
@@ -171,7 +171,7 @@ def generate(blocks: list[PlannedBlock], natural_stop: str, limits: Limits) -> R
         if remaining <= 0:
             stop = limits.cap_reason
             break
-        tokens = tokenize(spec.content)
+        tokens: Sequence[str] = tokens_of(spec.content)
         matched = None
         if spec.type == "text" and limits.stop_sequences:
             tokens, matched = _cut_at_stop_sequence(spec.content, tokens, limits.stop_sequences)
@@ -208,8 +208,8 @@ def generate(blocks: list[PlannedBlock], natural_stop: str, limits: Limits) -> R
 
 
 def _cut_at_stop_sequence(
-    text: str, tokens: list[str], sequences: tuple[str, ...]
-) -> tuple[list[str], str | None]:
+    text: str, tokens: Sequence[str], sequences: tuple[str, ...]
+) -> tuple[Sequence[str], str | None]:
     best: tuple[int, str] | None = None
     for seq in sequences:
         pos = text.find(seq) if seq else -1
@@ -230,7 +230,7 @@ def _cut_at_stop_sequence(
     return kept, seq
 
 
-def _group(tokens: list[str]) -> list[str]:
+def _group(tokens: Sequence[str]) -> list[str]:
     pieces: list[str] = []
     i = 0
     n = 0

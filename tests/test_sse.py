@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stopwise.errors import EventTooLargeError, SSEError
-from stopwise.sse import ServerSentEvent, SSEDecoder, encode_event, iter_events
+from stopwise.sse import ServerSentEvent, SSEDecoder, encode_data, encode_event, iter_events
 
 
 def decode_chunks(chunks: list[bytes], **kw: int) -> tuple[list[ServerSentEvent], ServerSentEvent | None]:
@@ -307,6 +307,21 @@ def test_encode_then_decode_round_trips(data: str, event: str | None) -> None:
 @given(data=st.text(alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="\r\n")))
 def test_encode_then_decode_is_exact_without_cr_or_lf(data: str) -> None:
     assert _one(encode_event(data)).data == data
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.text(),
+    event=st.none() | st.text(alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="\r\n")),
+)
+def test_encode_data_is_encode_event_on_bytes(data: str, event: str | None) -> None:
+    # The finishers' bytes path must frame exactly like the str path, line breaks included.
+    assert encode_data(data.encode(), event=event) == encode_event(data, event=event)
+
+
+def test_encode_data_rejects_a_line_break_in_the_event() -> None:
+    with pytest.raises(ValueError):
+        encode_data(b"{}", event="a\nb")
 
 
 @settings(max_examples=150, deadline=None)

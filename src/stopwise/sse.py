@@ -28,7 +28,14 @@ from typing import NamedTuple
 
 from .errors import EventTooLargeError
 
-__all__ = ["DEFAULT_MAX_EVENT_SIZE", "SSEDecoder", "ServerSentEvent", "encode_event", "iter_events"]
+__all__ = [
+    "DEFAULT_MAX_EVENT_SIZE",
+    "SSEDecoder",
+    "ServerSentEvent",
+    "encode_data",
+    "encode_event",
+    "iter_events",
+]
 
 #: Bytes one event may take before the decoder gives up on it (16 MiB). A tool result or a
 #: long thinking block can be large, but an unbounded buffer is a memory leak waiting for a
@@ -273,6 +280,17 @@ def encode_event(
         parts.append(f"data: {data}\n")
     parts.append("\n")
     return "".join(parts).encode("utf-8")
+
+
+def encode_data(data: bytes, event: str | None = None) -> bytes:
+    """Encode one event from data already as UTF-8 bytes (serialized JSON, usually): the
+    finishers' per-event path, without the round trip through ``str``."""
+    if b"\n" in data or b"\r" in data:
+        return encode_event(data.decode("utf-8"), event=event)
+    if event is None:
+        return b"data: " + data + b"\n\n"
+    _check_field("event", event)
+    return b"event: " + event.encode("utf-8") + b"\ndata: " + data + b"\n\n"
 
 
 def _check_field(name: str, value: str) -> None:

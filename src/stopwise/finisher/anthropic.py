@@ -23,7 +23,7 @@ from ..dialects import parse_body
 from ..dialects.anthropic import AnthropicAccumulator
 from ..errors import APIError, ProtocolError
 from ..outcome import Outcome, State, StopReason
-from ..sse import ServerSentEvent, encode_event
+from ..sse import ServerSentEvent, encode_data, encode_event
 from . import seam as seams
 from .base import Finisher, Plan
 from .text import Head, TextWriter
@@ -35,7 +35,7 @@ _CONTINUABLE = frozenset({StopReason.MAX_TOKENS})
 
 
 def _event(name: str, obj: dict[str, Any]) -> bytes:
-    return encode_event(orjson.dumps(obj).decode(), event=name)
+    return encode_data(orjson.dumps(obj), event=name)
 
 
 def _request_block(block: dict[str, Any]) -> dict[str, Any] | None:

@@ -25,7 +25,7 @@ from ..dialects import parse_body
 from ..dialects.openai import OpenAIAccumulator
 from ..errors import APIError, ProtocolError
 from ..outcome import Outcome, State, StopReason
-from ..sse import ServerSentEvent, encode_event
+from ..sse import ServerSentEvent, encode_data, encode_event
 from . import seam as seams
 from .base import Finisher, Plan
 from .text import Head, TextWriter
@@ -42,7 +42,7 @@ _OPENAI_WORDS = {
 
 
 def _chunk_bytes(obj: dict[str, Any]) -> bytes:
-    return encode_event(orjson.dumps(obj).decode())
+    return encode_data(orjson.dumps(obj))
 
 
 class OpenAIFinisher(Finisher):

@@ -58,6 +58,8 @@ _REQUEST_DROP = frozenset(
         b"upgrade",
         b"host",
         b"content-length",
+        # The gateway has the whole body before it goes upstream: nothing to wait for.
+        b"expect",
     }
 )
 # uvicorn writes its own framing, date and server headers.

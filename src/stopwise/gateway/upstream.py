@@ -50,6 +50,7 @@ class _Connection(asyncio.Protocol):
         self._error: Exception | None = None
         self._headers: list[tuple[bytes, bytes]] = []
         self._headers_done = False
+        self._interim = False
         self._chunks: collections.deque[bytes] = collections.deque()
         self._buffered = 0
         self._paused = False
@@ -113,8 +114,17 @@ class _Connection(asyncio.Protocol):
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        if 100 <= self._parser.get_status_code() < 200:
+            # An interim response (100 Continue, 103 Early Hints): the final one follows on
+            # the same connection (RFC 9110 §15.2); the parser goes on to it.
+            self._interim = True
+            self._headers = []
+            return
         self._headers_done = True
         self._keep_alive = self._parser.should_keep_alive()
+        if self._request is not None and self._request.method == "HEAD":
+            # No body, whatever content-length says; the parser cannot know the method.
+            self.complete = True
         self._wake()
 
     def on_body(self, body: bytes) -> None:
@@ -126,6 +136,9 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     def on_message_complete(self) -> None:
+        if self._interim:
+            self._interim = False
+            return
         self.complete = True
         self._wake()
 
@@ -165,9 +178,11 @@ class _Connection(asyncio.Protocol):
         self._request = request
         self._headers = []
         self._headers_done = False
+        self._interim = False
         self.complete = False
         self._error = None
         self._parser = httptools.HttpResponseParser(self)
+        self._discard()
         self.transport.write(head + body if len(body) < 65536 else head)
         if len(body) >= 65536:
             self.transport.write(body)
@@ -219,6 +234,16 @@ class _Connection(asyncio.Protocol):
 
     def finish(self) -> None:
         self._request = None
+        self._discard()
+
+    def _discard(self) -> None:
+        """Drop body bytes nobody read (a response closed after it fully arrived): they
+        belong to the last response and must never reach the next one."""
+        self._chunks.clear()
+        self._buffered = 0
+        if self._paused and self.transport is not None and not self.closed:
+            self._paused = False
+            self.transport.resume_reading()
 
     def close(self) -> None:
         self.closed = True
@@ -240,20 +265,22 @@ class _Body(httpx2.AsyncByteStream):
         self._conn: _Connection | None = conn
         self._timeout = read_timeout
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self  # its own iterator: no generator frame between the socket and the reader
+
+    async def __anext__(self) -> bytes:
         conn = self._conn
         if conn is None:
-            return
+            raise StopAsyncIteration
         try:
-            while True:
-                data = await conn.chunk(self._timeout)
-                if not data:
-                    break
-                yield data
+            data = await conn.chunk(self._timeout)
         except BaseException:
             await self.aclose()
             raise
-        self._release()
+        if not data:
+            self._release()
+            raise StopAsyncIteration
+        return data
 
     def _release(self) -> None:
         conn, self._conn = self._conn, None

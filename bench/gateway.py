@@ -3,12 +3,20 @@ configured the same way (issue 6, "Benchmark"). Run by hand, loopback only::
 
     .venv/bin/python bench/gateway.py                 # everything
     .venv/bin/python bench/gateway.py --no-litellm    # skip LiteLLM
-    .venv/bin/python bench/gateway.py --quick         # fewer requests
+    .venv/bin/python bench/gateway.py --quick         # shorter runs
+    .venv/bin/python bench/gateway.py --client python # the asyncio httpx2 load generator
 
 Measures, for Anthropic ``POST /v1/messages`` non-stream and stream at concurrency 1, 20 and
-100 (a bounded number of requests each): latency p50/p99 and throughput through each target,
-the added latency over the direct call; then the gateway's time from start to ready (first
-200 from /healthz, as a subprocess) and its peak RSS (VmHWM) after the load.
+100: latency p50/p99 and throughput through each target, the added latency over the direct
+call, and the gateway's CPU time per request (from /proc, steadier than wall-clock figures on
+a shared machine); then the gateway's time from start to ready (first 200 from /healthz, as a
+subprocess) and its peak RSS (VmHWM) after the load.
+
+The load generator is wrk (C, one thread) when it is on PATH (``apt-get install wrk``), run
+for a fixed time per cell after a warm-up; otherwise, or with ``--client python``, an asyncio
+httpx2 client sending a fixed number of requests. Everything shares the machine's cores, so a
+load generator's own CPU time lowers every target's throughput: wrk's is a small fraction of
+the Python client's, which leaves the targets' own costs to decide the comparison.
 
 The request is a one-round answer (the first paragraph of the simulator's prose document, cut
 by a stop sequence), so the figures are the gateway's own cost, not the finisher's rounds.
@@ -22,7 +30,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -46,8 +56,9 @@ BODY = {
     "stop_sequences": ["\n\n"],
     "messages": [{"role": "user", "content": "Write prose please"}],
 }
-LEVELS = {1: 200, 20: 1000, 100: 2000}
+LEVELS = {1: 200, 20: 1000, 100: 2000}  # requests per cell, Python client
 QUICK_LEVELS = {1: 50, 20: 200, 100: 400}
+SECONDS, QUICK_SECONDS = 8.0, 3.0  # measured seconds per cell, wrk
 
 
 def free_port() -> int:
@@ -101,9 +112,24 @@ class Result:
     p99_ms: float
     rps: float
     errors: int
+    cpu_ms: float | None = None  # the gateway's CPU time per request (stopwise only)
 
 
-async def load(base: str, headers: dict[str, str], *, stream: bool, concurrency: int, total: int) -> Result:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def load(
+    base: str,
+    headers: dict[str, str],
+    *,
+    stream: bool,
+    concurrency: int,
+    total: int,
+    cpu_pid: int | None = None,
+) -> Result:
     body = {**BODY, "stream": stream}
     latencies: list[float] = []
     errors = 0
@@ -130,9 +156,11 @@ async def load(base: str, headers: dict[str, str], *, stream: bool, concurrency:
             await one()
         latencies.clear()
         errors = 0
+        before = cpu_seconds(cpu_pid) if cpu_pid else 0.0
         began = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - began
+        cpu = cpu_seconds(cpu_pid) - before if cpu_pid else None
     latencies.sort()
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
     return Result(
@@ -144,6 +172,65 @@ async def load(base: str, headers: dict[str, str], *, stream: bool, concurrency:
         p99 * 1000,
         total / elapsed,
         errors,
+        None if cpu is None else cpu * 1000 / total,
+    )
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    if m is None:
+        raise ValueError(f"unexpected wrk latency {text!r}")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def load_wrk(
+    base: str,
+    headers: dict[str, str],
+    *,
+    stream: bool,
+    concurrency: int,
+    seconds: float,
+    workdir: Path,
+    cpu_pid: int | None = None,
+) -> Result:
+    """One cell with wrk: a warm-up run, then ``seconds`` measured. wrk counts a non-2xx
+    answer and a socket error (connect, read, timeout) separately; both are errors here."""
+    body = json.dumps({**BODY, "stream": stream})
+    lua = workdir / f"wrk-{secrets.token_hex(4)}.lua"
+    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(body)}"]
+    all_headers = {"content-type": "application/json", "anthropic-version": "2023-06-01", **headers}
+    lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in all_headers.items()]
+    lua.write_text("\n".join(lines) + "\n")
+    cmd = ["wrk", "-t1", f"-c{concurrency}", "--timeout", "30s", "-s", str(lua), f"{base}/v1/messages"]
+    subprocess.run([*cmd, "-d", "1s"], capture_output=True, check=True)
+    before = cpu_seconds(cpu_pid) if cpu_pid else 0.0
+    measured = [*cmd, "-d", f"{seconds:g}s", "--latency"]
+    run = subprocess.run(measured, capture_output=True, text=True, check=True)
+    cpu = cpu_seconds(cpu_pid) - before if cpu_pid else None
+    out = run.stdout
+    total = re.search(r"(\d+) requests in", out)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
+    if not (total and rps and p50 and p99):
+        raise RuntimeError(f"could not read wrk's report:\n{out}")
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors += int(non2xx.group(1)) if non2xx else 0
+    requests = int(total.group(1))
+    return Result(
+        "",
+        "stream" if stream else "body",
+        concurrency,
+        requests,
+        _ms(p50.group(1)),
+        _ms(p99.group(1)),
+        float(rps.group(1)),
+        errors,
+        None if cpu is None else cpu * 1000 / requests,
     )
 
 
@@ -207,8 +294,8 @@ def litellm_setup(sim_url: str, workdir: Path) -> tuple[list[str], dict[str, str
 def table(results: list[Result], direct: dict[tuple[str, int], Result]) -> str:
     lines = [
         "| target | mode | concurrency | requests | p50 ms | p99 ms | added p50 ms | added p99 ms"
-        " | req/s | errors |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        " | req/s | errors | gateway CPU ms/req |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
         d = direct[(r.mode, r.concurrency)]
@@ -216,7 +303,8 @@ def table(results: list[Result], direct: dict[tuple[str, int], Result]) -> str:
         added99 = "" if r.target == "direct" else f"{r.p99_ms - d.p99_ms:+.2f}"
         lines.append(
             f"| {r.target} | {r.mode} | {r.concurrency} | {r.requests} | {r.p50_ms:.2f} | {r.p99_ms:.2f} "
-            f"| {added} | {added99} | {r.rps:.0f} | {r.errors} |"
+            f"| {added} | {added99} | {r.rps:.0f} | {r.errors} "
+            f"| {'' if r.cpu_ms is None else f'{r.cpu_ms:.2f}'} |"
         )
     return "\n".join(lines)
 
@@ -227,6 +315,7 @@ def main() -> None:
     )
     parser.add_argument("--no-litellm", action="store_true")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument(
         "--gateway-env",
         action="append",
@@ -236,6 +325,12 @@ def main() -> None:
     )
     args = parser.parse_args()
     levels = QUICK_LEVELS if args.quick else LEVELS
+    seconds = QUICK_SECONDS if args.quick else SECONDS
+    client = args.client
+    if client == "auto":
+        client = "wrk" if shutil.which("wrk") else "python"
+    if client == "wrk" and not shutil.which("wrk"):
+        parser.error("wrk is not on PATH (apt-get install wrk)")
     stopwise = [sys.executable, "-c", "from stopwise.cli import main; main()"]
     workdir = Path(tempfile.mkdtemp(prefix="stopwise-bench-"))
     sim_port, gw_port, lite_port = free_port(), free_port(), free_port()
@@ -293,12 +388,28 @@ def main() -> None:
         for stream in (False, True):
             for concurrency, total in levels.items():
                 for name, (base, headers) in targets.items():
-                    r = asyncio.run(load(base, headers, stream=stream, concurrency=concurrency, total=total))
+                    pid = gateway.pid if name == "stopwise" else None
+                    if client == "wrk":
+                        r = load_wrk(
+                            base,
+                            headers,
+                            stream=stream,
+                            concurrency=concurrency,
+                            seconds=seconds,
+                            workdir=workdir,
+                            cpu_pid=pid,
+                        )
+                    else:
+                        work = load(
+                            base, headers, stream=stream, concurrency=concurrency, total=total, cpu_pid=pid
+                        )
+                        r = asyncio.run(work)
                     r.target = name
                     results.append(r)
                     print(
                         f"{name:8} {r.mode:6} c={concurrency:<3} p50 {r.p50_ms:7.2f} ms  "
-                        f"p99 {r.p99_ms:7.2f} ms  {r.rps:7.0f} req/s  errors {r.errors}",
+                        f"p99 {r.p99_ms:7.2f} ms  {r.rps:7.0f} req/s  errors {r.errors}"
+                        + (f"  gateway CPU {r.cpu_ms:.2f} ms/req" if r.cpu_ms is not None else ""),
                         flush=True,
                     )
         rss = peak_rss_mb(gateway.pid)
@@ -318,6 +429,7 @@ def main() -> None:
     print(
         f"stopwise serve: ready in {ready:.3f} s (process start to first /healthz 200); peak RSS {rss:.1f} MB"
     )
+    print(f"load generator: {client}")
     for note in notes:
         print(note)
     shutil.rmtree(workdir, ignore_errors=True)

@@ -71,15 +71,19 @@ def _body_of(request: httpx2.Request) -> dict[str, Any] | None:
 
 
 def _upstream_request(original: httpx2.Request, body: dict[str, Any]) -> httpx2.Request:
-    headers = httpx2.Headers(original.headers)
-    headers.pop("content-length", None)
+    data = orjson.dumps(body)
+    headers = httpx2.Headers(original.headers)  # the caller's, Host included
+    headers.pop("transfer-encoding", None)
+    headers["content-length"] = str(len(data))
     # We read and re-write bodies, so ask for them uncompressed.
     headers["accept-encoding"] = "identity"
+    # ``stream=`` with the framing set here: ``content=`` would encode, read and re-frame the
+    # body again, on every round.
     return httpx2.Request(
         original.method,
         original.url,
         headers=headers,
-        content=orjson.dumps(body),
+        stream=httpx2.ByteStream(data),
         extensions=original.extensions,
     )
 

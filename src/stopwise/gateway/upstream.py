@@ -337,7 +337,7 @@ class UpstreamPool(httpx2.AsyncBaseTransport):
         conn: _Connection | None = None
         try:
             conn = self._idle_connection(key) or await self._connect(key, request, timeouts.get("connect"))
-            body = request.content if request.method not in ("GET", "HEAD") or request.content else b""
+            body = await request.aread()
             conn.start(request, _head(request, key, len(body)), body)
             await conn.drained(timeouts.get("write"))
             status, headers = await conn.head(timeouts.get("read"))

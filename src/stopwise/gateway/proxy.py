@@ -65,15 +65,19 @@ _REQUEST_DROP = frozenset(
 # uvicorn writes its own framing, date and server headers.
 _RESPONSE_DROP = frozenset(
     {
-        "connection",
-        "keep-alive",
-        "transfer-encoding",
-        "content-length",
-        "trailer",
-        "upgrade",
-        "date",
-        "server",
+        b"connection",
+        b"keep-alive",
+        b"transfer-encoding",
+        b"content-length",
+        b"trailer",
+        b"upgrade",
+        b"date",
+        b"server",
     }
+)
+# Response headers the gateway reads.
+_WANTED = frozenset(
+    {b"content-type", b"content-encoding", b"request-id", b"x-request-id", b"x-stopwise-error"}
 )
 
 Done = Callable[[Exchange], None]
@@ -149,14 +153,16 @@ class ProxyStream(StreamingResponse):
     from one upstream read, so there is one write per read, not one per event; a slow client
     holds the upstream back through ``send``'s flow control."""
 
-    def __init__(self, ex: Exchange, upstream: httpx2.Response, headers: dict[str, str], done: Done) -> None:
+    def __init__(
+        self, ex: Exchange, upstream: httpx2.Response, headers: list[tuple[bytes, bytes]], done: Done
+    ) -> None:
         self._ex = ex
         self._upstream = upstream
         self._done = done
         self.status_code = upstream.status_code
         self.media_type = None
         self.background = None
-        self.init_headers(headers)
+        self.raw_headers = headers  # the upstream's, lowercased, hop-by-hop ones dropped
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         ex = self._ex
@@ -260,47 +266,67 @@ class Proxy:
             self.done(ex)
             return Response(status_code=499)
         ex.status = response.status_code
-        rid = response.headers.get("request-id") or response.headers.get("x-request-id")
+        # One pass over the raw headers: what goes back to the client (byte pairs, as the ASGI
+        # server takes them, with no decoding and re-encoding on the way) and what we need.
+        out: list[tuple[bytes, bytes]] = []
+        found: dict[bytes, bytes] = {}
+        for key, value in response.headers.raw:
+            key = key.lower()
+            if key in _RESPONSE_DROP:
+                continue
+            out.append((key, value))
+            if key in _WANTED:
+                found.setdefault(key, value)
+        rid = found.get(b"request-id") or found.get(b"x-request-id")
         if rid and not ex.request_ids:
-            ex.request_ids.append(rid)
-        out_headers = {k: v for k, v in response.headers.items() if k.lower() not in _RESPONSE_DROP}
-        if response.headers.get("content-type", "").startswith("text/event-stream"):
-            return ProxyStream(ex, response, out_headers, self.done)
-        return await self._whole(ex, response, out_headers, dialect)
+            ex.request_ids.append(rid.decode("latin-1"))
+        if found.get(b"content-type", b"").startswith(b"text/event-stream"):
+            return ProxyStream(ex, response, out, self.done)
+        return await self._whole(ex, response, out, found, dialect)
 
     async def _whole(
-        self, ex: Exchange, response: httpx2.Response, headers: dict[str, str], dialect: str
+        self,
+        ex: Exchange,
+        response: httpx2.Response,
+        headers: list[tuple[bytes, bytes]],
+        found: dict[bytes, bytes],
+        dialect: str,
     ) -> Response:
         try:
-            try:
-                raw = response.content  # the finisher's answers come already read
-            except httpx2.ResponseNotRead:
-                raw = b"".join([chunk async for chunk in response.aiter_raw()])
+            # The stream itself, not aiter_raw(): the body goes out as it came, and httpx2's
+            # per-chunk bookkeeping is not needed for one JSON body.
+            raw = b"".join([chunk async for chunk in response.stream])  # type: ignore[union-attr]
         except httpx2.TransportError as exc:
             raise self._upstream_failure(ex, 502, "upstream_error", exc) from None
         finally:
             await response.aclose()
-        ex.error_type = headers.get("x-stopwise-error")
+        error = found.get(b"x-stopwise-error")
+        ex.error_type = error.decode("latin-1") if error else None
         if response.status_code >= 400:
             err = error_from_response(response.status_code, raw, response.headers)
             ex.error_type = err.error_type or err.code or f"http_{response.status_code}"
-            if err.dialect is None and "content-encoding" not in headers:
+            if err.dialect is None and b"content-encoding" not in found:
                 # Not an API error body (a proxy's HTML page, plain text): the caller's SDK
                 # gets its own dialect's shape, with the status and the text kept.
-                keep = {k: v for k, v in headers.items() if k.lower() in ("retry-after", "retry-after-ms")}
+                keep = {
+                    k.decode(): v.decode("latin-1")
+                    for k, v in headers
+                    if k in (b"retry-after", b"retry-after-ms")
+                }
                 message = f"upstream answered HTTP {response.status_code}: {err.message}"
                 wrapped = GatewayError(response.status_code, "upstream_error", message, headers=keep)
-                out = error_response(dialect, wrapped)
-                out.background = BackgroundTask(self._finished, ex)
-                return out
+                wrapped_response = error_response(dialect, wrapped)
+                wrapped_response.background = BackgroundTask(self._finished, ex)
+                return wrapped_response
         ex.first_byte()
         ex.keep_response(raw)
-        return Response(
-            raw,
-            status_code=response.status_code,
-            headers=headers,
-            background=BackgroundTask(self._finished, ex),
+        answer = Response(
+            raw, status_code=response.status_code, background=BackgroundTask(self._finished, ex)
         )
+        if response.status_code >= 200 and response.status_code not in (204, 304):
+            headers.append((b"content-length", b"%d" % len(raw)))
+        answer.raw_headers = headers  # the upstream's, as they came (init_headers would re-encode)
+        return answer
 
     async def _finished(self, ex: Exchange) -> None:
         # Async, so Starlette runs it on the loop: a sync background task goes through a

@@ -92,6 +92,7 @@ class AnthropicFinisher(Finisher):
         self.merge_next_text = False
         self.head = Head()  # a continue-turn reply's head, until its seam is decided
         self.round_ended = False
+        self.unreleased = False  # text appended since the last release (see flush)
 
     # -- plans ----------------------------------------------------------------------------------
     def first_plan(self) -> Plan:
@@ -258,6 +259,7 @@ class AnthropicFinisher(Finisher):
         self.round_writers: dict[int, TextWriter] = {}
         self.merged_index: int | None = None
         self.round_ended = False
+        self.unreleased = False  # text appended since the last release (see flush)
         self.round_mode = plan.mode
         self.round_progressed = False
         messages = plan.body.get("messages") or []
@@ -277,11 +279,14 @@ class AnthropicFinisher(Finisher):
             return []
         name = event.event
         if name == "ping":
-            return [encode_event(event.data, event="ping")]
+            return [*self.flush(), encode_event(event.data, event="ping")]
         if obj is None:
             return []  # counted by the accumulator; nothing to pass on
         kind = obj.get("type", name)
-        out: list[bytes] = []
+        if kind == "content_block_delta":
+            released = self._on_block_delta(obj)  # [] for text: appended, released by flush()
+            return self.flush() + released if released else []
+        out = self.flush()
         if kind == "message_start":
             if not self.sent_message_start and isinstance(obj.get("message"), dict):
                 self.meta = {k: v for k, v in obj["message"].items() if k != "content"}
@@ -293,8 +298,6 @@ class AnthropicFinisher(Finisher):
                 self.sent_message_start = True
         elif kind == "content_block_start":
             out += self._on_block_start(obj)
-        elif kind == "content_block_delta":
-            out += self._on_block_delta(obj)
         elif kind == "content_block_stop":
             out += self._on_block_stop(obj)
         return out
@@ -341,9 +344,15 @@ class AnthropicFinisher(Finisher):
             text = delta.get("text")
             if isinstance(text, str):
                 self._append_text(text)
-                return self._release(final=False)
+                self.unreleased = True
             return []
         return [_event("content_block_delta", {**obj, "index": down})]
+
+    def flush(self) -> list[bytes]:
+        if not self.unreleased:
+            return []
+        self.unreleased = False
+        return self._release(final=False)
 
     def _append_text(self, text: str) -> None:
         assert self.writer is not None

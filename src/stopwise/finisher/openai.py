@@ -181,6 +181,7 @@ class OpenAIFinisher(Finisher):
         self.round_progressed = False
         self.round_tool_calls: list[dict[str, Any]] = []
         self.round_ended = False
+        self.unreleased = False  # text appended since the last release (see flush)
         if self.stream and self.writer is None and not self.passthrough:
             self.writer = TextWriter(0, self.text, len(self.text))
 
@@ -207,12 +208,19 @@ class OpenAIFinisher(Finisher):
                 self.sent_role = True
             content = delta.get("content")
             if isinstance(content, str) and content:
-                self._append(content)
-                out += self._release(final=False)
+                self._append(content)  # released by flush(), once per read
+                self.unreleased = True
             refusal = delta.get("refusal")
             if isinstance(refusal, str) and refusal:
+                out += self.flush()
                 out.append(self._chunk({"refusal": refusal}))
         return out
+
+    def flush(self) -> list[bytes]:
+        if not self.unreleased:
+            return []
+        self.unreleased = False
+        return self._release(final=False)
 
     def _append(self, text: str) -> None:
         assert self.writer is not None

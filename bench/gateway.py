@@ -5,11 +5,13 @@ configured the same way (issue 6, "Benchmark"). Run by hand, loopback only::
     .venv/bin/python bench/gateway.py --no-litellm    # skip LiteLLM
     .venv/bin/python bench/gateway.py --quick         # shorter runs
     .venv/bin/python bench/gateway.py --client python # the asyncio httpx2 load generator
+    .venv/bin/python bench/gateway.py --repeat 5      # medians of 5 runs per cell (default 3)
 
 Measures, for Anthropic ``POST /v1/messages`` non-stream and stream at concurrency 1, 20 and
-100: latency p50/p99 and throughput through each target, the added latency over the direct
-call, and the gateway's CPU time per request (from /proc, steadier than wall-clock figures on
-a shared machine); then the gateway's time from start to ready (first 200 from /healthz, as a
+100 (every cell run ``--repeat`` times, interleaved, the tables giving the medians): latency
+p50/p99 and throughput through each target, the added latency over the direct call, and the
+gateway's CPU time per request (from /proc, steadier than wall-clock figures on a shared
+machine); then the gateway's time from start to ready (first 200 from /healthz, as a
 subprocess) and its peak RSS (VmHWM) after the load.
 
 The load generator is wrk (C, one thread) when it is on PATH (``apt-get install wrk``), run
@@ -113,6 +115,23 @@ class Result:
     rps: float
     errors: int
     cpu_ms: float | None = None  # the gateway's CPU time per request (stopwise only)
+
+
+def median_of(cell: list[Result]) -> Result:
+    """A cell's repeated runs as one: the median of each figure (requests and errors summed)."""
+    cpus = [r.cpu_ms for r in cell if r.cpu_ms is not None]
+    first = cell[0]
+    return Result(
+        first.target,
+        first.mode,
+        first.concurrency,
+        sum(r.requests for r in cell),
+        statistics.median(r.p50_ms for r in cell),
+        statistics.median(r.p99_ms for r in cell),
+        statistics.median(r.rps for r in cell),
+        sum(r.errors for r in cell),
+        statistics.median(cpus) if cpus else None,
+    )
 
 
 def cpu_seconds(pid: int) -> float:
@@ -317,6 +336,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of every cell; the tables show their medians"
+    )
+    parser.add_argument(
         "--gateway-env",
         action="append",
         default=[],
@@ -384,34 +406,42 @@ def main() -> None:
                     notes.append(f"LiteLLM proxy could not be started here: {exc}")
         else:
             notes.append("LiteLLM skipped (--no-litellm)")
-        results: list[Result] = []
-        for stream in (False, True):
-            for concurrency, total in levels.items():
-                for name, (base, headers) in targets.items():
-                    pid = gateway.pid if name == "stopwise" else None
-                    if client == "wrk":
-                        r = load_wrk(
-                            base,
-                            headers,
-                            stream=stream,
-                            concurrency=concurrency,
-                            seconds=seconds,
-                            workdir=workdir,
-                            cpu_pid=pid,
+        runs: dict[tuple[str, str, int], list[Result]] = {}
+        for rep in range(args.repeat):
+            for stream in (False, True):
+                for concurrency, total in levels.items():
+                    for name, (base, headers) in targets.items():
+                        pid = gateway.pid if name == "stopwise" else None
+                        if client == "wrk":
+                            r = load_wrk(
+                                base,
+                                headers,
+                                stream=stream,
+                                concurrency=concurrency,
+                                seconds=seconds,
+                                workdir=workdir,
+                                cpu_pid=pid,
+                            )
+                        else:
+                            work = load(
+                                base,
+                                headers,
+                                stream=stream,
+                                concurrency=concurrency,
+                                total=total,
+                                cpu_pid=pid,
+                            )
+                            r = asyncio.run(work)
+                        r.target = name
+                        runs.setdefault((name, r.mode, concurrency), []).append(r)
+                        print(
+                            f"[{rep + 1}/{args.repeat}] {name:8} {r.mode:6} c={concurrency:<3} "
+                            f"p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms  {r.rps:7.0f} req/s  "
+                            f"errors {r.errors}"
+                            + (f"  gateway CPU {r.cpu_ms:.2f} ms/req" if r.cpu_ms is not None else ""),
+                            flush=True,
                         )
-                    else:
-                        work = load(
-                            base, headers, stream=stream, concurrency=concurrency, total=total, cpu_pid=pid
-                        )
-                        r = asyncio.run(work)
-                    r.target = name
-                    results.append(r)
-                    print(
-                        f"{name:8} {r.mode:6} c={concurrency:<3} p50 {r.p50_ms:7.2f} ms  "
-                        f"p99 {r.p99_ms:7.2f} ms  {r.rps:7.0f} req/s  errors {r.errors}"
-                        + (f"  gateway CPU {r.cpu_ms:.2f} ms/req" if r.cpu_ms is not None else ""),
-                        flush=True,
-                    )
+        results = [median_of(cell) for cell in runs.values()]
         rss = peak_rss_mb(gateway.pid)
     finally:
         for p in reversed(procs):

@@ -110,6 +110,7 @@ class DisconnectWatch:
         assert task is not None
         self.task = task
         self.gone = False
+        self._counted = False  # our cancel has been taken off the task's count
         self._watcher = asyncio.ensure_future(self._watch(receive))
 
     async def _watch(self, receive: Receive) -> None:
@@ -119,13 +120,17 @@ class DisconnectWatch:
         self.task.cancel()
 
     def ours(self) -> bool:
-        return self.gone and self.task.uncancel() == 0
+        if not self.gone:
+            return False
+        self._counted = True
+        return self.task.uncancel() == 0
 
     def stop(self) -> None:
         self._watcher.cancel()
-        if self.gone and self.task.cancelling():
+        if self.gone and not self._counted:
             # The work swallowed our cancel and finished: its result is real (and may hold an
-            # upstream response the caller must close); only the count is left to clear.
+            # upstream response the caller must close); only our count is left to clear.
+            self._counted = True
             self.task.uncancel()
 
 

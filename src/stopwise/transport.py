@@ -238,7 +238,7 @@ class _SyncStream(httpx2.SyncByteStream):
         self._driver = driver
 
     def __iter__(self) -> Iterator[bytes]:
-        yield from self._driver.events()
+        return self._driver.events()  # not wrapped in a generator of its own: a hop per chunk
 
     def close(self) -> None:
         self._driver.close()

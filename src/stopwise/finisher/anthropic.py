@@ -343,22 +343,9 @@ class AnthropicFinisher(Finisher):
         if index in self.text_blocks and self.writer is not None and delta.get("type") == "text_delta":
             text = delta.get("text")
             if isinstance(text, str):
-                self._append_text(text)
-                self.unreleased = True
+                self.append_text(text)
             return []
         return [_event("content_block_delta", {**obj, "index": down})]
-
-    def flush(self) -> list[bytes]:
-        if not self.unreleased:
-            return []
-        self.unreleased = False
-        return self._release(final=False)
-
-    def _append_text(self, text: str) -> None:
-        assert self.writer is not None
-        piece = self.head.feed(text)
-        self.writer.text += piece
-        self.round_progressed = self.round_progressed or bool(piece.strip())
 
     def _on_block_stop(self, obj: dict[str, Any]) -> list[bytes]:
         index = obj.get("index")

@@ -24,6 +24,8 @@ from ..sse import ServerSentEvent, SSEDecoder
 from .effects import Emit, Failure, Finish, Head, Read, Send, Sleep, Start
 from .models import ModelMemory, ceiling_from_error, is_prefill_rejection, is_trailing_whitespace_rejection
 from .policy import Policy
+from .text import Head as TextHead
+from .text import TextWriter
 
 __all__ = ["Engine", "Finisher", "Plan", "Round"]
 
@@ -90,6 +92,21 @@ class Finisher(ABC):
     def feed(self, event: ServerSentEvent) -> list[bytes]:
         """Stream mode: fold one upstream event, return the downstream bytes it releases."""
 
+    # Stream mode, set by each dialect's begin_round: the open text block, the head of a
+    # continue-turn reply, whether the round wrote anything, text not yet released.
+    writer: TextWriter | None
+    head: TextHead
+    round_progressed: bool
+    unreleased: bool
+
+    def append_text(self, text: str) -> None:
+        """Stream mode: a text delta of the answer; released by :meth:`flush`."""
+        assert self.writer is not None
+        piece = self.head.feed(text)
+        self.writer.text += piece
+        self.round_progressed = self.round_progressed or bool(piece.strip())
+        self.unreleased = True
+
     def flush(self) -> list[bytes]:
         """Stream mode: the text the events of the last read appended but did not release.
 
@@ -97,7 +114,14 @@ class Finisher(ABC):
         upstream read, here, or before the first other event that must follow the text. The
         text downstream is the same, in fewer events: one per read instead of one per
         upstream delta, and the per-delta back-off was most of a stream's cost."""
-        return []
+        if not self.unreleased:
+            return []
+        self.unreleased = False
+        return self._release(final=False)
+
+    @abstractmethod
+    def _release(self, *, final: bool) -> list[bytes]:
+        """Stream mode: the writer's text up to its releasable point (all of it if final)."""
 
     @abstractmethod
     def round_done(self) -> bool:

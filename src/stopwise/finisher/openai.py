@@ -208,25 +208,12 @@ class OpenAIFinisher(Finisher):
                 self.sent_role = True
             content = delta.get("content")
             if isinstance(content, str) and content:
-                self._append(content)  # released by flush(), once per read
-                self.unreleased = True
+                self.append_text(content)  # released by flush(), once per read
             refusal = delta.get("refusal")
             if isinstance(refusal, str) and refusal:
                 out += self.flush()
                 out.append(self._chunk({"refusal": refusal}))
         return out
-
-    def flush(self) -> list[bytes]:
-        if not self.unreleased:
-            return []
-        self.unreleased = False
-        return self._release(final=False)
-
-    def _append(self, text: str) -> None:
-        assert self.writer is not None
-        piece = self.head.feed(text)
-        self.writer.text += piece
-        self.round_progressed = self.round_progressed or bool(piece.strip())
 
     def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
         return _chunk_bytes(

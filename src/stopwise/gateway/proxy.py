@@ -93,8 +93,7 @@ def _url(url: str) -> httpx2.URL:
 @functools.lru_cache(maxsize=256)  # a handful of base URLs, parsed once each
 def _display(base_url: str) -> str:
     """The upstream as logged: no user info, no query (either could hold a credential)."""
-    url = httpx2.URL(base_url)
-    return str(url.copy_with(username=None, password=None, query=None))
+    return str(_url(base_url).copy_with(username=None, password=None, query=None))
 
 
 class DisconnectWatch:

@@ -198,12 +198,7 @@ class _Connection(asyncio.Protocol):
 
     async def head(self, timeout: float | None) -> tuple[int, list[tuple[bytes, bytes]]]:
         while not self._headers_done:
-            if self._error is not None:
-                raise self._error
-            try:
-                await self._wait(timeout)
-            except TimeoutError:
-                raise httpx2.ReadTimeout("upstream sent no response in time", request=self._request) from None
+            await self._more(timeout, "upstream sent no response in time")
         return self._parser.get_status_code(), self._headers
 
     async def chunk(self, timeout: float | None) -> bytes:
@@ -222,12 +217,17 @@ class _Connection(asyncio.Protocol):
                 return data
             if self.complete:
                 return b""
-            if self._error is not None:
-                raise self._error
-            try:
-                await self._wait(timeout)
-            except TimeoutError:
-                raise httpx2.ReadTimeout("upstream stopped sending in time", request=self._request) from None
+            await self._more(timeout, "upstream stopped sending in time")
+
+    async def _more(self, timeout: float | None, late: str) -> None:
+        """Wait for the parser to hand over more; raise what broke the connection, or a read
+        timeout saying ``late``."""
+        if self._error is not None:
+            raise self._error
+        try:
+            await self._wait(timeout)
+        except TimeoutError:
+            raise httpx2.ReadTimeout(late, request=self._request) from None
 
     def reusable(self) -> bool:
         return self.complete and self._keep_alive and not self.closed and self._error is None

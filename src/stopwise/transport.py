@@ -19,18 +19,17 @@ from typing import Any
 import httpx2
 import orjson
 
-from .finisher import ModelMemory, Policy, finisher_for
+from .finisher import ModelMemory, Policy, Report, finisher_for
 from .finisher.base import Finisher, _UpstreamUnreachable
 from .finisher.effects import Emit, Failure, Finish, Head, Read, Send, Sleep, Start
 
 __all__ = ["AsyncFinisherTransport", "FinisherTransport", "Observer", "async_http_client", "http_client"]
 
-#: Called once per finished request with what happened: the finisher's summary (rounds, modes,
-#: raw stop reasons, state, retries, usage, ``error``: what it gave up on) plus ``dialect``,
-#: ``model``, ``stream``, ``request_ids`` and ``cancelled`` (the caller stopped reading a stream
-#: before its end).
+#: Called once per finished request with the finisher's :class:`~stopwise.finisher.Report`
+#: (rounds, state, retries, usage, ``error``: what it gave up on, notes, request ids, and
+#: ``cancelled``: the caller stopped reading a stream before its end).
 #: The gateway's request log hangs here. It must not raise.
-Observer = Callable[[dict[str, Any]], None]
+Observer = Callable[[Report], None]
 
 # The most we read of a finished round's tail to keep its connection (see _close_upstream).
 _DRAIN_LIMIT = 65536
@@ -39,16 +38,8 @@ _DRAIN_LIMIT = 65536
 def _report(finisher: Finisher, observer: Observer | None, *, cancelled: bool) -> None:
     if observer is None:
         return
-    observer(
-        {
-            **finisher.summary(),
-            "dialect": finisher.dialect,
-            "model": finisher.model,
-            "stream": finisher.stream,
-            "request_ids": list(finisher.request_ids),
-            "cancelled": cancelled,
-        }
-    )
+    finisher.cancelled = cancelled
+    observer(finisher.report())
 
 
 def _route(request: httpx2.Request) -> str | None:

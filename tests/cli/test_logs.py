@@ -9,31 +9,22 @@ import pytest
 from click.testing import CliRunner
 
 from stopwise.cli import main
+from stopwise.finisher import Report, RoundReport
 from stopwise.gateway.log import RequestLog
 from stopwise.gateway.record import Exchange
+from stopwise.outcome import State, Usage
 
 
 def exchange(
     model: str, reasons: list[str], state: str, *, status: int = 200, error: str | None = None
 ) -> Exchange:
     ex = Exchange("POST", "/v1/messages", dialect="anthropic", model=model, status=status, error_type=error)
-    ex.observe(
-        {
-            "rounds": len(reasons),
-            "modes": ["initial"] + ["prefill"] * (len(reasons) - 1),
-            "stop_reasons": reasons,
-            "state": state,
-            "retries": 1 if error else 0,
-            "usage": {
-                "input_tokens": 10,
-                "output_tokens": 100 * len(reasons),
-                "reported": [],
-                "estimated": [],
-            },
-            "request_ids": [],
-            "cancelled": False,
-        }
+    rounds = tuple(
+        RoundReport(mode, reason, State.COMPLETE, 100)
+        for mode, reason in zip(["initial"] + ["prefill"] * (len(reasons) - 1), reasons, strict=False)
     )
+    usage = Usage(input_tokens=10, output_tokens=100 * len(reasons))
+    ex.observe(Report("anthropic", model, False, rounds, State(state), 1 if error else 0, usage, error=error))
     ex.ttfb, ex.latency = 0.01, 0.02
     return ex
 

@@ -89,15 +89,19 @@ def test_anthropic_continues_a_truncated_explanation_by_prefill(server: tuple[st
     url, api = server
     api.script = [
         (200, _anthropic("The relay capped the out", "max_tokens")),
-        (200, _anthropic(" output at 8192.", "end_turn")),
+        (200, _anthropic("put at 8192.", "end_turn")),
     ]
     cfg = config_from_env("claude-sonnet-4-5", {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": url})
     out = ask(cfg, "system", "user")
     assert out["text"] == "The relay capped the output at 8192."
     assert out["rounds"] == 2 and out["complete"] and out["stop_reason"] == "end_turn"
     second = api.requests[1]["messages"]
-    # Continued by prefill, through the finisher: the partial word is dropped and regenerated.
-    assert second[-1] == {"role": "assistant", "content": [{"type": "text", "text": "The relay capped the"}]}
+    # Continued by prefill, through the finisher: exactly what arrived is sent back, and the
+    # model goes on inside the cut word.
+    assert second[-1] == {
+        "role": "assistant",
+        "content": [{"type": "text", "text": "The relay capped the out"}],
+    }
     assert api.headers[0]["x-api-key"] == KEY and "anthropic-version" in api.headers[0]
     assert KEY not in repr(cfg)
 

@@ -31,7 +31,7 @@ from stopwise.transport import AsyncFinisherTransport, FinisherTransport
 
 #: Many rounds allowed (tiny caps need hundreds), retries with no real waiting.
 FAST_RETRY = RetryPolicy(initial_delay=0.001, max_delay=0.01)
-POLICY = Policy(max_rounds=2000, retry=FAST_RETRY)
+POLICY = Policy(max_rounds=2000, grow_max_tokens=1.0, retry=FAST_RETRY)
 
 PREFILL_MODELS = ("claude-sonnet-4-5", "claude-haiku-4-5")
 TEXT_KINDS = ("prose", "code", "json", "table", "cjk")
@@ -354,7 +354,11 @@ class AnthropicStreamFold:
         assert self.starts == 1, f"{self.starts} message_start events"
         assert len(self.deltas) == 1, f"{len(self.deltas)} message_delta events"
         assert self.stops == 1, f"{self.stops} message_stop events"
-        assert not self.open, f"blocks never stopped: {sorted(self.open)}"
+        # The API itself may end a stream cut by max_tokens inside a tool block without that
+        # block's content_block_stop (brief/wire.md), and a stream handed on unchanged keeps it so.
+        cut = self.deltas and self.deltas[-1].delta.stop_reason == "max_tokens"
+        never = sorted(self.open)
+        assert not never or (cut and never == [max(self.blocks)]), f"blocks never stopped: {never}"
 
 
 def finish_anthropic(

@@ -43,7 +43,7 @@ from stopwise.sim import BEHAVIORS, PREAMBLE, count_tokens, full_document
 
 SINGLES = [frozenset(), *(frozenset([b]) for b in BEHAVIORS)]
 PAIRS = [frozenset(p) for p in itertools.combinations(BEHAVIORS, 2)]
-POLICY = Policy(max_rounds=400, retry=FAST_RETRY)
+POLICY = Policy(max_rounds=400, grow_max_tokens=1.0, retry=FAST_RETRY)
 
 # (endpoint, model, cap for the body sweep, cap for the stream sweep)
 ENDPOINTS = {
@@ -189,7 +189,7 @@ def test_restart_of_a_whole_document_ends_honestly(
     # never with the restart glued on.
     doc = full_document(kind)
     model = ENDPOINTS[endpoint][0]
-    with rig(policy=Policy(max_rounds=30, retry=FAST_RETRY)) as r:
+    with rig(policy=Policy(max_rounds=30, grow_max_tokens=1.0, retry=FAST_RETRY)) as r:
         done = run(sim_url, r, endpoint, model, 137, kind, stream, frozenset(combo.split(",")))
     assert doc.startswith(done.text) and len(done.text) > 100, first_difference(done.text, doc)
     assert done.stop in ("max_tokens", "length")
@@ -275,7 +275,7 @@ def test_prefill_400_is_learned_and_remembered(sim_url: str, stream: bool) -> No
 
 def test_prefill_never_policy(sim_url: str) -> None:
     # Policy(prefill="never") uses continue turns even where prefill would work.
-    policy = Policy(max_rounds=400, prefill="never", retry=FAST_RETRY)
+    policy = Policy(max_rounds=400, prefill="never", grow_max_tokens=1.0, retry=FAST_RETRY)
     with rig(policy=policy) as r:
         done = finish_anthropic(
             anthropic_sdk(sim_url, r),
@@ -310,8 +310,8 @@ def test_relay_raw_reasons_are_read_and_reported(sim_url: str) -> None:
 
 
 def test_openai_stream_without_include_usage_gets_no_usage_chunk(sim_url: str) -> None:
-    # The finisher asks every round for usage (it sums it) but hands the caller a usage chunk
-    # only if the caller asked for one.
+    # The first round goes upstream as the caller sent it (transparency); continuation rounds
+    # ask for usage (the finisher sums it) but the caller gets a usage chunk only if it asked.
     with rig(policy=POLICY) as r:
         oai = openai_sdk(sim_url, r)
         chunks = list(
@@ -323,6 +323,7 @@ def test_openai_stream_without_include_usage_gets_no_usage_chunk(sim_url: str) -
         "stop"
     ]
     assert len({c.id for c in chunks}) == 1
-    assert all((e.body or {}).get("stream_options", {}).get("include_usage") for e in r.sent)
+    assert "stream_options" not in (r.sent[0].body or {})
+    assert all((e.body or {}).get("stream_options", {}).get("include_usage") for e in r.sent[1:])
     summary = r.summary()
     assert summary is not None and summary["rounds"] == len(r.sent) > 1

@@ -53,7 +53,7 @@ def round_bound(kind: str, cap: int) -> int:
 
 def policy_for(kind: str, cap: int) -> Policy:
     # A few rounds of slack over the bound, so a finisher that stops making progress fails fast.
-    return Policy(max_rounds=round_bound(kind, cap) + 5, retry=FAST_RETRY)
+    return Policy(max_rounds=round_bound(kind, cap) + 5, grow_max_tokens=1.0, retry=FAST_RETRY)
 
 
 def first_round_id(r: Rig) -> str:

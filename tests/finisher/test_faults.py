@@ -34,7 +34,7 @@ from stopwise.sim import full_document
 KIND = "json"
 DOC = full_document(KIND)
 CAP = 137
-POLICY = Policy(max_rounds=600, retry=FAST_RETRY)
+POLICY = Policy(max_rounds=600, grow_max_tokens=1.0, retry=FAST_RETRY)
 MAX_RETRIES = FAST_RETRY.max_retries
 
 # name -> (dialect, model)

@@ -180,8 +180,9 @@ def test_openai_cut_tool_call_is_asked_again(sim_url: str, stream: bool) -> None
 
 @pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
 def test_cut_tool_call_that_cannot_fit_is_returned_truncated(sim_url: str, stream: bool) -> None:
-    # tool_budget_factor 1.0: no bigger budget to ask for. The truncation comes back as it is;
-    # the cut call is never presented as a finished tool_use.
+    # tool_budget_factor 1.0: no bigger budget to ask for. The truncation comes back as it is,
+    # stream and body alike (nothing was finished, so nothing is changed): the cut call is
+    # there only under stop_reason max_tokens, never as a finished tool_use.
     with rig(policy=Policy(tool_budget_factor=1.0, retry=FAST_RETRY)) as r:
         done = finish_anthropic(
             anthropic_sdk(sim_url, r),
@@ -194,10 +195,8 @@ def test_cut_tool_call_that_cannot_fit_is_returned_truncated(sim_url: str, strea
         )
     assert done.stop == "max_tokens"
     assert len(r.sent) == 1
-    if stream:
-        # A block is passed on when its content_block_stop arrives; a cut call never gets one.
-        assert tool_blocks(done.content) == []
-    else:
+    assert len(tool_blocks(done.content)) == 1
+    if not stream:
         assert done.headers["x-stopwise-state"] == "truncated"
 
 
@@ -421,7 +420,9 @@ def test_max_rounds_is_respected(sim_url: str, stream: bool) -> None:
     assert done.stop == "max_tokens"
     doc = full_document("prose")
     assert doc.startswith(done.text) and len(done.text) > 100
-    assert done.output_tokens == 150
+    # Each continuation round asks for grow_max_tokens (4) times the last one's cap.
+    assert [e.body["max_tokens"] for e in r.sent if e.body] == [50, 200, 800]
+    assert done.output_tokens == 1050
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
@@ -440,7 +441,8 @@ def test_rounds_without_progress_stop_early(sim_url: str) -> None:
     # has no room left for anything new: round after round adds nothing that survives the seam.
     # The progress check must end it long before max_rounds, honestly truncated.
     headers = {"x-sim-behavior": "preamble,repeat-tail"}
-    with rig(policy=Policy(max_rounds=60, retry=FAST_RETRY)) as r:
+    # A fixed cap: a growing one would leave room for progress.
+    with rig(policy=Policy(max_rounds=60, grow_max_tokens=1.0, retry=FAST_RETRY)) as r:
         done = finish_anthropic(
             anthropic_sdk(sim_url, r),
             r,
@@ -458,13 +460,25 @@ def test_rounds_without_progress_stop_early(sim_url: str) -> None:
 def test_default_policy_bounds_rounds(sim_url: str) -> None:
     # The defaults are what a careful user wants: a long answer at a small cap is not finished
     # behind their back in hundreds of rounds; it stops at Policy().max_rounds, truncated.
-    with rig(policy=Policy(retry=FAST_RETRY)) as r:
+    with rig(policy=Policy(grow_max_tokens=1.0, retry=FAST_RETRY)) as r:
         done = finish_anthropic(
             anthropic_sdk(sim_url, r), r, model=PREFILL, cap=50, messages=ask("code"), stream=False
         )
     assert len(r.sent) == Policy().max_rounds
     assert done.stop == "max_tokens" and done.headers["x-stopwise-state"] == "truncated"
     assert full_document("code").startswith(done.text)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["body", "stream"])
+def test_default_policy_finishes_a_long_answer_from_a_small_cap(sim_url: str, stream: bool) -> None:
+    # The code document is about 9k tokens; asked at 50 tokens a round, the default policy's
+    # growing cap (50, 200, 800, 3200, 12800) finishes it well within Policy().max_rounds.
+    with rig(policy=Policy(retry=FAST_RETRY)) as r:
+        done = finish_anthropic(
+            anthropic_sdk(sim_url, r), r, model=PREFILL, cap=50, messages=ask("code"), stream=stream
+        )
+    assert done.text == full_document("code")
+    assert done.stop == "end_turn" and len(r.sent) <= 6
 
 
 def test_generous_policy_finishes(sim_url: str) -> None:
@@ -495,7 +509,9 @@ def test_caching_the_resent_prefix_cuts_the_billed_input(sim_url: str) -> None:
     results = {}
     for cache in (False, True):
         messages = [{"role": "user", "content": f"Write code please (cache {cache})"}]
-        with rig(policy=Policy(max_rounds=100, cache_prefix=cache, retry=FAST_RETRY)) as r:
+        # A fixed cap: the many rounds whose re-sent prefix caching is for.
+        policy = Policy(max_rounds=100, cache_prefix=cache, grow_max_tokens=1.0, retry=FAST_RETRY)
+        with rig(policy=policy) as r:
             raw = anthropic_sdk(sim_url, r).messages.with_raw_response.create(
                 model="claude-sonnet-4-5", max_tokens=300, messages=messages
             )

@@ -3,14 +3,17 @@ writer that keeps the request path free of disk I/O."""
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from pathlib import Path
 
 import orjson
 from _gateway import GatewayFactory, Running
 
+from stopwise.finisher import Report, RoundReport
 from stopwise.gateway.log import RequestLog
 from stopwise.gateway.record import Exchange
+from stopwise.outcome import State, Usage
 from stopwise.sim import full_document
 
 
@@ -83,21 +86,29 @@ def test_a_full_queue_drops_and_counts(tmp_path: Path) -> None:
     assert db.execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 2
 
 
-def test_cancelled_and_rescued_are_read_from_the_summary() -> None:
+def test_cancelled_and_rescued_are_read_from_the_report() -> None:
     ex = Exchange("POST", "/v1/chat/completions")
-    ex.observe(
-        {
-            "rounds": 3,
-            "modes": ["initial", "continue", "continue"],
-            "stop_reasons": ["length", "length", "stop"],
-            "state": "complete",
-            "retries": 0,
-            "usage": {"input_tokens": 1, "output_tokens": 2, "reported": ["input_tokens"], "estimated": []},
-            "request_ids": ["a", "b", "c"],
-            "cancelled": True,
-        }
+    usage = Usage(input_tokens=1, output_tokens=2, reported={"input_tokens"})
+    rounds = tuple(
+        RoundReport(mode, reason, State.TRUNCATED if reason == "length" else State.COMPLETE, 1)
+        for mode, reason in (("initial", "length"), ("continue", "length"), ("continue", "stop"))
     )
+    report = Report(
+        "openai",
+        "gpt-4o",
+        True,
+        rounds,
+        State.COMPLETE,
+        0,
+        usage,
+        request_ids=("a", "b", "c"),
+        cancelled=True,
+    )
+    ex.observe(report)
     row = ex.row()
     assert row["rescued"] == 1 and row["cancelled"] == 1 and row["stop_reason_normalized"] == "end"
-    ex.summary = {**(ex.summary or {}), "stop_reasons": ["refusal"], "cancelled": False}
+    assert row["rounds"] == 3 and orjson.loads(row["request_ids"]) == ["a", "b", "c"]
+    assert row["input_tokens"] == 1 and row["output_tokens"] == 2
+    refused = (RoundReport("initial", "refusal", State.COMPLETE, 1),)
+    ex.report = dataclasses.replace(report, rounds=refused, cancelled=False)
     assert ex.row()["rescued"] == 0 and ex.row()["cancelled"] == 0

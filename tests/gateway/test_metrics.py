@@ -8,8 +8,10 @@ import uuid
 import httpx2
 from _gateway import Running
 
+from stopwise.finisher import Report, RoundReport
 from stopwise.gateway.metrics import Counter, GatewayMetrics, Histogram
 from stopwise.gateway.record import Exchange
+from stopwise.outcome import State, Usage
 
 
 def value(text: str, series: str) -> float:
@@ -49,14 +51,8 @@ def test_client_chosen_labels_are_capped() -> None:
     m = GatewayMetrics()
     for i in range(250):
         ex = Exchange("POST", "/v1/messages", dialect="anthropic", model=f"m{i}", status=200)
-        ex.observe(
-            {
-                "modes": ["initial"],
-                "stop_reasons": ["end_turn"],
-                "state": "complete",
-                "usage": {"output_tokens": 1},
-            }
-        )
+        rounds = (RoundReport("initial", "end_turn", State.COMPLETE, 1),)
+        ex.observe(Report("anthropic", f"m{i}", False, rounds, State.COMPLETE, 0, Usage(output_tokens=1)))
         m.record(ex, upstream_error=False)
     models = {labels[0] for labels in m.tokens.values}
     assert len(models) == 201 and "other" in models

@@ -1,22 +1,50 @@
 """The finisher: one sans-I/O engine that turns truncated, paused, cut and failed responses
-into one complete response (or one stream). See :mod:`stopwise.finisher.base` for the loop and
-:mod:`stopwise.finisher.effects` for how drivers run it."""
+into one complete response (or one stream). :mod:`stopwise.finisher.base` holds the round loop,
+:mod:`stopwise.finisher.dialect` the interface a wire's strategy fills in
+(:mod:`~stopwise.finisher.anthropic`, :mod:`~stopwise.finisher.openai`),
+:mod:`stopwise.finisher.effects` how drivers run it, :mod:`stopwise.finisher.report` what it
+reports."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
-from .anthropic import AnthropicFinisher
+from .anthropic import AnthropicDialect
 from .base import Finisher
+from .dialect import Dialect, Ledger, Plan
 from .models import ModelMemory
+from .openai import OpenAIDialect
 from .policy import Policy, RetryPolicy
+from .report import Report, RoundReport
 
-__all__ = ["AnthropicFinisher", "Finisher", "ModelMemory", "Policy", "RetryPolicy", "finisher_for"]
+__all__ = [
+    "AnthropicDialect",
+    "Dialect",
+    "Finisher",
+    "Ledger",
+    "ModelMemory",
+    "OpenAIDialect",
+    "Plan",
+    "Policy",
+    "Report",
+    "RetryPolicy",
+    "RoundReport",
+    "finisher_for",
+]
 
 
-def finisher_for(dialect: str, body: dict[str, Any], *, policy: Policy, memory: ModelMemory) -> Finisher:
-    if dialect == "anthropic":
-        return AnthropicFinisher(body, policy=policy, memory=memory)
-    from .openai import OpenAIFinisher
-
-    return OpenAIFinisher(body, policy=policy, memory=memory)
+def finisher_for(
+    dialect: str,
+    body: dict[str, Any],
+    *,
+    policy: Policy,
+    memory: ModelMemory,
+    clock: Callable[[], float] = time.time,
+) -> Finisher:
+    ledger = Ledger(policy, memory, str(body.get("model") or ""), bool(body.get("stream")), clock)
+    strategy: Dialect = (
+        AnthropicDialect(body, ledger) if dialect == "anthropic" else OpenAIDialect(body, ledger)
+    )
+    return Finisher(strategy, policy=ledger.policy, memory=memory)

@@ -1,37 +1,50 @@
-"""The finisher for Anthropic Messages.
+"""The finisher's strategy for Anthropic Messages.
 
-The caller sees one message: the first round's id, text that goes on in the same content
-block across rounds, usage summed over all rounds, the last round's stop reason. Streams come
-out as one stream: one ``message_start``, continuous block indices, text deltas that never need
-retracting (only the trailing word is held back until the round's stop reason is known, and the
-head of a continue-turn reply until its seam is repaired), one ``message_delta``, one
-``message_stop``, then a ``stopwise`` event with the rounds (SDKs skip unknown events).
+The caller sees one message: the first round's envelope (id, model and every other field, known
+or not), text that goes on in the same content block across rounds, usage summed field by field
+over every round, the last round's stop fields.
 
-Blocks other than text (tool calls, thinking, server tool results) are passed on whole when
-their ``content_block_stop`` arrives: a tool call cut by ``max_tokens`` is then never shown as
-if it were complete.
+A stream is the upstream's own events, in their order, as they arrive: a round that needs no
+finishing goes out unchanged (and a ``stopwise`` event after ``message_stop``, which SDKs skip).
+What the round's stop reason decides is held back until it is known (:class:`~.outbox.Outbox`):
+a client tool call (a cut one is asked for again and must never be shown), a thinking block (a
+cut one is never handed back), a text block's ``content_block_stop`` (the next round may go on
+in it), ``message_delta`` and ``message_stop``. Text itself is never held: the seam is reconciled
+at the head of the next round (:mod:`.join`). A constrained answer (a forced tool, an output
+format) is held whole, because a cut one is asked for again from the start.
+
+Later rounds are rewritten into the first: their ``message_start`` dropped, their first text
+block merged into the answer's open one, block indices continued. A relay that restarts the
+stream mid-round (a second ``message_start``) is replayed against what was shown, so nothing is
+shown twice.
 """
 
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from ..dialects import parse_body
-from ..dialects.anthropic import AnthropicAccumulator
+from ..dialects._errors import error_from_payload
+from ..dialects.anthropic import AnthropicAccumulator, parse_message
 from ..errors import APIError, ProtocolError
 from ..outcome import Outcome, State, StopReason
 from ..sse import ServerSentEvent, encode_data, encode_event
 from . import seam as seams
-from .base import Finisher, Plan
-from .text import Head, TextWriter
+from .dialect import Dialect, Ledger, Plan
+from .join import Join
+from .outbox import Outbox
+from .report import sum_usage
 
-__all__ = ["AnthropicFinisher"]
+__all__ = ["AnthropicDialect"]
 
+_CLIENT_TOOLS = frozenset({"tool_use"})
 _TOOL_BLOCKS = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
-_CONTINUABLE = frozenset({StopReason.MAX_TOKENS})
+_THINKING = frozenset({"thinking", "redacted_thinking"})
+_STOP_FIELDS = ("stop_reason", "stop_sequence", "stop_details")
+_MAX_BREAKPOINTS = 4  # cache_control blocks the API accepts in one request
 
 
 def _event(name: str, obj: dict[str, Any]) -> bytes:
@@ -54,133 +67,213 @@ def _request_block(block: dict[str, Any]) -> dict[str, Any] | None:
     return {k: v for k, v in block.items() if v is not None and k not in ("citations", "parsed_output")}
 
 
-class AnthropicFinisher(Finisher):
-    dialect = "anthropic"
+def _constrained(body: dict[str, Any]) -> bool:
+    """A forced tool or an output format: the answer's shape is fixed, so a cut one cannot be
+    continued by concatenation."""
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") in ("tool", "any"):
+        return True
+    fmt = body.get("output_format")
+    return isinstance(fmt, dict) and fmt.get("type") in ("json_schema", "json_object")
 
-    def __init__(self, body: dict[str, Any], **kwargs: Any) -> None:
-        super().__init__(body, **kwargs)
-        messages = body.get("messages")
+
+@dataclass(slots=True)
+class _Round:
+    """One round's state, replaced at each :meth:`AnthropicDialect.begin_round`."""
+
+    plan: Plan
+    acc: AnthropicAccumulator
+    join: Join | None  # how the round's first text block joins the answer's open one
+    first_index: int  # the downstream index the round's first new block would take
+    index_map: dict[int, int] = field(default_factory=dict)  # upstream -> downstream
+    kinds: dict[int, str] = field(default_factory=dict)
+    texts: dict[int, list[str]] = field(default_factory=dict)  # joined text, as shown
+    raw_texts: dict[int, list[str]] = field(default_factory=dict)  # as the upstream wrote it
+    merged: int | None = None  # the upstream index merged into the answer's open text block
+    # A continue turn under extended thinking opens with the model thinking about how to go on:
+    # reasoning about the nudge, not part of the answer, so neither shown nor kept.
+    skip_thinking: bool = False
+    skipped: set[int] = field(default_factory=set)
+    saw_start: bool = False
+    deltas: list[bytes] = field(default_factory=list)  # message_delta events, held
+    stop: bytes | None = None  # message_stop, held
+    # A restarted stream: per upstream index, the raw text it must write again before it is new.
+    replay: dict[int, str] = field(default_factory=dict)
+    replayed: set[int] = field(default_factory=set)  # indices shown before the restart
+    diverged: bool = False  # the restart wrote something else than what was shown
+    before: Outcome | None = None  # the outcome before the restart, if it diverged
+    progressed: bool = False
+
+
+class AnthropicDialect(Dialect):
+    name = "anthropic"
+
+    def __init__(self, request: dict[str, Any], ledger: Ledger) -> None:
+        super().__init__(request, ledger)
+        messages = request.get("messages")
         self.messages: list[dict[str, Any]] = list(messages) if isinstance(messages, list) else []
         # A caller's own prefill: the response continues it, but is not part of the response.
         self.caller_prefill: list[dict[str, Any]] = []
-        if self.messages and self.messages[-1].get("role") == "assistant":
+        if (
+            self.messages
+            and isinstance(self.messages[-1], dict)
+            and self.messages[-1].get("role") == "assistant"
+        ):
             last = self.messages.pop()
             content = last.get("content")
             self.caller_prefill = (
                 [{"type": "text", "text": content}] if isinstance(content, str) else list(content or [])
             )
-        self.max_tokens = body.get("max_tokens") if isinstance(body.get("max_tokens"), int) else None
-        self.content: list[dict[str, Any]] = []  # the answer so far, in response shape
-        self.meta: dict[str, Any] = {}
-        self.last_stop: dict[str, Any] = {"stop_reason": None, "stop_sequence": None}
+        cap = request.get("max_tokens")
+        self.max_tokens = cap if isinstance(cap, int) and not isinstance(cap, bool) else None
+        self.constrained = _constrained(request)
+        self.thinking = isinstance(request.get("thinking"), dict) and request["thinking"].get("type") in (
+            "enabled",
+            "adaptive",
+        )
+        # The answer being built, in response shape.
+        self.content: list[dict[str, Any]] = []
+        self.meta: dict[str, Any] = {}  # the first round's envelope, less content and stop fields
+        self.stop_fields: dict[str, Any] = {"stop_reason": None, "stop_sequence": None}
+        self.usages: list[dict[str, Any]] = []
+        self.raw: bytes | None = None  # the only round's body, while it is the only round
         self.pauses = 0
+        self.at_cap_complete = False
         # Where the answer's last text block stood at each continuation (for cache segments).
         self.text_marks: list[int] = []
         self.marks_block = -1
-        self.kept_size = -1  # the answer's size after the last back-off: the progress measure
-        # The continuation in progress: the seam it starts from and how it is made.
-        self.seam: seams.Seam | None = None
-        self.structure = seams.Structure()
-        # Stream state.
-        self.acc = AnthropicAccumulator()
-        self.sent_message_start = False
+        self.next_join: Join | None = None
+        self.next_structure = seams.Structure()
+        # Stream state that lives across rounds.
+        self.outbox = Outbox()
+        self.late: list[bytes] = []  # text a round's seam held until its end, not yet sent
+        self.sent_start = False
         self.next_index = 0
-        self.writer: TextWriter | None = None  # the text block that may still grow
-        self.index_map: dict[int, int] = {}  # upstream block index -> downstream index
-        self.held: dict[int, list[dict[str, Any]]] = {}  # non-text blocks, until their stop
-        self.text_blocks: set[int] = set()  # upstream indices of text blocks this round
-        self.merge_next_text = False
-        self.head = Head()  # a continue-turn reply's head, until its seam is decided
-        self.round_ended = False
-        self.unreleased = False  # text appended since the last release (see flush)
+        self.open_text: int | None = None  # downstream index of a text block whose stop is not out
+        self.round = _Round(Plan("initial", request), AnthropicAccumulator(), None, 0)
 
     # -- plans ----------------------------------------------------------------------------------
     def first_plan(self) -> Plan:
-        return Plan("initial", self.request)
+        body = self.request
+        budget = self.ledger.budget(self.max_tokens)
+        if budget is not None and budget != self.max_tokens:
+            body = {**body, "max_tokens": max(budget, 1)}
+        return Plan("initial", body, max_tokens=body.get("max_tokens"))
 
-    def _body(self, *, prefill: bool, max_tokens: int | None, mode: str) -> dict[str, Any]:
+    def _breakpoints(self, messages: list[dict[str, Any]]) -> int:
+        count = 0
+        for part in (self.request.get("system"), self.request.get("tools"), messages):
+            count += _count_cache_control(part)
+        return count
+
+    def _body(self, ours: list[dict[str, Any]], *, prefill: bool, max_tokens: int | None) -> dict[str, Any]:
+        # The caller's thinking configuration goes on every round: an assistant turn keeps one
+        # (brief/wire.md), so a thinking answer goes on by a continue turn, never a prefill, with
+        # its signed thinking replayed first.
         body = dict(self.request)
-        # Continuation rounds go without extended thinking: prefill is not allowed with it, and
-        # the thinking already done is replayed (signed) in the assistant turn.
-        body.pop("thinking", None)
         if max_tokens is not None:
             body["max_tokens"] = max_tokens
-        ours = [b for b in (_request_block(x) for x in self.content) if b is not None]
         messages = copy.deepcopy(self.messages)
         if self.policy.cache_prefix:
-            _mark_cache(messages)
-            if ours and ours[-1].get("type") == "text" and self.marks_block == len(self.content) - 1:
-                # One block per round: each round's prefix is then block-aligned and unchanged
-                # in the next request, so the next round reads it from the cache.
-                ours[-1:] = _segments(ours[-1]["text"], self.text_marks)
-            if ours:
+            room = _MAX_BREAKPOINTS - self._breakpoints(messages)
+            if room >= 2:
+                _mark_cache(messages)
+            if room >= 1 and ours:
+                if ours[-1].get("type") == "text" and self.marks_block == len(self.content) - 1:
+                    # One block per round: each round's prefix is then block-aligned and
+                    # unchanged in the next request, so the next round reads it from the cache.
+                    ours[-1:] = _segments(ours[-1]["text"], self.text_marks)
                 ours[-1] = {**ours[-1], "cache_control": {"type": "ephemeral"}}
         if prefill:
             messages.append({"role": "assistant", "content": copy.deepcopy(self.caller_prefill) + ours})
         else:
             messages.append({"role": "assistant", "content": ours})
-            messages.append({"role": "user", "content": seams.nudge(self.structure)})
+            messages.append({"role": "user", "content": seams.nudge(self.next_structure)})
         body["messages"] = messages
         return body
-
-    def _continue(self, mode: str, max_tokens: int | None, *, whole: bool = False) -> Plan | None:
-        """A round that goes on from the end of the answer so far: text backed off to a whole
-        word, or, when ``whole`` (the text ended before a tool call), only its trailing
-        whitespace dropped. ``None`` when there is nothing to continue from."""
-        max_tokens = self.budget_cap(max_tokens)
-        if max_tokens is not None and max_tokens <= 0:
-            return None
-        if self.content and self.content[-1].get("type") == "text":
-            last = self.content[-1]
-            emitted = self.writer.sent if self.writer is not None else 0
-            text = last.get("text", "")
-            seam = seams.Seam(text.rstrip(), text[len(text.rstrip()) :]) if whole else seams.back_off(text)
-            if len(seam.kept) < emitted:
-                # Never take back what a stream already showed.
-                seam = seams.Seam(last["text"][:emitted], last["text"][emitted:])
-            kept_size = self.answer_size() - len(text) + len(seam.kept)
-            if mode == "continue" and kept_size <= self.kept_size:
-                return None  # the last round added nothing that survives the back-off: stop
-            self.kept_size = kept_size
-            last["text"] = seam.kept
-            if self.marks_block != len(self.content) - 1:
-                self.marks_block, self.text_marks = len(self.content) - 1, []
-            self.text_marks.append(len(seam.kept))
-            if self.writer is not None:
-                self.writer.text = seam.kept  # the held-back tail is dropped, never sent
-            self.seam = seam
-        else:
-            self.seam = None
-        self.structure = (
-            seams.structure_at(self.content[-1].get("text", ""))
-            if self._ends_in_text()
-            else seams.Structure()
-        )
-        if not self.content and not self.caller_prefill:
-            return None
-        prefill = self.policy.prefill == "auto" and self.memory.prefill(self.dialect, self.model)
-        if not prefill and not self.content:
-            return None
-        return Plan(
-            "prefill" if prefill and mode == "continue" else mode,
-            self._body(prefill=prefill, max_tokens=max_tokens, mode=mode),
-        )
 
     def _ends_in_text(self) -> bool:
         return bool(self.content) and self.content[-1].get("type") == "text"
 
-    def replan_without_prefill(self, plan: Plan) -> Plan:
-        # Strip what a rejected prefill could have ended with, then ask with a continue turn.
+    def _can_prefill(self) -> bool:
+        return (
+            self.policy.prefill == "auto"
+            and not self.thinking
+            and self.memory.prefill(self.name, self.ledger.model)
+        )
+
+    def _continue(self, mode: str, max_tokens: int | None, *, whole: bool = False) -> Plan | None:
+        """A round that goes on from the end of the answer so far. ``whole``: the text ended
+        before a tool call, so it is complete up to its trailing whitespace."""
+        if max_tokens is not None and max_tokens <= 0:
+            return None
+        if not self.content and not self.caller_prefill:
+            return None
+        prefill = self._can_prefill()
+        if not prefill and not self.content:
+            return None
+        ours = [b for b in (_request_block(x) for x in self.content) if b is not None]
+        self.next_join = None
+        self.next_structure = seams.Structure()
         if self._ends_in_text():
-            self.content[-1]["text"] = self.content[-1]["text"].rstrip()
+            text = self.content[-1].get("text", "")
+            if prefill or whole:
+                kept, join = Join.prefill(text)
+                self.next_structure = seams.structure_at(kept)
+                if not prefill:
+                    join = Join(join.shown, head=_whole_head(kept, join.shown, self.next_structure))
+            else:
+                kept, join, self.next_structure = Join.continue_turn(text)
+            self.next_join = join
+            if ours and ours[-1].get("type") == "text":
+                if kept:
+                    ours[-1] = {"type": "text", "text": kept}
+                else:
+                    ours.pop()
+            if self.marks_block != len(self.content) - 1:
+                self.marks_block, self.text_marks = len(self.content) - 1, []
+            self.text_marks.append(len(kept))
+        if ours and ours[-1].get("type") in _THINKING:
+            return None  # an assistant turn must not end on thinking
+        if not ours and not (prefill and self.caller_prefill):
+            return None
+        kind = "prefill" if prefill and mode == "continue" else mode
+        body = self._body(ours, prefill=prefill, max_tokens=max_tokens)
+        return Plan(kind, body, max_tokens, prefill, continues=True)
+
+    def replan_without_prefill(self, plan: Plan) -> Plan:
         mode = "continue" if plan.mode == "prefill" else plan.mode
-        return Plan(mode, self._body(prefill=False, max_tokens=plan.body.get("max_tokens"), mode=mode))
+        if self._ends_in_text():
+            text = self.content[-1].get("text", "")
+            kept, self.next_join, self.next_structure = Join.continue_turn(text)
+        ours = [b for b in (_request_block(x) for x in self.content) if b is not None]
+        if self._ends_in_text() and ours and ours[-1].get("type") == "text":
+            if kept:
+                ours[-1] = {"type": "text", "text": kept}
+            else:
+                ours.pop()
+        body = self._body(ours, prefill=False, max_tokens=plan.max_tokens)
+        return Plan(mode, body, plan.max_tokens, continues=True)
 
     def with_max_tokens(self, plan: Plan, max_tokens: int) -> Plan | None:
         current = plan.body.get("max_tokens")
         if isinstance(current, int) and current <= max_tokens:
             return None
-        return Plan(plan.mode, {**plan.body, "max_tokens": max_tokens})
+        body = {**plan.body, "max_tokens": max_tokens}
+        return Plan(plan.mode, body, max_tokens, plan.prefill, continues=plan.continues)
+
+    def _bigger(self, plan: Plan) -> int | None:
+        """A retry's budget for an answer that must come whole: more than the last round had."""
+        current = plan.body.get("max_tokens")
+        if not isinstance(current, int):
+            return None
+        ceiling = self.memory.ceiling(self.ledger.model)
+        bigger = int(current * self.policy.tool_budget_factor)
+        if ceiling is not None:
+            bigger = min(bigger, ceiling)
+        budget = self.ledger.budget(bigger)
+        bigger = bigger if budget is None else budget
+        return bigger if bigger > current else None
 
     def next_plan(self, outcome: Outcome, plan: Plan) -> Plan | None:
         reason = outcome.stop.normalized
@@ -188,8 +281,13 @@ class AnthropicFinisher(Finisher):
             if not self.policy.resume_pause_turn or self.pauses >= self.policy.max_pause_rounds:
                 return None
             self.pauses += 1
-            self.seam = None
+            self.next_join = None
             body = dict(self.request)
+            budget = self.ledger.budget(self.max_tokens)
+            if budget is not None:
+                if budget <= 0:
+                    return None
+                body["max_tokens"] = budget
             messages = copy.deepcopy(self.messages)
             # The paused turn goes back exactly as it came (brief/wire.md, pause_turn).
             messages.append(
@@ -199,299 +297,465 @@ class AnthropicFinisher(Finisher):
                 }
             )
             body["messages"] = messages
-            return Plan("pause", body)
+            return Plan("pause", body, body.get("max_tokens"))
         if outcome.state is not State.TRUNCATED or reason is StopReason.CONTEXT_WINDOW:
             return None  # complete, or truncated by a full window: continuing would not fit
-        if not (self.continuation_rounds_left() and self.output_budget_left()):
+        if reason is not StopReason.MAX_TOKENS and not (
+            self.policy.continue_truncated and self._can_prefill() and self._ends_in_text()
+        ):
+            # A normal stop with output at the cap: the answer may be whole. Only a prefill,
+            # which adds nothing to a finished answer, may look; otherwise it is what it says.
+            self._complete_at_cap(outcome)
             return None
-        if self._cut_tool_call(outcome):
+        left = self.ledger.output_left()
+        if left is not None and left <= 0:
+            return None
+        if self.constrained:
+            return self._structured_retry(plan)
+        if outcome.content and outcome.content[-1].get("type") in _TOOL_BLOCKS:
             return self._tool_retry(plan)
         if not self.policy.continue_truncated:
             return None
-        if not outcome.text and not any(b.get("type") in _TOOL_BLOCKS for b in outcome.content):
+        if not outcome.text:
             return None  # reasoning-only: continuing would spend the budget thinking again
-        if plan.mode != "initial" and not self.round_progressed:
+        if plan.mode != "initial" and not self.round.progressed:
             return None
-        return self._continue("continue", self.max_tokens)
+        nxt = self.ledger.grown(plan.max_tokens, self.memory.ceiling(self.ledger.model))
+        planned = self._continue("continue", nxt)
+        if planned is None and reason is not StopReason.MAX_TOKENS:
+            self._complete_at_cap(outcome)
+        return planned
 
-    def _cut_tool_call(self, outcome: Outcome) -> bool:
-        if not outcome.content:
-            return False
-        last = outcome.content[-1]
-        return last.get("type") in _TOOL_BLOCKS
+    def _complete_at_cap(self, outcome: Outcome) -> None:
+        self.at_cap_complete = True
+        self.ledger.note(f"{outcome.stop.raw} with output at max_tokens: returned complete")
 
     def _tool_retry(self, plan: Plan) -> Plan | None:
         if not self.policy.retry_cut_tool_calls:
             return None
-        current = plan.body.get("max_tokens")
-        if not isinstance(current, int):
-            return None
-        ceiling = self.memory.ceiling(self.model)
-        bigger = int(current * self.policy.tool_budget_factor)
-        if ceiling is not None:
-            bigger = min(bigger, ceiling)
-        budget = self.budget_cap(bigger)
-        bigger = bigger if budget is None else budget
-        if bigger <= current:
+        bigger = self._bigger(plan)
+        if bigger is None:
             return None  # it cannot fit: hand back the truncation as it is
-        # Drop the cut call (it will be written again, whole) and go on from what preceded it.
+        # Drop the cut call and any call before it that was never shown (they are written again,
+        # whole) and go on from what preceded them.
+        saved = list(self.content)
         while self.content and self.content[-1].get("type") in _TOOL_BLOCKS:
             self.content.pop()
-        if not self.content:
-            self.seam = None
-            self.structure = seams.Structure()
-            return Plan("tool-retry", {**self.request, "max_tokens": bigger})
-        return self._continue("tool-retry", bigger, whole=True)
+        if not self._visible():
+            return self._from_scratch("tool-retry", bigger)
+        planned = self._continue("tool-retry", bigger, whole=True)
+        if planned is None:
+            self.content = saved
+        return planned
 
-    def resume_plan(self, plan: Plan) -> Plan:
-        if not self.content:
-            self.seam = None
-            return Plan("resume", plan.body if plan.mode != "initial" else self.request)
-        nxt = self._continue("resume", plan.body.get("max_tokens"))
-        return nxt if nxt is not None else Plan("resume", self.request)
+    def _structured_retry(self, plan: Plan) -> Plan | None:
+        if self.round.first_index != 0 or len(self.usages) > 1:
+            return None  # part of it is already out: it cannot be asked for again
+        bigger = self._bigger(plan)
+        if bigger is None:
+            return None
+        self.content = []
+        self.next_join = None
+        self.ledger.note("constrained answer cut: asked again whole with a larger max_tokens")
+        return Plan("structured-retry", {**self.request, "max_tokens": bigger}, bigger)
+
+    def _visible(self) -> bool:
+        return any(b.get("type") != "text" or b.get("text") for b in self.content)
+
+    def _from_scratch(self, mode: str, max_tokens: int | None) -> Plan:
+        """The caller's request again: nothing of the answer was shown but, perhaps, the start of
+        an empty text block, which the new round's text goes on in."""
+        self.next_join = Join("") if self._ends_in_text() else None
+        body = self.request
+        if max_tokens is not None and max_tokens != body.get("max_tokens"):
+            body = {**body, "max_tokens": max_tokens}
+        return Plan(mode, body, max_tokens)
+
+    def resume_plan(self, plan: Plan) -> Plan | None:
+        budget = self.ledger.budget(plan.max_tokens)
+        if budget is not None and budget <= 0:
+            return None
+        if not self._visible():
+            return self._from_scratch("resume", budget)
+        if self.constrained:
+            return None
+        return self._continue("resume", budget)
 
     # -- folding a round ------------------------------------------------------------------------
     def begin_round(self, plan: Plan) -> None:
-        self.acc = AnthropicAccumulator(max_tokens=plan.body.get("max_tokens"))
-        self.index_map = {}
-        self.held = {}
-        self.text_blocks = set()
-        self.round_writers: dict[int, TextWriter] = {}
-        self.merged_index: int | None = None
-        self.round_ended = False
-        self.unreleased = False  # text appended since the last release (see flush)
-        self.round_mode = plan.mode
-        self.round_progressed = False
-        messages = plan.body.get("messages") or []
-        self.continue_turn = plan.mode != "initial" and bool(messages) and messages[-1].get("role") == "user"
-        # The round's first text block continues ours when we asked it to go on from our text.
-        self.merge_next_text = self.seam is not None and self._ends_in_text()
-        self.head = Head(self.seam, self.structure) if self.continue_turn and self.merge_next_text else Head()
+        join = self.next_join if self._ends_in_text() else None
+        acc = AnthropicAccumulator(max_tokens=plan.body.get("max_tokens"))
+        self.round = _Round(plan, acc, join, self.next_index, skip_thinking=self.thinking and plan.continues)
+        self.next_join = None
 
     def round_done(self) -> bool:
-        return self.round_ended
+        return self.round.acc.done or self.round.diverged
 
     def feed(self, event: ServerSentEvent) -> list[bytes]:
-        obj = self.acc.feed(event)
-        if self.acc.done:
-            self.round_ended = True
-        if not self.stream:
+        r = self.round
+        if r.diverged:
             return []
+        obj = r.acc.feed(event)
+        if not self.ledger.stream:
+            return []
+        out: list[bytes] = []
         name = event.event
-        if name == "ping":
-            return [*self.flush(), encode_event(event.data, event="ping")]
-        if obj is None:
-            return []  # counted by the accumulator; nothing to pass on
+        if name == "ping" or obj is None:
+            if name == "ping" or (name not in (None, "message_stop") and not event.data):
+                self.outbox.send(encode_event(event.data, event=name), out)
+            elif name == "message_stop":
+                r.stop = encode_event(event.data, event=name)
+            return out
         kind = obj.get("type", name)
         if kind == "content_block_delta":
-            released = self._on_block_delta(obj)  # [] for text: appended, released by flush()
-            return self.flush() + released if released else []
-        out = self.flush()
-        if kind == "message_start":
-            if not self.sent_message_start and isinstance(obj.get("message"), dict):
-                self.meta = {k: v for k, v in obj["message"].items() if k != "content"}
-                out.append(
-                    _event(
-                        "message_start", {"type": "message_start", "message": {**self.meta, "content": []}}
-                    )
-                )
-                self.sent_message_start = True
+            self._on_delta(obj, event, out)
         elif kind == "content_block_start":
-            out += self._on_block_start(obj)
+            self._on_start(obj, event, out)
         elif kind == "content_block_stop":
-            out += self._on_block_stop(obj)
+            self._on_stop(obj, event, out)
+        elif kind == "message_delta":
+            r.deltas.append(encode_event(event.data, event=name))
+        elif kind == "message_stop":
+            r.stop = encode_event(event.data, event=name)
+        elif kind == "message_start":
+            self._on_message_start(obj, event, out)
+        elif kind == "error":
+            pass  # the loop resumes or gives up
+        else:
+            # An event type we do not know: passed on as it came (the SDKs skip what they do
+            # not know, and the caller may know it).
+            self.outbox.send(encode_event(event.data, event=name), out)
         return out
 
-    def _on_block_start(self, obj: dict[str, Any]) -> list[bytes]:
+    def _raw_or(self, event: ServerSentEvent, obj: dict[str, Any], index: int, down: int) -> bytes:
+        if index == down:
+            return encode_event(event.data, event=event.event)
+        return _event(str(obj.get("type")), {**obj, "index": down})
+
+    def _on_message_start(self, obj: dict[str, Any], event: ServerSentEvent, out: list[bytes]) -> None:
+        r = self.round
+        if r.saw_start:
+            self._restart(obj)
+            return
+        r.saw_start = True
+        if not self.sent_start and isinstance(obj.get("message"), dict):
+            self.sent_start = True
+            self.outbox.send(encode_event(event.data, event=event.event), out)
+
+    def _restart(self, obj: dict[str, Any]) -> None:
+        """A relay began the message again: what it writes again is checked against what was
+        shown and dropped; a cut held block is forgotten (it was never shown)."""
+        r = self.round
+        r.before = r.acc.finish()
+        r.acc = AnthropicAccumulator(max_tokens=r.plan.body.get("max_tokens"))
+        r.acc.feed_json(obj, "message_start")
+        held = set(self.outbox.held_keys())
+        keep_stops = {k for k in held if isinstance(k, tuple) and k[0] == "stop"}
+        dropped = held - keep_stops
+        if dropped:
+            self.outbox.drop(dropped, [])
+        shown: dict[int, int] = {}
+        for index, down in list(r.index_map.items()):
+            if ("block", down) in dropped:
+                del r.index_map[index]
+                r.texts.pop(index, None)
+                r.raw_texts.pop(index, None)
+                continue
+            shown[index] = down
+            if index in r.raw_texts:
+                r.replay[index] = "".join(r.raw_texts[index])
+        r.replayed = set(shown)
+        self.next_index = max([r.first_index, *(d + 1 for d in shown.values() if d >= r.first_index)])
+        self.ledger.note("upstream restarted the stream: replayed against what was shown")
+
+    def _diverge(self) -> None:
+        r = self.round
+        r.diverged = True
+        self.ledger.note("restarted stream wrote something else than what was shown: resumed instead")
+
+    def _settle_all(self, out: list[bytes]) -> None:
+        self.outbox.settle_all(out)
+
+    def _on_start(self, obj: dict[str, Any], event: ServerSentEvent, out: list[bytes]) -> None:
+        r = self.round
         index, block = obj.get("index"), obj.get("content_block")
         if not isinstance(index, int) or not isinstance(block, dict):
-            return []
-        out: list[bytes] = []
-        if block.get("type") == "text" and self.merge_next_text and self.writer is not None:
-            self.merge_next_text = False
-            self.index_map[index] = self.writer.index
-            self.text_blocks.add(index)
-            self.round_writers[index] = self.writer
-            self.merged_index = index
-            return out
-        self.merge_next_text = False
-        out += self._close_writer()
-        if block.get("type") == "text":
-            down = self.next_index
-            self.next_index += 1
-            self.index_map[index] = down
-            self.text_blocks.add(index)
-            self.writer = TextWriter(down, block.get("text") or "")
-            self.round_writers[index] = self.writer
-            self.head = Head()
-            out += self._release(final=False)
-        else:
-            # Its downstream index is given when it is released: a cut block that is dropped
-            # must not leave a gap (the SDK places blocks by index).
-            self.index_map[index] = -1
-            self.held[index] = [{"type": "content_block_start", "index": -1, "content_block": block}]
-        return out
-
-    def _on_block_delta(self, obj: dict[str, Any]) -> list[bytes]:
-        index, delta = obj.get("index"), obj.get("delta")
-        if not isinstance(index, int) or not isinstance(delta, dict) or index not in self.index_map:
-            return []
-        down = self.index_map[index]
-        if index in self.held:
-            self.held[index].append(obj)
-            return []
-        if index in self.text_blocks and self.writer is not None and delta.get("type") == "text_delta":
-            text = delta.get("text")
-            if isinstance(text, str):
-                self.append_text(text)
-            return []
-        return [_event("content_block_delta", {**obj, "index": down})]
-
-    def _on_block_stop(self, obj: dict[str, Any]) -> list[bytes]:
-        index = obj.get("index")
-        if not isinstance(index, int) or index not in self.index_map:
-            return []
-        held = self.held.pop(index, None)
-        if held is None:
-            return []  # a text block: stopped when we know the round's outcome
-        out = self._close_writer()
+            return
+        kind = str(block.get("type"))
+        if index in r.replayed:
+            return  # shown before the restart
+        if index in r.index_map or index in r.skipped:
+            return  # a block started twice: the accumulator counts it
+        if r.skip_thinking and kind in _THINKING:
+            r.skipped.add(index)
+            return
+        r.kinds[index] = kind
+        if kind == "text" and r.join is not None and r.merged is None and self.open_text is not None:
+            r.merged = index
+            r.index_map[index] = self.open_text
+            r.texts[index], r.raw_texts[index] = [], []
+            first = block.get("text") or ""
+            if first:
+                self._text(index, first, obj, event, out)
+            return
         down = self.next_index
         self.next_index += 1
-        self.index_map[index] = down
-        for item in held:
-            out.append(_event(item["type"], {**item, "index": down}))
-        out.append(_event("content_block_stop", {"type": "content_block_stop", "index": down}))
-        return out
+        r.index_map[index] = down
+        held = kind in _CLIENT_TOOLS or kind in _THINKING or (self.constrained and kind == "text")
+        if not held:
+            # The model moved on past whatever was held: it is whole.
+            self._settle_all(out)
+            self._close_open_text(out)
+        data = self._raw_or(event, obj, index, down)
+        if held:
+            self.outbox.hold(("block", down), data)
+        else:
+            self.outbox.send(data, out)
+        if kind == "text":
+            r.texts[index], r.raw_texts[index] = [block.get("text") or ""], [block.get("text") or ""]
+            self.open_text = down
 
-    def _release(self, *, final: bool) -> list[bytes]:
-        w = self.writer
-        if w is None:
-            return []
-        out: list[bytes] = []
-        upto = len(w.text) if final else w.releasable()
-        if not w.started and (upto > w.sent or final):
-            out.append(
-                _event(
-                    "content_block_start",
-                    {
-                        "type": "content_block_start",
-                        "index": w.index,
-                        "content_block": {"type": "text", "text": ""},
-                    },
-                )
-            )
-            w.started = True
-        if upto > w.sent:
-            piece = w.text[w.sent : upto]
-            w.sent = upto
-            out.append(
-                _event(
-                    "content_block_delta",
-                    {
-                        "type": "content_block_delta",
-                        "index": w.index,
-                        "delta": {"type": "text_delta", "text": piece},
-                    },
-                )
-            )
-        return out
+    def _close_open_text(self, out: list[bytes]) -> None:
+        """A new block follows the answer's open text block: its stop goes out now."""
+        down = self.open_text
+        if down is None:
+            return
+        self.open_text = None
+        if not self.outbox.queued(("stop", down)):
+            self.outbox.send(_event("content_block_stop", {"type": "content_block_stop", "index": down}), out)
 
-    def _close_writer(self) -> list[bytes]:
-        """The open text block is over (another block follows it): send all of it and stop it."""
-        if self.writer is None:
-            return []
-        self.writer.text += self.head.finish()
-        if self.round_mode != "initial" and not self.writer.started and not self.writer.text.strip():
-            # Whitespace a continuation round wrote before its tool call: not a block of its own.
-            self.writer.skipped = True
-            self.next_index -= 1
-            self.writer = None
-            return []
-        out = self._release(final=True)
-        out.append(_event("content_block_stop", {"type": "content_block_stop", "index": self.writer.index}))
-        self.writer = None
-        return out
+    def _text(
+        self, index: int, piece: str, obj: dict[str, Any], event: ServerSentEvent, out: list[bytes]
+    ) -> None:
+        r = self.round
+        down = r.index_map[index]
+        r.raw_texts.setdefault(index, []).append(piece)
+        shown = piece
+        if index == r.merged and r.join is not None:
+            shown = r.join.feed(piece)
+        r.texts.setdefault(index, []).append(shown)
+        if shown.strip():
+            r.progressed = True
+        if not shown:
+            return
+        if shown == piece and index == down and obj.get("type") == "content_block_delta":
+            data = encode_event(event.data, event=event.event)
+        else:
+            data = _event(
+                "content_block_delta",
+                {
+                    "type": "content_block_delta",
+                    "index": down,
+                    "delta": {"type": "text_delta", "text": shown},
+                },
+            )
+        if self.outbox.holds(("block", down)):
+            self.outbox.hold(("block", down), data)
+        else:
+            self.outbox.send(data, out)
+
+    def _on_delta(self, obj: dict[str, Any], event: ServerSentEvent, out: list[bytes]) -> None:
+        r = self.round
+        index, delta = obj.get("index"), obj.get("delta")
+        if not isinstance(index, int) or not isinstance(delta, dict) or index not in r.index_map:
+            return
+        down = r.index_map[index]
+        text_block = r.kinds.get(index) == "text"
+        if index in r.replayed:
+            if not text_block:
+                return  # a block shown before the restart
+            if index in r.replay and delta.get("type") == "text_delta":
+                piece = delta.get("text")
+                if not isinstance(piece, str):
+                    return
+                want = r.replay[index]
+                if want.startswith(piece):
+                    r.replay[index] = want[len(piece) :]
+                    return
+                if not piece.startswith(want):
+                    self._diverge()
+                    return
+                del r.replay[index]
+                piece = piece[len(want) :]
+                if piece:
+                    self._text(index, piece, obj, event, out)
+                return
+        if delta.get("type") == "text_delta" and text_block:
+            piece = delta.get("text")
+            if isinstance(piece, str):
+                self._text(index, piece, obj, event, out)
+            return
+        if index == r.merged:
+            data = _event("content_block_delta", {**obj, "index": down})
+        else:
+            data = self._raw_or(event, obj, index, down)
+        if self.outbox.holds(("block", down)):
+            self.outbox.hold(("block", down), data)
+        else:
+            self.outbox.send(data, out)
+
+    def _on_stop(self, obj: dict[str, Any], event: ServerSentEvent, out: list[bytes]) -> None:
+        r = self.round
+        index = obj.get("index")
+        if not isinstance(index, int) or index not in r.index_map:
+            return
+        kind = r.kinds.get(index)
+        if index in r.replayed and kind != "text":
+            return
+        down = r.index_map[index]
+        if kind == "text":
+            if index == r.merged and r.join is not None:
+                tail = r.join.finish()
+                if tail:
+                    r.texts[index].append(tail)
+                    r.progressed = r.progressed or bool(tail.strip())
+                    self._emit_text(down, tail, out)
+            if self.outbox.holds(("stop", down)):
+                return
+            self.outbox.hold(("stop", down), self._raw_or(event, obj, index, down))
+            return
+        data = self._raw_or(event, obj, index, down)
+        if self.outbox.holds(("block", down)):
+            self.outbox.hold(("block", down), data)
+        else:
+            self.outbox.send(data, out)
+
+    def _emit_text(self, down: int, text: str, out: list[bytes]) -> None:
+        data = _event(
+            "content_block_delta",
+            {"type": "content_block_delta", "index": down, "delta": {"type": "text_delta", "text": text}},
+        )
+        if self.outbox.holds(("block", down)):
+            self.outbox.hold(("block", down), data)
+        else:
+            self.outbox.send(data, out)
 
     def stream_outcome(self) -> Outcome:
-        return self.acc.finish()
+        r = self.round
+        if r.diverged and r.before is not None:
+            before = r.before
+            before.state = State.INTERRUPTED
+            return before
+        return r.acc.finish()
 
     def body_outcome(self, body: bytes) -> Outcome:
         try:
-            return parse_body(orjson.loads(body), max_tokens=self.acc.max_tokens, dialect="anthropic")
-        except (orjson.JSONDecodeError, ProtocolError):
+            obj = orjson.loads(body)
+        except orjson.JSONDecodeError:
             return AnthropicAccumulator().finish()  # nothing usable: an interrupted, empty outcome
+        if isinstance(obj, dict) and (obj.get("type") == "error" or isinstance(obj.get("error"), dict)):
+            # A 200 that carries an error body is that error.
+            err = error_from_payload(200, obj)
+            outcome = AnthropicAccumulator().finish()
+            outcome.state, outcome.error = State.FAILED, err
+            return outcome
+        try:
+            outcome = parse_message(obj, max_tokens=self.round.acc.max_tokens)
+        except ProtocolError:
+            return AnthropicAccumulator().finish()
+        if not self.usages and self.raw is None:
+            self.raw = body
+        return outcome
 
     def absorb(self, outcome: Outcome, plan: Plan, *, partial: bool) -> None:
-        if not self.meta and outcome.message:
-            self.meta = {
-                k: v
-                for k, v in outcome.message.items()
-                if k not in ("content", "stop_reason", "stop_sequence", "stop_details", "usage")
-            }
+        message = outcome.message
+        if message and message.get("id") is not None and not self.meta:
+            self.meta = {k: v for k, v in message.items() if k not in ("content", "usage", *_STOP_FIELDS)}
+        usage = message.get("usage") if message else None
+        if isinstance(usage, dict):
+            self.usages.append(usage)
+        elif outcome.usage.reported or outcome.usage.estimated:
+            self.usages.append(
+                {"input_tokens": outcome.usage.input_tokens, "output_tokens": outcome.usage.output_tokens}
+            )
+        if len(self.usages) > 1 or partial or plan.mode != "initial":
+            self.raw = None
         if not partial:
-            self.last_stop = {
-                k: outcome.message.get(k)
-                for k in ("stop_reason", "stop_sequence", "stop_details")
-                if k in outcome.message
-            }
+            self.stop_fields = {k: v for k, v in message.items() if k in _STOP_FIELDS}
+            for k in _STOP_FIELDS[:2]:
+                self.stop_fields.setdefault(k, None)
         blocks = [dict(b) for b in outcome.content]
         if partial and blocks and blocks[-1].get("type") != "text":
             # Only the last block can be cut. Keep text (we continue from it), never a cut tool
             # call or an unsigned thinking block.
             blocks.pop()
-        if self.stream:
-            if not partial and self.merged_index is not None:
-                # The round ended while the head of its reply was still held: decide it now.
-                repaired = self.head.finish()
-                self.round_writers[self.merged_index].text += repaired
-                self.round_progressed = self.round_progressed or bool(repaired.strip())
+        if self.ledger.stream:
             self._absorb_stream(blocks)
         else:
             self._absorb_body(blocks)
-        if partial:
-            # A round that broke before writing anything leaves an empty text block: nothing to
-            # continue from, and the API rejects empty text in an assistant turn.
-            while (
-                self.content and self.content[-1].get("type") == "text" and not self.content[-1].get("text")
-            ):
-                self.content.pop()
-            if self.writer is not None and not self.writer.started and not self.writer.text:
-                # Its block was never shown: give its index back so the next block takes it.
-                self.next_index -= 1
-                self.writer = None
-        self.seam = None
 
     def _absorb_body(self, blocks: list[dict[str, Any]]) -> None:
-        if blocks and blocks[0].get("type") == "text" and self.seam is not None and self._ends_in_text():
-            new = blocks.pop(0).get("text", "")
-            if self.continue_turn:
-                new = seams.repair(self.seam, new, self.structure)
+        r = self.round
+        if r.skip_thinking:
+            blocks = [b for b in blocks if b.get("type") not in _THINKING]
+        if blocks and blocks[0].get("type") == "text" and r.join is not None and self._ends_in_text():
+            new = r.join.feed(blocks.pop(0).get("text", "")) + r.join.finish()
+            self._note_join(r.join)
             self.content[-1]["text"] = self.content[-1].get("text", "") + new
-            if new.strip():
-                self.round_progressed = True
-        if self.round_mode != "initial":
+            r.progressed = r.progressed or bool(new.strip())
+        if r.plan.mode != "initial":
             blocks = [b for b in blocks if b.get("type") != "text" or (b.get("text") or "").strip()]
         if blocks:
-            self.round_progressed = True
+            r.progressed = True
         self.content.extend(blocks)
 
     def _absorb_stream(self, blocks: list[dict[str, Any]]) -> None:
-        # The writers hold each text block's merged, repaired text; other blocks come from the
-        # round as the accumulator folded them (positions follow upstream indices in order).
-        upstream = sorted(self.index_map)
+        # The round's text blocks as shown (joined); other blocks as the accumulator folded them
+        # (positions follow upstream indices in order).
+        r = self.round
+        if r.join is not None:
+            if r.merged is not None:
+                # The round ended while its reply's head was still undecided: decide it now.
+                tail = r.join.finish()
+                if tail:
+                    r.texts[r.merged].append(tail)
+                    r.progressed = r.progressed or bool(tail.strip())
+                    self._emit_text(r.index_map[r.merged], tail, self.late)
+            self._note_join(r.join)
+        upstream = sorted({*r.index_map, *r.skipped})
         for position, block in enumerate(blocks):
             index = upstream[position] if position < len(upstream) else None
-            writer = self.round_writers.get(index) if index is not None else None
-            if writer is not None and writer.skipped:
+            if index in r.skipped:
                 continue
-            if writer is not None:
-                if index == self.merged_index and self._ends_in_text():
-                    self.content[-1]["text"] = writer.text
+            if index is not None and index in r.texts:
+                text = "".join(r.texts[index])
+                if index == r.merged and self._ends_in_text():
+                    self.content[-1]["text"] = self.content[-1].get("text", "") + text
                     continue
-                block["text"] = writer.text
+                block["text"] = text
             self.content.append(block)
-        if blocks:
-            self.round_progressed = self.round_progressed or self.merged_index is None
+            if block.get("type") != "text":
+                r.progressed = True
+
+    def _note_join(self, join: Join) -> None:
+        if join.diverged:
+            self.ledger.note("the continuation did not rewrite the shown tail: joined after it")
+
+    def conclude(self, nxt: Plan | None, *, failed: bool) -> bytes:
+        if not self.ledger.stream:
+            return b""
+        out: list[bytes] = self.late
+        self.late = []
+        if nxt is None or nxt.mode == "pause":
+            self.outbox.settle_all(out)
+            if nxt is not None:
+                self._close_open_text(out)  # a resumed pause writes new blocks
+            return b"".join(out)
+        # The next round goes on from the answer: what this round held back was never shown,
+        # and is asked for again.
+        held = set(self.outbox.held_keys())
+        stop = ("stop", self.open_text) if self.open_text is not None else None
+        if stop in held and self.next_join is None:
+            held.discard(stop)  # no round goes on in the open text block: it may end now
+            self.outbox.settle(stop, out)
+            self.open_text = None
+        self.outbox.drop(held, out)
+        dropped = [k[1] for k in held if isinstance(k, tuple) and k[0] == "block"]
+        if dropped:
+            self.next_index = min(dropped)
+            if self.open_text is not None and self.open_text in dropped:
+                self.open_text = None
+        return b"".join(out)
 
     # -- writing the answer ---------------------------------------------------------------------
     def has_content(self) -> bool:
@@ -500,34 +764,36 @@ class AnthropicFinisher(Finisher):
     def answer_size(self) -> int:
         return sum(len(b.get("text") or "") + 1 for b in self.content)
 
+    def transparent(self) -> bool:
+        return self.raw is not None and len(self.ledger.rounds) == 1
+
     def final_state(self) -> State:
-        if not self.rounds:
+        rounds = self.ledger.rounds
+        if not rounds:
             return State.FAILED
-        return self.rounds[-1].state
+        if self.at_cap_complete and rounds[-1].state is State.TRUNCATED:
+            return State.COMPLETE
+        return rounds[-1].state
 
-    def _usage_dict(self) -> dict[str, Any]:
-        u = self.usage
-        usage: dict[str, Any] = {"input_tokens": u.input_tokens, "output_tokens": u.output_tokens}
-        if "cache_creation_input_tokens" in u.reported or u.cache_creation_input_tokens:
-            usage["cache_creation_input_tokens"] = u.cache_creation_input_tokens
-        if "cache_read_input_tokens" in u.reported or u.cache_read_input_tokens:
-            usage["cache_read_input_tokens"] = u.cache_read_input_tokens
-        return usage
+    def _usage(self) -> dict[str, Any]:
+        return sum_usage(self.usages) if self.usages else {"input_tokens": 0, "output_tokens": 0}
 
-    def final_body(self) -> dict[str, Any]:
+    def final_body(self) -> bytes:
+        if self.transparent():
+            assert self.raw is not None
+            return self.raw
         body: dict[str, Any] = {"type": "message", "role": "assistant", **self.meta}
         body["content"] = self.content
-        body["stop_reason"] = self.last_stop.get("stop_reason")
-        body["stop_sequence"] = self.last_stop.get("stop_sequence")
-        if self.last_stop.get("stop_details") is not None:
-            body["stop_details"] = self.last_stop["stop_details"]
-        body["usage"] = self._usage_dict()
-        return body
+        body.update(self.stop_fields)
+        body["usage"] = self._usage()
+        return orjson.dumps(body)
 
-    def close_stream(self, error: APIError | None) -> bytes:
-        out: list[bytes] = []
+    def close_stream(self, error: APIError | None, summary: dict[str, Any]) -> bytes:
+        out: list[bytes] = self.late
+        self.late = []
         if error is not None:
             # What was sent stays sent; the error says the rest will not come.
+            self.outbox.settle_all(out)
             out.append(
                 _event(
                     "error",
@@ -538,19 +804,39 @@ class AnthropicFinisher(Finisher):
                 )
             )
             return b"".join(out)
-        out += self._close_writer()
-        delta: dict[str, Any] = {
-            "stop_reason": self.last_stop.get("stop_reason"),
-            "stop_sequence": self.last_stop.get("stop_sequence"),
-        }
-        if self.last_stop.get("stop_details") is not None:
-            delta["stop_details"] = self.last_stop["stop_details"]
-        out.append(
-            _event("message_delta", {"type": "message_delta", "delta": delta, "usage": self._usage_dict()})
-        )
-        out.append(_event("message_stop", {"type": "message_stop"}))
-        out.append(_event("stopwise", {"type": "stopwise", **self.summary()}))
+        self.outbox.settle_all(out)
+        r = self.round
+        if self.open_text is not None:
+            self._close_open_text(out)
+        one = len(self.ledger.rounds) == 1 and bool(r.deltas)
+        if one:
+            out += r.deltas
+        else:
+            delta = dict(self.stop_fields)
+            out.append(
+                _event("message_delta", {"type": "message_delta", "delta": delta, "usage": self._usage()})
+            )
+        out.append(r.stop if one and r.stop is not None else _event("message_stop", {"type": "message_stop"}))
+        if self.policy.report_event:
+            out.append(_event("stopwise", {"type": "stopwise", **summary}))
         return b"".join(out)
+
+
+def _whole_head(kept: str, ws: str, structure: seams.Structure) -> Any:
+    """A continue turn after text that ended whole (before a tool call): only the trailing
+    whitespace is the seam."""
+    from .text import Head
+
+    return Head(seams.Seam(kept, ws), structure)
+
+
+def _count_cache_control(part: object) -> int:
+    if isinstance(part, dict):
+        own = 1 if isinstance(part.get("cache_control"), dict) else 0
+        return own + sum(_count_cache_control(v) for k, v in part.items() if k in ("content",))
+    if isinstance(part, list):
+        return sum(_count_cache_control(x) for x in part)
+    return 0
 
 
 def _segments(text: str, marks: list[int]) -> list[dict[str, Any]]:

@@ -1,180 +1,164 @@
-"""The round loop every dialect shares: send, read, retry, resume, decide, finish.
+"""The round loop both dialects share: send, read, retry, resume, decide, finish.
 
-A dialect subclass says how to fold one round into the answer, what the next request is, and
-how the answer is written out (one body, or one continuous stream). This module owns what is
-the same for both: which errors are retried and after how long, what a 400 teaches about the
-model, when a broken stream is resumed, the bounds, and how the caller is told what happened
-(``x-stopwise-*`` headers, or a final ``stopwise`` event on streams).
+:class:`Finisher` owns what is the same for every wire: which errors are retried and after how
+long, what a 400 teaches about the model, when a broken stream is resumed, the bounds (rounds of
+every kind, output tokens), and how the caller is told what happened (``x-stopwise-*`` headers, or
+a final ``stopwise`` event on streams, and the frozen :class:`~.report.Report`). A
+:class:`~.dialect.Dialect` strategy says what the next request is, how a round merges into the
+answer and how the stream is rewritten. The loop is a generator of effects
+(:mod:`stopwise.finisher.effects`); only its drivers touch sockets and clocks.
 """
 
 from __future__ import annotations
 
 import random
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
 from typing import Any
-
-import orjson
 
 from ..dialects import error_from_response
 from ..errors import APIError
 from ..outcome import Outcome, State, Usage
-from ..sse import ServerSentEvent, SSEDecoder
+from ..sse import SSEDecoder
+from .dialect import Dialect, Plan
 from .effects import Emit, Failure, Finish, Head, Read, Send, Sleep, Start
 from .models import ModelMemory, ceiling_from_error, is_prefill_rejection, is_trailing_whitespace_rejection
 from .policy import Policy
-from .text import Head as TextHead
-from .text import TextWriter
+from .report import Report, RoundReport
 
-__all__ = ["Engine", "Finisher", "Plan", "Round"]
+__all__ = ["Engine", "Finisher", "Plan"]
 
 Effect = Send | Read | Sleep | Start | Emit | Finish
 Engine = Generator[Effect, Any, None]
 
 # Headers of an upstream response that describe its body, which we replace.
 _BODY_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding", "content-type"})
+_HOP_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
+
+# Mid-stream and 200-body errors carry no HTTP status: what they say decides. Types that name a
+# passing fault, across Anthropic, OpenAI and the relays in front of them (LiteLLM writes
+# internal_server_error, one-api/new-api upstream_error and the like).
+_PASSING_TYPES = frozenset(
+    {
+        "overloaded_error",
+        "api_error",
+        "internal_server_error",
+        "server_error",
+        "service_unavailable",
+        "service_unavailable_error",
+        "timeout_error",
+        "timeout",
+        "rate_limit_error",
+        "rate_limit_exceeded",
+        "upstream_error",
+        "bad_gateway",
+        "gateway_timeout",
+        "internal_error",
+        "overloaded",
+    }
+)
+_FINAL_TYPES = frozenset(
+    {
+        "invalid_request_error",
+        "authentication_error",
+        "permission_error",
+        "permission_denied",
+        "not_found_error",
+        "billing_error",
+        "request_too_large",
+        "insufficient_quota",
+        "invalid_api_key",
+        "context_length_exceeded",
+        "content_filter",
+        "content_policy_violation",
+    }
+)
+# The status a 200-with-an-error-body is handed back with, when nothing else says.
+_STATUS_OF_TYPE = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
 
 
-@dataclass(slots=True)
-class Plan:
-    """One upstream request: ``mode`` is why it is made (initial, prefill, continue,
-    tool-retry, pause, resume)."""
-
-    mode: str
-    body: dict[str, Any]
-    # The 400 that would make us re-plan this same round has been seen once already.
-    replanned: bool = False
-
-
-@dataclass(slots=True)
-class Round:
-    mode: str
-    raw_stop: str | None
-    state: State
-    output_tokens: int
+def status_of(err: APIError) -> int | None:
+    """A status-like value an error body carries (``code: "500"``, ``status: 529``)."""
+    candidates: list[object] = [err.code]
+    body = err.body
+    if isinstance(body, dict):
+        inner = body.get("error")
+        for holder in (body, inner if isinstance(inner, dict) else {}):
+            candidates += [holder.get("status"), holder.get("status_code")]
+    for value in candidates:
+        if isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 599:
+            return value
+        if isinstance(value, str) and value.isdigit() and 100 <= int(value) <= 599:
+            return int(value)
+    return None
 
 
-class Finisher(ABC):
-    dialect: str
+def passing(err: APIError, statuses: frozenset[int]) -> bool:
+    """Whether waiting and asking again can help."""
+    if err.should_retry is not None:
+        return err.should_retry
+    if err.spend_limit:
+        return False
+    if not err.mid_stream:
+        return err.status in statuses or err.status >= 500
+    said = status_of(err)
+    if said is not None:
+        return said in statuses or said >= 500
+    # A known passing type, or one we do not know: an error after the 200 is a fault of the
+    # moment far more often than of the request (which was accepted); retries are bounded.
+    return (err.error_type or "").lower() not in _FINAL_TYPES
 
+
+class Finisher:
     def __init__(
         self,
-        body: dict[str, Any],
+        dialect: Dialect,
         *,
-        policy: Policy | None = None,
-        memory: ModelMemory | None = None,
+        policy: Policy,
+        memory: ModelMemory,
         rand: Callable[[], float] = random.random,
     ) -> None:
-        self.request = body
-        self.policy = policy or Policy()
-        self.memory = memory or ModelMemory()
+        self.dialect = dialect
+        self.ledger = dialect.ledger
+        self.policy = policy
+        self.memory = memory
         self.rand = rand
-        self.stream = bool(body.get("stream"))
-        self.model = str(body.get("model") or "")
-        self.rounds: list[Round] = []
-        self.usage = Usage()
-        self.retries = 0
         self.started = False  # the downstream stream head went out
         self.upstream_headers: dict[str, str] = {}
         self.request_ids: list[str] = []
-        self.gave_up_with: str | None = None  # the error the finisher stopped on, for the log
+        self.gave_up_with: str | None = None
+        self.cancelled = False
 
-    # -- what a dialect provides ------------------------------------------------------------
-    @abstractmethod
-    def first_plan(self) -> Plan: ...
+    # Read by the transports and the gateway.
+    @property
+    def model(self) -> str:
+        return self.ledger.model
 
-    @abstractmethod
-    def begin_round(self, plan: Plan) -> None:
-        """Reset per-round state before the first event of a round."""
+    @property
+    def stream(self) -> bool:
+        return self.ledger.stream
 
-    @abstractmethod
-    def feed(self, event: ServerSentEvent) -> list[bytes]:
-        """Stream mode: fold one upstream event, return the downstream bytes it releases."""
-
-    # Stream mode, set by each dialect's begin_round: the open text block, the head of a
-    # continue-turn reply, whether the round wrote anything, text not yet released.
-    writer: TextWriter | None
-    head: TextHead
-    round_progressed: bool
-    unreleased: bool
-
-    def append_text(self, text: str) -> None:
-        """Stream mode: a text delta of the answer; released by :meth:`flush`."""
-        assert self.writer is not None
-        piece = self.head.feed(text)
-        self.writer.text += piece
-        self.round_progressed = self.round_progressed or bool(piece.strip())
-        self.unreleased = True
-
-    def flush(self) -> list[bytes]:
-        """Stream mode: the text the events of the last read appended but did not release.
-
-        Text deltas only append; the release (a seam back-off and an event) happens once per
-        upstream read, here, or before the first other event that must follow the text. The
-        text downstream is the same, in fewer events: one per read instead of one per
-        upstream delta, and the per-delta back-off was most of a stream's cost."""
-        if not self.unreleased:
-            return []
-        self.unreleased = False
-        return self._release(final=False)
-
-    @abstractmethod
-    def _release(self, *, final: bool) -> list[bytes]:
-        """Stream mode: the writer's text up to its releasable point (all of it if final)."""
-
-    @abstractmethod
-    def round_done(self) -> bool:
-        """The upstream stream has said all it will (its terminal event or an error)."""
-
-    @abstractmethod
-    def stream_outcome(self) -> Outcome: ...
-
-    @abstractmethod
-    def body_outcome(self, body: bytes) -> Outcome: ...
-
-    @abstractmethod
-    def absorb(self, outcome: Outcome, plan: Plan, *, partial: bool) -> None:
-        """Merge a round into the answer. ``partial``: the round broke off; keep only what is
-        safe to continue from."""
-
-    @abstractmethod
-    def next_plan(self, outcome: Outcome, plan: Plan) -> Plan | None:
-        """The next request after a round that ended normally, or None: the answer is done."""
-
-    @abstractmethod
-    def resume_plan(self, plan: Plan) -> Plan:
-        """The request that resumes after a round broke off."""
-
-    @abstractmethod
-    def replan_without_prefill(self, plan: Plan) -> Plan: ...
-
-    @abstractmethod
-    def with_max_tokens(self, plan: Plan, max_tokens: int) -> Plan | None: ...
-
-    @abstractmethod
-    def has_content(self) -> bool: ...
-
-    @abstractmethod
-    def answer_size(self) -> int:
-        """How much answer we hold (characters of text and blocks): the measure of progress."""
-
-    @abstractmethod
-    def close_stream(self, error: APIError | None) -> bytes:
-        """The downstream events that end the stream: final stop, summed usage, terminator;
-        or, when ``error`` is given, the error event after what was already sent."""
-
-    @abstractmethod
-    def final_body(self) -> dict[str, Any]: ...
-
-    @abstractmethod
-    def final_state(self) -> State: ...
+    @property
+    def name(self) -> str:
+        return self.dialect.name
 
     # -- the loop -----------------------------------------------------------------------------
     def run(self) -> Engine:
-        plan = self.first_plan()
+        led = self.ledger
+        plan: Plan | None = self.dialect.first_plan()
         attempts = 0
         while True:
+            assert plan is not None
             head = yield Send(plan.body)
             if isinstance(head, Failure):
                 delay = self._retry_delay(None, attempts)
@@ -182,7 +166,7 @@ class Finisher(ABC):
                     yield from self._give_up(None, connection=head.error)
                     return
                 attempts += 1
-                self.retries += 1
+                led.retries += 1
                 yield Sleep(delay)
                 continue
             assert isinstance(head, Head)
@@ -201,73 +185,80 @@ class Finisher(ABC):
                 delay = self._retry_delay(http_err, attempts)
                 if delay is not None:
                     attempts += 1
-                    self.retries += 1
+                    led.retries += 1
                     yield Sleep(delay)
                     continue
                 yield from self._give_up(http_err, head=head, raw=raw)
                 return
             if not self.upstream_headers:
                 self.upstream_headers = head.headers
-            self.begin_round(plan)
+            self.dialect.begin_round(plan)
             failure: BaseException | None = None
+            raw = b""
             if plan.body.get("stream"):
-                if self.stream and not self.started:
+                if led.stream and not self.started:
                     yield Start(200, self._headers(head.headers, streaming=True))
                     self.started = True
                 decoder = SSEDecoder()
-                while not self.round_done():
+                while not self.dialect.round_done():
                     chunk = yield Read()
                     if isinstance(chunk, Failure):
                         failure = chunk.error
                         break
-                    # What one upstream read releases goes out as one Emit: one downstream
-                    # write per read instead of one per event.
+                    # What one upstream read releases goes out as one Emit.
                     if not chunk:
                         last = decoder.flush()
-                        out = b"".join((self.feed(last) if last is not None else []) + self.flush())
+                        out = self.dialect.feed(last) if last is not None else []
                         if out:
-                            yield Emit(out)
+                            yield Emit(b"".join(out))
                         break
-                    parts = [out for event in decoder.decode(chunk) for out in self.feed(event)]
-                    out = b"".join(parts + self.flush())
+                    out = [data for event in decoder.decode(chunk) for data in self.dialect.feed(event)]
                     if out:
-                        yield Emit(out)
-                outcome = self.stream_outcome()
+                        yield Emit(b"".join(out))
+                outcome = self.dialect.stream_outcome()
             else:
-                raw = yield from self._read_all()
-                if isinstance(raw, Failure):
-                    failure = raw.error
-                    outcome = self.body_outcome(b"")
+                got = yield from self._read_all()
+                if isinstance(got, Failure):
+                    failure = got.error
+                    outcome = self.dialect.body_outcome(b"")
                 else:
-                    outcome = self.body_outcome(raw)
+                    raw = got
+                    outcome = self.dialect.body_outcome(raw)
             self._count(outcome, plan)
 
-            if failure is not None or outcome.state in (State.INTERRUPTED, State.FAILED):
+            if outcome.state in (State.INTERRUPTED, State.FAILED):
                 err: APIError | None = outcome.error
-                delay = self._retry_delay(err, attempts) if self.policy.resume_interrupted else None
-                if delay is None:
-                    self.absorb(outcome, plan, partial=True)
-                    yield from self._give_up(err, connection=failure)
+                ok = self.policy.resume_interrupted or (err is not None and not led.stream)
+                delay = self._retry_delay(err, attempts) if ok else None
+                before = self.dialect.answer_size()
+                self.dialect.absorb(outcome, plan, partial=True)
+                if delay is None or not led.rounds_left():
+                    yield from self._emit(self.dialect.conclude(None, failed=True))
+                    yield from self._give_up(err, connection=failure, head=head, raw=raw)
                     return
-                before = self.answer_size()
-                self.absorb(outcome, plan, partial=True)
                 # A round that broke off after making progress is not the same failure again:
                 # the round bound still applies, the retry count starts over.
-                attempts = 1 if self.answer_size() > before else attempts + 1
-                self.retries += 1
-                if not self.continuation_rounds_left():
-                    yield from self._give_up(err, connection=failure)
-                    return
+                attempts = 1 if self.dialect.answer_size() > before else attempts + 1
+                led.retries += 1
                 yield Sleep(delay)
-                plan = self.resume_plan(plan)
+                plan = self.dialect.resume_plan(plan)
+                yield from self._emit(self.dialect.conclude(plan, failed=True))
+                if plan is None:
+                    yield from self._give_up(err, connection=failure, head=head, raw=raw)
+                    return
                 continue
             attempts = 0
-            self.absorb(outcome, plan, partial=False)
-            nxt = self.next_plan(outcome, plan)
+            self.dialect.absorb(outcome, plan, partial=False)
+            nxt = self.dialect.next_plan(outcome, plan) if led.rounds_left() else None
+            yield from self._emit(self.dialect.conclude(nxt, failed=False))
             if nxt is None:
                 yield from self._finish()
                 return
             plan = nxt
+
+    def _emit(self, data: bytes) -> Generator[Effect, Any, None]:
+        if data and self.started:
+            yield Emit(data)
 
     def _read_all(self) -> Generator[Effect, Any, bytes | Failure]:
         parts: list[bytes] = []
@@ -280,40 +271,34 @@ class Finisher(ABC):
             parts.append(chunk)
 
     def _count(self, outcome: Outcome, plan: Plan) -> None:
-        self.usage = self.usage + outcome.usage
-        self.rounds.append(Round(plan.mode, outcome.stop.raw, outcome.state, outcome.usage.output_tokens))
-
-    def output_budget_left(self) -> bool:
-        cap = self.policy.max_output_tokens
-        return cap is None or self.usage.output_tokens < cap
-
-    def budget_cap(self, max_tokens: int | None) -> int | None:
-        """A round's max_tokens within what ``Policy.max_output_tokens`` leaves."""
-        cap = self.policy.max_output_tokens
-        if cap is None:
-            return max_tokens
-        left = cap - self.usage.output_tokens
-        return left if max_tokens is None else min(max_tokens, left)
-
-    def continuation_rounds_left(self) -> bool:
-        return len(self.rounds) < self.policy.max_rounds
+        led = self.ledger
+        led.usage = led.usage + outcome.usage
+        led.rounds.append(
+            RoundReport(
+                plan.mode, outcome.stop.raw, outcome.state, outcome.usage.output_tokens, plan.max_tokens
+            )
+        )
 
     # -- errors ---------------------------------------------------------------------------------
     def _replan_for(self, err: APIError, plan: Plan) -> Plan | None:
         """A 400 that says what to change: re-plan the same round once instead of failing."""
-        if err.status != 400 or plan.replanned or plan.mode == "initial":
+        if err.status != 400 or plan.replanned:
             return None
-        if is_prefill_rejection(err.message) and plan.mode in ("prefill", "tool-retry", "resume"):
+        if plan.mode == "initial":
+            # The caller's own request: only a ceiling we ourselves raised can be wrong, and the
+            # first round keeps the caller's max_tokens.
+            return None
+        if is_prefill_rejection(err.message) and plan.prefill:
             self.memory.forbid_prefill(self.model)
-            new = self.replan_without_prefill(plan)
+            new = self.dialect.replan_without_prefill(plan)
         elif is_trailing_whitespace_rejection(err.message):
-            new = self.replan_without_prefill(plan)
+            new = self.dialect.replan_without_prefill(plan)
         else:
             ceiling = ceiling_from_error(err.message)
             if ceiling is None:
                 return None
             self.memory.learn_ceiling(self.model, ceiling)
-            cut = self.with_max_tokens(plan, ceiling)
+            cut = self.dialect.with_max_tokens(plan, ceiling)
             if cut is None:
                 return None
             new = cut
@@ -325,16 +310,8 @@ class Finisher(ABC):
         if attempts >= rp.max_retries:
             return None
         if err is not None:
-            if err.should_retry is False:
+            if not passing(err, rp.statuses):
                 return None
-            if err.should_retry is not True:
-                if err.spend_limit:
-                    return None
-                if err.mid_stream:
-                    if err.error_type not in ("overloaded_error", "api_error", "server_error", None):
-                        return None
-                elif not rp.retryable_status(err.status):
-                    return None
             wait = err.retry_after
             if wait is not None:
                 return None if wait > rp.max_retry_after else float(wait)
@@ -349,15 +326,20 @@ class Finisher(ABC):
         raw: bytes = b"",
         connection: BaseException | None = None,
     ) -> Generator[Effect, Any, None]:
+        led = self.ledger
         if err is not None:
             self.gave_up_with = err.error_type or err.code or f"http_{err.status}"
         elif connection is not None:
             self.gave_up_with = type(connection).__name__
         if self.started:
-            yield Emit(self.close_stream(err if err is not None else _interrupted(connection)))
+            yield Emit(
+                self.dialect.close_stream(
+                    err if err is not None else _interrupted(connection), self.summary()
+                )
+            )
             yield Finish(200, {})
             return
-        if self.has_content():
+        if self.dialect.has_content():
             # What we have is worth more than the error: the answer so far, with its honest
             # stop reason and state, and the error named in the headers.
             headers = self._headers(self.upstream_headers, streaming=False)
@@ -365,51 +347,79 @@ class Finisher(ABC):
                 headers["x-stopwise-error"] = f"{err.status} {err.error_type or ''}".strip()
             elif connection is not None:
                 headers["x-stopwise-error"] = type(connection).__name__
-            yield Finish(200, headers, orjson.dumps(self.final_body()))
+            yield Finish(200, headers, self.dialect.final_body())
             return
-        if head is not None:
+        if head is not None and (head.status >= 400 or (err is not None and raw)):
             # Nothing generated yet: hand the caller the upstream's own error, untouched but for
-            # telling its SDK not to retry: the finisher owns retries, and it retried what was
-            # worth retrying (a spend-limit 429 is not).
-            headers = {
-                k: v for k, v in head.headers.items() if k not in ("content-length", "transfer-encoding")
-            }
+            # telling its SDK not to retry (the finisher owns retries). A 200 that carried an
+            # error body goes back with the status the error names.
+            status = head.status
+            if status < 400 and err is not None:
+                status = status_of(err) or _STATUS_OF_TYPE.get(err.error_type or "", 502)
+            headers = {k: v for k, v in head.headers.items() if k not in _HOP_HEADERS}
             headers["x-should-retry"] = "false"
-            headers["x-stopwise-retries"] = str(self.retries)
-            yield Finish(head.status, headers, raw)
+            headers["x-stopwise-retries"] = str(led.retries)
+            yield Finish(status, headers, raw)
             return
         raise _UpstreamUnreachable(connection)
 
     def _finish(self) -> Generator[Effect, Any, None]:
         if self.started:
-            yield Emit(self.close_stream(None))
+            yield Emit(self.dialect.close_stream(None, self.summary()))
             yield Finish(200, {})
             return
-        yield Finish(
-            200, self._headers(self.upstream_headers, streaming=False), orjson.dumps(self.final_body())
+        body = self.dialect.final_body()
+        if self.dialect.transparent():
+            # One round that needed nothing: the upstream's own body and headers.
+            headers = {k: v for k, v in self.upstream_headers.items() if k not in _HOP_HEADERS}
+            headers.update(self._stopwise_headers())
+            yield Finish(200, headers, body)
+            return
+        yield Finish(200, self._headers(self.upstream_headers, streaming=False), body)
+
+    # -- what happened ----------------------------------------------------------------------------
+    def report(self) -> Report:
+        led = self.ledger
+        return Report(
+            dialect=self.dialect.name,
+            model=led.model,
+            stream=led.stream,
+            rounds=tuple(led.rounds),
+            state=self.dialect.final_state(),
+            retries=led.retries,
+            usage=led.usage if led.rounds else Usage(),
+            error=self.gave_up_with,
+            notes=tuple(led.notes),
+            request_ids=tuple(self.request_ids),
+            cancelled=self.cancelled,
+            transparent=self.dialect.transparent(),
         )
 
     def summary(self) -> dict[str, Any]:
-        return {
-            "rounds": len(self.rounds),
-            "modes": [r.mode for r in self.rounds],
-            "stop_reasons": [r.raw_stop for r in self.rounds],
-            "state": self.final_state().value,
-            "retries": self.retries,
-            "usage": self.usage.to_dict(),
-            "error": self.gave_up_with,
+        return self.report().to_dict()
+
+    def _stopwise_headers(self) -> dict[str, str]:
+        led = self.ledger
+        headers = {
+            "x-stopwise": "finisher",
+            "x-stopwise-rounds": str(len(led.rounds)),
+            "x-stopwise-modes": ",".join(r.mode for r in led.rounds),
+            "x-stopwise-stop-reasons": ",".join(r.stop_reason or "none" for r in led.rounds),
+            "x-stopwise-state": self.dialect.final_state().value,
+            "x-stopwise-retries": str(led.retries),
         }
+        if led.notes:
+            headers["x-stopwise-notes"] = "; ".join(led.notes)
+        return headers
 
     def _headers(self, upstream: dict[str, str], *, streaming: bool) -> dict[str, str]:
         headers = {k: v for k, v in upstream.items() if k not in _BODY_HEADERS}
-        headers["content-type"] = "text/event-stream; charset=utf-8" if streaming else "application/json"
-        headers["x-stopwise"] = "finisher"
-        if not streaming:
-            headers["x-stopwise-rounds"] = str(len(self.rounds))
-            headers["x-stopwise-modes"] = ",".join(r.mode for r in self.rounds)
-            headers["x-stopwise-stop-reasons"] = ",".join(r.raw_stop or "none" for r in self.rounds)
-            headers["x-stopwise-state"] = self.final_state().value
-            headers["x-stopwise-retries"] = str(self.retries)
+        if streaming:
+            headers["content-type"] = upstream.get("content-type") or "text/event-stream; charset=utf-8"
+            headers["x-stopwise"] = "finisher"
+        else:
+            headers["content-type"] = "application/json"
+            headers.update(self._stopwise_headers())
         return headers
 
 

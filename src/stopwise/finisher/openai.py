@@ -1,36 +1,43 @@
-"""The finisher for OpenAI Chat Completions (and the relays that speak it in front of Claude).
+"""The finisher's strategy for OpenAI Chat Completions (and the relays that speak it in front of
+Claude).
 
 Chat Completions has no prefill: a trailing assistant message is a finished turn, so a cut answer
-goes on with a continue turn and seam repair. The caller sees one completion: one id, one
-content string, one finish chunk, one usage chunk when it asked for one, ``[DONE]``; then a
-``stopwise`` event after ``[DONE]``, where the SDK has stopped reading chunks.
+goes on with a continue turn whose seam is reconciled (:mod:`.join`). The caller sees one
+completion: the first round's envelope and every field of it, one content string, the message's
+and the choice's other fields joined over rounds (``annotations``, ``logprobs.content``,
+``reasoning_content``), usage summed field by field, one finish chunk, one usage chunk when it
+asked for one, ``[DONE]``; then a ``stopwise`` event after ``[DONE]``, where the SDK has stopped
+reading.
 
-Relays pass Claude's raw reasons through (``max_tokens``, ``end_turn``, ``tool_use``); the
-finisher reads them as what they mean, and the finish reason it hands back is in OpenAI's own
-vocabulary for those (the raw values of every round are in ``x-stopwise-stop-reasons`` and the
-``stopwise`` event). Requests with ``n > 1`` are passed through: continuing several choices at
-once is not something a careful caller wants done behind its back.
+A first round's chunks go out unchanged as they arrive; only what its finish reason decides is
+held: tool-call fragments (a cut call is asked for again) and a finish chunk that is not final.
+Later rounds' chunks are rewritten into the first's id. Relays pass Claude's raw reasons through
+(``max_tokens``, ``end_turn``, ``tool_use``); a merged answer's finish reason is in OpenAI's own
+words for those. Requests with ``n > 1`` are passed through.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import time
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from ..dialects import parse_body
-from ..dialects.openai import OpenAIAccumulator
+from ..dialects._errors import error_from_payload
+from ..dialects._json import is_whole_json
+from ..dialects.openai import OpenAIAccumulator, parse_completion
 from ..errors import APIError, ProtocolError
-from ..outcome import Outcome, State, StopReason
+from ..outcome import Outcome, State, StopReason, normalize_stop_reason
 from ..sse import ServerSentEvent, encode_data, encode_event
 from . import seam as seams
-from .base import Finisher, Plan
-from .text import Head, TextWriter
+from .dialect import Dialect, Ledger, Plan
+from .join import Join
+from .outbox import Outbox
+from .report import sum_usage
 
-__all__ = ["OpenAIFinisher"]
+__all__ = ["OpenAIDialect"]
 
 # Claude's values, as relays pass them, in OpenAI's words.
 _OPENAI_WORDS = {
@@ -39,83 +46,135 @@ _OPENAI_WORDS = {
     "tool_use": "tool_calls",
     "stop_sequence": "stop",
 }
+_FINAL_REASONS = frozenset(
+    {StopReason.END, StopReason.STOP_SEQUENCE, StopReason.REFUSAL, StopReason.CONTENT_FILTER}
+)
+_TOOLS, _FINISH, _CONTENT = "tools", "finish", "content"
 
 
 def _chunk_bytes(obj: dict[str, Any]) -> bytes:
     return encode_data(orjson.dumps(obj))
 
 
-class OpenAIFinisher(Finisher):
-    dialect = "openai"
+def _constrained(body: dict[str, Any]) -> bool:
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") in ("json_schema", "json_object"):
+        return True
+    choice = body.get("tool_choice")
+    return choice == "required" or (isinstance(choice, dict) and choice.get("type") == "function")
 
-    def __init__(self, body: dict[str, Any], **kwargs: Any) -> None:
-        super().__init__(body, **kwargs)
-        messages = body.get("messages")
+
+def _join_field(a: Any, b: Any) -> Any:
+    """Two rounds' values of a message or choice field, as one: strings and lists joined,
+    objects joined key by key, anything else the first non-null one."""
+    if a is None:
+        return copy.deepcopy(b)
+    if b is None:
+        return a
+    if isinstance(a, str) and isinstance(b, str):
+        return a + b
+    if isinstance(a, list) and isinstance(b, list):
+        return a + copy.deepcopy(b)
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = dict(a)
+        for k, v in b.items():
+            out[k] = _join_field(out.get(k), v)
+        return out
+    return a
+
+
+@dataclass(slots=True)
+class _Round:
+    plan: Plan
+    acc: OpenAIAccumulator
+    join: Join | None
+    texts: list[str] = field(default_factory=list)  # joined content, as shown
+    usage: dict[str, Any] | None = None  # the usage chunk, parsed
+    usage_raw: bytes | None = None
+    done: bytes | None = None  # the [DONE] line as it came
+    final: bool = False  # a final finish reason arrived
+    finish_sent: bool = False
+    body: dict[str, Any] | None = None  # non-stream: the parsed body
+    progressed: bool = False
+    cut_calls: bool = False
+
+
+class OpenAIDialect(Dialect):
+    name = "openai"
+
+    def __init__(self, request: dict[str, Any], ledger: Ledger) -> None:
+        super().__init__(request, ledger)
+        messages = request.get("messages")
         self.messages: list[dict[str, Any]] = list(messages) if isinstance(messages, list) else []
-        n = body.get("n")
+        n = request.get("n")
         self.passthrough = isinstance(n, int) and n > 1
         if self.passthrough:
-            # Chunks of several choices already went out as they came: a resumed stream would
-            # repeat them. Retries before the first byte still apply.
+            # Chunks of several choices go out as they come: a resumed stream would repeat them.
+            # Retries before the first byte still apply.
             self.policy = dataclasses.replace(self.policy, resume_interrupted=False)
-        options = body.get("stream_options")
+            ledger.policy = self.policy
+        options = request.get("stream_options")
         self.wants_usage = isinstance(options, dict) and bool(options.get("include_usage"))
-        self.cap_key = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
-        cap = body.get(self.cap_key)
-        self.max_tokens = cap if isinstance(cap, int) else None
-        self.text = ""  # the answer's content so far
+        self.cap_key = "max_completion_tokens" if "max_completion_tokens" in request else "max_tokens"
+        cap = request.get(self.cap_key)
+        self.max_tokens = cap if isinstance(cap, int) and not isinstance(cap, bool) else None
+        self.constrained = _constrained(request)
+        # The answer being built.
+        self.text = ""
         self.refusal: str | None = None
         self.tool_calls: list[dict[str, Any]] = []
-        self.meta: dict[str, Any] = {}
+        self.envelope: dict[str, Any] = {}
+        self.message_extra: dict[str, Any] = {}
+        self.choice_extra: dict[str, Any] = {}
         self.finish_reason: str | None = None
-        self.seam: seams.Seam | None = None
-        self.structure = seams.Structure()
-        self.acc = OpenAIAccumulator()
-        self.writer: TextWriter | None = None
-        self.sent_role = False
-        self.head = Head()
-        self.continue_turn = False
-        self.round_progressed = False
-        self.kept_size = -1  # the answer's length after the last back-off: the progress measure
+        self.usages: list[dict[str, Any]] = []
+        self.raw: bytes | None = None
+        self.at_cap_complete = False
+        self.next_join: Join | None = None
+        self.outbox = Outbox()
+        self.late: list[bytes] = []  # text a round's seam held until its end, not yet sent
+        self.sent_any = False
+        self.round = _Round(Plan("initial", request), OpenAIAccumulator(), None)
 
     # -- plans ----------------------------------------------------------------------------------
     def _with_usage(self, body: dict[str, Any]) -> dict[str, Any]:
         if body.get("stream") and not self.passthrough:
-            # We need every round's usage to sum it; the caller gets the usage chunk only if it asked.
+            # Continuation rounds report their usage, to sum it (the caller gets the usage chunk
+            # only if it asked). The first round goes as the caller sent it.
             options = dict(body.get("stream_options") or {})
             options["include_usage"] = True
             body = {**body, "stream_options": options}
         return body
 
     def first_plan(self) -> Plan:
-        return Plan("initial", self._with_usage(self.request))
+        body = self.request
+        budget = self.ledger.budget(self.max_tokens)
+        if budget is not None and budget != self.max_tokens:
+            body = {**body, self.cap_key: max(budget, 1)}
+        return Plan("initial", body, body.get(self.cap_key))
 
     def _continue(self, mode: str, max_tokens: int | None) -> Plan | None:
-        max_tokens = self.budget_cap(max_tokens)
         if max_tokens is not None and max_tokens <= 0:
             return None
-        emitted = self.writer.sent if self.writer is not None else 0
-        seam = seams.back_off(self.text)
-        if len(seam.kept) < emitted:
-            seam = seams.Seam(self.text[:emitted], self.text[emitted:])
-        if not seam.kept.strip():
+        kept, join, structure = Join.continue_turn(self.text)
+        if not kept.strip():
             return None
-        if mode == "continue" and len(seam.kept) <= self.kept_size:
-            return None  # the last round added nothing that survives the back-off: stop
-        self.kept_size = len(seam.kept)
-        self.text = seam.kept
-        if self.writer is not None:
-            self.writer.text = seam.kept
-        self.seam = seam
-        self.structure = seams.structure_at(seam.kept)
+        self.next_join = join
         body = dict(self.request)
         if max_tokens is not None:
             body[self.cap_key] = max_tokens
         messages = copy.deepcopy(self.messages)
-        messages.append({"role": "assistant", "content": seam.kept})
-        messages.append({"role": "user", "content": seams.nudge(self.structure)})
+        messages.append({"role": "assistant", "content": kept})
+        messages.append({"role": "user", "content": seams.nudge(structure)})
         body["messages"] = messages
-        return Plan(mode, self._with_usage(body))
+        return Plan(mode, self._with_usage(body), max_tokens)
+
+    def _from_scratch(self, mode: str, max_tokens: int | None) -> Plan:
+        self.next_join = Join("")
+        body = dict(self.request)
+        if max_tokens is not None:
+            body[self.cap_key] = max_tokens
+        return Plan(mode, self._with_usage(body), max_tokens)
 
     def replan_without_prefill(self, plan: Plan) -> Plan:
         return plan  # there is no prefill on this wire
@@ -124,163 +183,317 @@ class OpenAIFinisher(Finisher):
         current = plan.body.get(self.cap_key)
         if isinstance(current, int) and current <= max_tokens:
             return None
-        return Plan(plan.mode, {**plan.body, self.cap_key: max_tokens})
+        return Plan(plan.mode, {**plan.body, self.cap_key: max_tokens}, max_tokens)
+
+    def _bigger(self, plan: Plan) -> int | None:
+        current = plan.body.get(self.cap_key)
+        if not isinstance(current, int):
+            # The relay chose the cap; ask explicitly for twice what came back.
+            current = max(self.ledger.rounds[-1].output_tokens, 1)
+        ceiling = self.memory.ceiling(self.ledger.model)
+        bigger = int(current * self.policy.tool_budget_factor)
+        if ceiling is not None:
+            bigger = min(bigger, ceiling)
+        budget = self.ledger.budget(bigger)
+        bigger = bigger if budget is None else budget
+        return bigger if bigger > current else None
 
     def next_plan(self, outcome: Outcome, plan: Plan) -> Plan | None:
         if self.passthrough or outcome.state is not State.TRUNCATED:
             return None  # complete, paused (raw pause_turn from a relay: not ours to resume), ...
-        if outcome.stop.normalized is StopReason.CONTEXT_WINDOW:
+        reason = outcome.stop.normalized
+        if reason is StopReason.CONTEXT_WINDOW:
             return None
-        if not (self.continuation_rounds_left() and self.output_budget_left()):
+        if reason is not StopReason.MAX_TOKENS and not self.round.cut_calls:
+            # A normal stop with output at the cap: there is no prefill here to look without
+            # altering a finished answer, so it is what it says.
+            self.at_cap_complete = True
+            self.ledger.note(f"{outcome.stop.raw} with output at the cap: returned complete")
             return None
-        if self.round_tool_calls:
+        left = self.ledger.output_left()
+        if left is not None and left <= 0:
+            return None
+        if self.constrained:
+            return self._structured_retry(plan)
+        if self.round.cut_calls:
             return self._tool_retry(plan)
         if not self.policy.continue_truncated:
             return None
-        if plan.mode != "initial" and not self.round_progressed:
+        if plan.mode != "initial" and not self.round.progressed:
             return None
         if not self.text.strip():
             return None  # reasoning-only: nothing visible to continue from
-        return self._continue("continue", self.max_tokens)
+        nxt = self.ledger.grown(plan.max_tokens, self.memory.ceiling(self.ledger.model))
+        return self._continue("continue", nxt)
 
     def _tool_retry(self, plan: Plan) -> Plan | None:
         if not self.policy.retry_cut_tool_calls:
             return None
-        current = plan.body.get(self.cap_key)
-        if not isinstance(current, int):
-            # The relay chose the cap; ask explicitly for twice what came back.
-            current = max(self.rounds[-1].output_tokens, 1)
-        ceiling = self.memory.ceiling(self.model)
-        bigger = int(current * self.policy.tool_budget_factor)
-        if ceiling is not None:
-            bigger = min(bigger, ceiling)
-        budget = self.budget_cap(bigger)
-        bigger = bigger if budget is None else budget
-        if bigger <= current:
+        bigger = self._bigger(plan)
+        if bigger is None:
             return None
-        self.tool_calls = []
         if self.text.strip():
             return self._continue("tool-retry", bigger)
-        self.text = ""
-        self.seam = None
-        return Plan("tool-retry", self._with_usage({**self.request, self.cap_key: bigger}))
+        return self._from_scratch("tool-retry", bigger)
 
-    def resume_plan(self, plan: Plan) -> Plan:
+    def _structured_retry(self, plan: Plan) -> Plan | None:
+        if self.sent_any and self.ledger.stream and self.round.texts:
+            return None
+        bigger = self._bigger(plan)
+        if bigger is None:
+            return None
+        self.text = ""
+        self.ledger.note("constrained answer cut: asked again whole with a larger max_tokens")
+        return self._from_scratch("structured-retry", bigger)
+
+    def resume_plan(self, plan: Plan) -> Plan | None:
+        budget = self.ledger.budget(plan.max_tokens)
+        if budget is not None and budget <= 0:
+            return None
         if self.text.strip():
-            nxt = self._continue("resume", plan.body.get(self.cap_key))
-            if nxt is not None:
-                return nxt
-        self.seam = None
-        return Plan("resume", self._with_usage(self.request))
+            if self.constrained:
+                return None
+            return self._continue("resume", budget)
+        if self.refusal or self.tool_calls:
+            return None
+        return self._from_scratch("resume", budget)
 
     # -- folding a round ------------------------------------------------------------------------
     def begin_round(self, plan: Plan) -> None:
-        self.acc = OpenAIAccumulator(max_tokens=plan.body.get(self.cap_key))
-        self.continue_turn = plan.mode != "initial" and self.seam is not None
-        self.head = Head(self.seam, self.structure) if self.continue_turn else Head()
-        self.round_progressed = False
-        self.round_tool_calls: list[dict[str, Any]] = []
-        self.round_ended = False
-        self.unreleased = False  # text appended since the last release (see flush)
-        if self.stream and self.writer is None and not self.passthrough:
-            self.writer = TextWriter(0, self.text, len(self.text))
+        self.round = _Round(plan, OpenAIAccumulator(max_tokens=plan.body.get(self.cap_key)), self.next_join)
+        self.next_join = None
 
     def round_done(self) -> bool:
-        return self.acc.done
+        return self.round.acc.done
+
+    def _first(self) -> bool:
+        return not self.ledger.rounds and self.round.plan.mode == "initial"
+
+    def _send(self, key: str | None, data: bytes, out: list[bytes]) -> None:
+        held = key is not None and (key != _CONTENT or self.constrained)
+        if held:
+            assert key is not None
+            self.outbox.hold(key, data)
+        else:
+            self.outbox.send(data, out)
+        self.sent_any = True
+
+    def _rewrite(self, obj: dict[str, Any], choice: dict[str, Any] | None) -> bytes:
+        """A later round's chunk as if it were the first's."""
+        new = dict(obj)
+        for key in ("id", "created", "model"):
+            if key in self.envelope:
+                new[key] = self.envelope[key]
+        if not self.wants_usage:
+            new.pop("usage", None)
+        if choice is not None:
+            new["choices"] = [choice]
+        return _chunk_bytes(new)
 
     def feed(self, event: ServerSentEvent) -> list[bytes]:
-        obj = self.acc.feed(event)
-        if not self.stream:
+        r = self.round
+        obj = r.acc.feed(event)
+        if not self.ledger.stream:
             return []
         if self.passthrough:
             return [encode_event(event.data, event=event.event)]
-        if obj is None or "error" in obj:
-            return []
-        if not self.meta:
-            self.meta = {k: obj[k] for k in ("id", "created", "model", "system_fingerprint") if k in obj}
         out: list[bytes] = []
-        for choice in obj.get("choices") or ():
-            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
-                continue
-            delta = choice.get("delta") or {}
-            if not self.sent_role:
-                out.append(self._chunk({"role": "assistant", "content": ""}))
-                self.sent_role = True
-            content = delta.get("content")
-            if isinstance(content, str) and content:
-                self.append_text(content)  # released by flush(), once per read
-            refusal = delta.get("refusal")
-            if isinstance(refusal, str) and refusal:
-                out += self.flush()
-                out.append(self._chunk({"refusal": refusal}))
+        if event.data.startswith("[DONE]"):
+            r.done = encode_event(event.data, event=event.event)
+            return out
+        if obj is None or ("error" in obj and "choices" not in obj):
+            return out
+        if not self.envelope:
+            self.envelope = {k: v for k, v in obj.items() if k not in ("choices", "usage")}
+        raw = encode_event(event.data, event=event.event)
+        first = self._first()
+        choices = obj.get("choices")
+        if isinstance(obj.get("usage"), dict) and not choices:
+            r.usage, r.usage_raw = obj["usage"], raw
+            return out
+        if not isinstance(choices, list) or not choices:
+            self._send(None, raw if first else self._rewrite(obj, None), out)
+            return out
+        choice = choices[0] if isinstance(choices[0], dict) else {}
+        if choice.get("index", 0) != 0:
+            return out
+        delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+        assert isinstance(delta, dict)
+        finish = choice.get("finish_reason")
+        content = delta.get("content") if isinstance(delta.get("content"), str) else None
+        piece = content
+        if content and r.join is not None:
+            piece = r.join.feed(content)
+        if content is not None:
+            r.texts.append(piece or "")
+            if piece and piece.strip():
+                r.progressed = True
+        if delta.get("tool_calls") or delta.get("function_call"):
+            self._send(_TOOLS, raw if first else self._rewrite(obj, choice), out)
+            return out
+        if finish is None:
+            if first and piece == content:
+                self._send(_CONTENT, raw, out)
+            elif piece or delta.get("refusal") or (first and not content):
+                if not first and not piece and set(delta) <= {"role", "content"}:
+                    return out  # a later round's role chunk
+                self._send(
+                    _CONTENT, self._rewrite(obj, {**choice, "delta": {**delta, "content": piece}}), out
+                )
+            return out
+        # The chunk that says why the round ended.
+        final = self._final_reason(finish)
+        r.final = final
+        if final:
+            self.outbox.settle_all(out)
+            if not first:
+                word = _OPENAI_WORDS.get(finish, finish) if isinstance(finish, str) else finish
+                choice = {
+                    **choice,
+                    "delta": {**delta, "content": piece} if content else delta,
+                    "finish_reason": word,
+                }
+                raw = self._rewrite(obj, choice)
+            elif piece != content:
+                raw = self._rewrite(obj, {**choice, "delta": {**delta, "content": piece}})
+            self._send(None, raw, out)
+            r.finish_sent = True
+            return out
+        if first and not content:
+            self.outbox.hold(_FINISH, raw)
+            return out
+        if piece:
+            # The text goes out now; the reason waits for the decision.
+            self._send(
+                _CONTENT,
+                self._rewrite(obj, {**choice, "delta": {**delta, "content": piece}, "finish_reason": None}),
+                out,
+            )
+            delta = {k: v for k, v in delta.items() if k != "content"}
+        word = finish if first or not isinstance(finish, str) else _OPENAI_WORDS.get(finish, finish)
+        self.outbox.hold(_FINISH, self._rewrite(obj, {**choice, "delta": delta, "finish_reason": word}))
         return out
 
-    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
-        return _chunk_bytes(
-            {
-                "id": self.meta.get("id"),
-                "object": "chat.completion.chunk",
-                "created": self.meta.get("created", int(time.time())),
-                "model": self.meta.get("model", self.model),
-                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
-            }
-        )
-
-    def _release(self, *, final: bool) -> list[bytes]:
-        w = self.writer
-        if w is None:
-            return []
-        upto = len(w.text) if final else w.releasable()
-        if upto <= w.sent:
-            return []
-        piece = w.text[w.sent : upto]
-        w.sent = upto
-        return [self._chunk({"content": piece})]
+    def _final_reason(self, finish: object) -> bool:
+        reason = normalize_stop_reason(finish)
+        if reason in _FINAL_REASONS:
+            return True
+        if reason is StopReason.TOOL_USE:
+            calls = self.round.acc.snapshot()["choices"]
+            message = calls[0]["message"] if calls else {}
+            return all(
+                is_whole_json(c.get("function", {}).get("arguments") or "{}")
+                for c in message.get("tool_calls") or ()
+            )
+        return False
 
     def stream_outcome(self) -> Outcome:
-        return self.acc.finish()
+        outcome = self.round.acc.finish()
+        if self.round.final and outcome.state is State.INTERRUPTED and outcome.error is None:
+            # The finish chunk arrived; only the usage chunk or [DONE] went missing.
+            choice = outcome.choices[0] if outcome.choices else None
+            outcome.state = State.COMPLETE if choice is None else choice.state
+            if outcome.state is State.INTERRUPTED:
+                outcome.state = State.COMPLETE
+            self.ledger.note("stream ended after its finish chunk, before usage or [DONE]")
+        return outcome
 
     def body_outcome(self, body: bytes) -> Outcome:
+        r = self.round
         try:
-            return parse_body(orjson.loads(body), max_tokens=self.acc.max_tokens, dialect="openai")
-        except (orjson.JSONDecodeError, ProtocolError):
+            obj = orjson.loads(body)
+        except orjson.JSONDecodeError:
             return OpenAIAccumulator().finish()
+        if isinstance(obj, dict) and isinstance(obj.get("error"), dict) and "choices" not in obj:
+            outcome = OpenAIAccumulator().finish()
+            outcome.state, outcome.error = State.FAILED, error_from_payload(200, obj)
+            return outcome
+        try:
+            outcome = parse_completion(obj, max_tokens=r.acc.max_tokens)
+        except ProtocolError:
+            return OpenAIAccumulator().finish()
+        r.body = obj if isinstance(obj, dict) else None
+        if not self.ledger.rounds and r.plan.mode == "initial":
+            self.raw = body
+        return outcome
 
     def absorb(self, outcome: Outcome, plan: Plan, *, partial: bool) -> None:
-        message = outcome.message
-        if not self.meta and message:
-            self.meta = {
-                k: message[k] for k in ("id", "created", "model", "system_fingerprint") if k in message
-            }
+        r = self.round
         if self.passthrough:
-            self.passthrough_body = message
+            self.raw = None
+            self.passthrough_body = outcome.message
             return
+        if len(self.ledger.rounds) > 1 or partial or plan.mode != "initial":
+            self.raw = None
+        message = r.body if r.body is not None else outcome.message
+        if not self.envelope or (r.body is not None and not self.usages):
+            self.envelope = {k: v for k, v in message.items() if k not in ("choices", "usage")}
+        else:
+            for k, v in message.items():
+                if k not in ("choices", "usage"):
+                    self.envelope.setdefault(k, v)
+        usage = message.get("usage") if r.body is not None else (r.usage or outcome.message.get("usage"))
+        if isinstance(usage, dict):
+            self.usages.append(usage)
+        choices = message.get("choices") or []
+        raw_choice = choices[0] if choices and isinstance(choices[0], dict) else {}
         choice = outcome.choices[0] if outcome.choices else None
         if not partial and choice is not None:
             self.finish_reason = choice.stop.raw
-        msg = (choice.message.get("message") if choice is not None else None) or {}
+        msg = raw_choice.get("message") if isinstance(raw_choice.get("message"), dict) else {}
+        assert isinstance(msg, dict)
         calls = msg.get("tool_calls") or []
         whole = choice is not None and choice.state is State.COMPLETE
-        if calls and not partial:
-            if whole:
-                self.tool_calls.extend(calls)
-            else:
-                self.round_tool_calls = calls  # cut: asked again with a bigger budget
+        r.cut_calls = bool(calls) and not whole and not partial
+        if calls and not partial and whole:
+            self.tool_calls.extend(calls)
         refusal = msg.get("refusal")
         if isinstance(refusal, str) and refusal:
             self.refusal = (self.refusal or "") + refusal
-        if self.stream:
-            if self.writer is not None:
-                if not partial:
-                    self.writer.text += self.head.finish()
-                self.text = self.writer.text
+        for k, v in raw_choice.items():
+            if k not in ("index", "message", "finish_reason", "delta"):
+                self.choice_extra[k] = _join_field(self.choice_extra.get(k), v)
+        for k, v in msg.items():
+            if k not in ("role", "content", "refusal", "tool_calls"):
+                self.message_extra[k] = _join_field(self.message_extra.get(k), v)
+        if self.ledger.stream:
+            if r.join is not None:
+                tail = r.join.finish()
+                if tail:
+                    r.texts.append(tail)
+                    self._send(_CONTENT, self._text_chunk(tail), self.late)
+            new = "".join(r.texts)
         else:
-            new = msg.get("content") or ""
-            if self.seam is not None and self.continue_turn:
-                new = seams.repair(self.seam, new, self.structure)
-            self.round_progressed = bool(new.strip()) or bool(calls)
-            self.text += new
-        self.seam = None
+            got = msg.get("content")
+            new = got if isinstance(got, str) else ""
+            if r.join is not None:
+                new = r.join.feed(new) + r.join.finish()
+        if r.join is not None and r.join.diverged:
+            self.ledger.note("the continuation did not rewrite the shown tail: joined after it")
+        r.progressed = bool(new.strip()) or bool(calls)
+        self.text += new
+
+    def _text_chunk(self, text: str) -> bytes:
+        return _chunk_bytes(
+            {
+                **{k: self.envelope.get(k) for k in ("id", "object", "created", "model")},
+                "object": "chat.completion.chunk",
+                "choices": [
+                    {"index": 0, "delta": {"content": text}, "logprobs": None, "finish_reason": None}
+                ],
+            }
+        )
+
+    def conclude(self, nxt: Plan | None, *, failed: bool) -> bytes:
+        if not self.ledger.stream or self.passthrough:
+            return b""
+        out: list[bytes] = list(self.late)
+        self.late.clear()
+        if nxt is None:
+            self.outbox.settle_all(out)
+        else:
+            self.outbox.drop({_TOOLS, _FINISH, _CONTENT}, out)
+        return b"".join(out)
 
     # -- writing the answer ---------------------------------------------------------------------
     def has_content(self) -> bool:
@@ -289,90 +502,105 @@ class OpenAIFinisher(Finisher):
     def answer_size(self) -> int:
         return len(self.text) + len(self.tool_calls) + len(self.refusal or "")
 
-    def final_state(self) -> State:
-        return self.rounds[-1].state if self.rounds else State.FAILED
+    def transparent(self) -> bool:
+        return self.raw is not None and len(self.ledger.rounds) == 1
 
-    def _finish_reason(self) -> str | None:
+    def final_state(self) -> State:
+        rounds = self.ledger.rounds
+        if not rounds:
+            return State.FAILED
+        if self.at_cap_complete and rounds[-1].state is State.TRUNCATED:
+            return State.COMPLETE
+        return rounds[-1].state
+
+    def _finish_word(self) -> str | None:
         raw = self.finish_reason
         return _OPENAI_WORDS.get(raw, raw) if raw is not None else None
 
     def _usage(self) -> dict[str, Any]:
-        u = self.usage
-        prompt = u.input_tokens + u.cache_read_input_tokens
-        usage: dict[str, Any] = {
-            "prompt_tokens": prompt,
-            "completion_tokens": u.output_tokens,
-            "total_tokens": prompt + u.output_tokens,
-        }
-        if u.cache_read_input_tokens:
-            usage["prompt_tokens_details"] = {"cached_tokens": u.cache_read_input_tokens}
-        return usage
+        return (
+            sum_usage(self.usages)
+            if self.usages
+            else {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+        )
 
-    def final_body(self) -> dict[str, Any]:
+    def final_body(self) -> bytes:
+        if self.transparent():
+            assert self.raw is not None
+            return self.raw
         if self.passthrough:
-            return dict(getattr(self, "passthrough_body", {}))
+            return orjson.dumps(getattr(self, "passthrough_body", {}))
         message: dict[str, Any] = {"role": "assistant", "content": self.text or None, "refusal": self.refusal}
         if self.tool_calls:
             message["tool_calls"] = [
                 {k: v for k, v in call.items() if k != "index"} for call in self.tool_calls
             ]
-        return {
-            "id": self.meta.get("id"),
-            "object": "chat.completion",
-            "created": self.meta.get("created", int(time.time())),
-            "model": self.meta.get("model", self.model),
-            "choices": [
-                {"index": 0, "message": message, "finish_reason": self._finish_reason(), "logprobs": None}
-            ],
-            "usage": self._usage(),
+        message.update(self.message_extra)
+        choice: dict[str, Any] = {
+            "index": 0,
+            "message": message,
+            "finish_reason": self._finish_word(),
+            "logprobs": None,
         }
+        choice.update(self.choice_extra)
+        body: dict[str, Any] = {
+            "id": None,
+            "object": "chat.completion",
+            "created": int(self.ledger.clock()),
+            "model": self.ledger.model,
+        }
+        body.update(self.envelope)
+        body["object"] = "chat.completion"
+        body["choices"] = [choice]
+        body["usage"] = self._usage()
+        return orjson.dumps(body)
 
-    def close_stream(self, error: APIError | None) -> bytes:
+    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+        return _chunk_bytes(
+            {
+                "id": self.envelope.get("id"),
+                "object": "chat.completion.chunk",
+                "created": self.envelope.get("created", int(self.ledger.clock())),
+                "model": self.envelope.get("model", self.ledger.model),
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+            }
+        )
+
+    def close_stream(self, error: APIError | None, summary: dict[str, Any]) -> bytes:
         if self.passthrough:
-            return (
-                b""
-                if error is None
-                else _chunk_bytes({"error": {"message": error.message, "type": error.error_type}})
-            )
-        out: list[bytes] = []
+            if error is None:
+                return b""
+            return _chunk_bytes({"error": {"message": error.message, "type": error.error_type}})
+        out: list[bytes] = list(self.late)
+        self.late.clear()
+        finish_held = self.outbox.queued(_FINISH)
+        self.outbox.settle_all(out)
         if error is not None:
             out.append(
                 _chunk_bytes({"error": {"message": error.message, "type": error.error_type or "api_error"}})
             )
             return b"".join(out)
-        out += self._release(final=True)
-        for i, call in enumerate(self.tool_calls):
-            fn = call.get("function") or {}
-            out.append(
-                self._chunk(
-                    {
-                        "tool_calls": [
-                            {
-                                "index": i,
-                                "id": call.get("id"),
-                                "type": call.get("type", "function"),
-                                "function": {"name": fn.get("name"), "arguments": fn.get("arguments", "")},
-                            }
-                        ]
-                    }
-                )
-            )
-        out.append(self._chunk({}, finish_reason=self._finish_reason()))
+        r = self.round
+        one = len(self.ledger.rounds) == 1
+        if not r.finish_sent and not finish_held:
+            out.append(self._chunk({}, finish_reason=self._finish_word()))
         if self.wants_usage:
-            out.append(
-                _chunk_bytes(
-                    {
-                        "id": self.meta.get("id"),
-                        "object": "chat.completion.chunk",
-                        "created": self.meta.get("created", int(time.time())),
-                        "model": self.meta.get("model", self.model),
-                        "choices": [],
-                        "usage": self._usage(),
-                    }
+            if one and r.usage_raw is not None:
+                out.append(r.usage_raw)
+            else:
+                out.append(
+                    _chunk_bytes(
+                        {
+                            "id": self.envelope.get("id"),
+                            "object": "chat.completion.chunk",
+                            "created": self.envelope.get("created", int(self.ledger.clock())),
+                            "model": self.envelope.get("model", self.ledger.model),
+                            "choices": [],
+                            "usage": self._usage(),
+                        }
+                    )
                 )
-            )
-        out.append(b"data: [DONE]\n\n")
-        out.append(
-            encode_event(orjson.dumps({"type": "stopwise", **self.summary()}).decode(), event="stopwise")
-        )
+        out.append(r.done if one and r.done is not None else b"data: [DONE]\n\n")
+        if self.policy.report_event:
+            out.append(encode_event(orjson.dumps({"type": "stopwise", **summary}).decode(), event="stopwise"))
         return b"".join(out)

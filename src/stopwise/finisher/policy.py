@@ -34,12 +34,17 @@ class Policy:
     # "auto": prefill where the model allows it (a table, then what its 400s teach), else a
     # continue turn with seam repair. "never": always a continue turn.
     prefill: Literal["auto", "never"] = "auto"
-    max_rounds: int = 8  # responses merged into one answer, the first included
+    max_rounds: int = 8  # upstream rounds of every kind (first, continue, pause, resume, retry)
     max_output_tokens: int | None = None  # total over all rounds; None: no bound but rounds
     # A cut tool call is re-requested with max_tokens multiplied by this, up to the model's
     # ceiling; if it still cannot fit, the truncation is returned as it is.
     retry_cut_tool_calls: bool = True
     tool_budget_factor: float = 2.0
+    # Each continuation round asks for this many times the previous round's max_tokens, up to
+    # the model's ceiling (known, or learned from its 400) and what max_output_tokens leaves: an
+    # answer far longer than its cap then ends in a handful of rounds, re-billing the prompt fewer
+    # times. 1.0 keeps the caller's max_tokens on every round.
+    grow_max_tokens: float = 4.0
     resume_pause_turn: bool = True
     max_pause_rounds: int = 10
     # A stream that dies after the 200 (dropped connection, error event) is resumed from what
@@ -49,3 +54,5 @@ class Policy:
     # after the second read it from the cache instead of paying for it again.
     cache_prefix: bool = False
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # Streams end with an ``event: stopwise`` carrying the report (SDKs skip unknown events).
+    report_event: bool = True

@@ -204,21 +204,21 @@ class GatewayMetrics:
             self.ttfb.observe(ex.ttfb, route)
         if upstream_error and ex.error_type:
             self.upstream_errors.inc(ex.error_type)
-        s = ex.summary
-        if not s:
+        s = ex.report
+        if s is None:
             return
         dialect = ex.dialect or "none"
-        for mode in s.get("modes") or ():
+        for mode in s.modes:
             self.rounds.inc(dialect, mode)
-        for raw in s.get("stop_reasons") or ():
+        for raw in s.stop_reasons:
             self.stop_raw.inc(dialect, self._raw_stop(raw))
             self.stop_normalized.inc(normalize_stop_reason(raw).value)
-        self.states.inc(dialect, str(s.get("state")))
+        self.states.inc(dialect, s.state.value)
         if ex.rescued:
             self.rescued.inc(dialect)
-        if s.get("retries"):
-            self.retries.inc(dialect, amount=float(s["retries"]))
-        usage = s.get("usage") or {}
+        if s.retries:
+            self.retries.inc(dialect, amount=float(s.retries))
+        usage = s.usage.to_dict()
         model = self._model(ex.model)
         for kind in ("input", "output", "cache_creation_input", "cache_read_input"):
             value = usage.get(f"{kind}_tokens")

@@ -341,7 +341,7 @@ class Proxy:
     def _upstream_failure(self, ex: Exchange, status: int, code: str, exc: Exception) -> GatewayError:
         ex.error_type = type(exc).__name__
         headers: dict[str, Any] = {}
-        retries = (ex.summary or {}).get("retries") or 0
+        retries = ex.report.retries if ex.report else 0
         if retries:
             # The finisher already retried; the SDK retrying each of those again multiplies.
             headers["x-should-retry"] = "false"

@@ -1,5 +1,5 @@
 """What one request through the gateway amounted to: filled in as it goes (the finisher's
-observer adds its summary), then turned into one log row and one metrics update."""
+observer adds its report), then turned into one log row and one metrics update."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from ..finisher import Report
 from ..outcome import StopReason, normalize_stop_reason
 
 __all__ = ["MAX_LOGGED_BODY", "Exchange"]
@@ -34,17 +35,16 @@ class Exchange:
     latency: float | None = None  # seconds from arrival to the last byte (or the disconnect)
     client_gone: bool = False  # the client disconnected before the response was complete
     request_ids: list[str] = field(default_factory=list)
-    summary: dict[str, Any] | None = None  # the finisher's, from the transport's observer
+    report: Report | None = None  # the finisher's, from the transport's observer
     request_body: bytes | None = None
     response_body: bytearray | None = None
 
     # -- filled in on the way ------------------------------------------------------------------
-    def observe(self, summary: dict[str, Any]) -> None:
+    def observe(self, report: Report) -> None:
         """The transport's observer: called once per finisher request, never raises."""
-        self.summary = summary
-        error = summary.get("error")
-        if self.error_type is None and isinstance(error, str):
-            self.error_type = error  # what the finisher gave up on, mid-stream included
+        self.report = report
+        if self.error_type is None and report.error is not None:
+            self.error_type = report.error  # what the finisher gave up on, mid-stream included
 
     def first_byte(self) -> None:
         if self.ttfb is None:
@@ -63,22 +63,22 @@ class Exchange:
     # -- read back -----------------------------------------------------------------------------
     @property
     def cancelled(self) -> bool:
-        return self.client_gone or bool(self.summary and self.summary.get("cancelled"))
+        return self.client_gone or bool(self.report and self.report.cancelled)
 
     @property
     def stop_reasons(self) -> list[str | None]:
-        return list(self.summary["stop_reasons"]) if self.summary else []
+        return self.report.stop_reasons if self.report else []
 
     @property
     def rescued(self) -> bool:
         """A truncated round was continued into a complete answer."""
-        if not self.summary or self.summary.get("state") != "complete":
+        if not self.report or self.report.state != "complete":
             return False
         return any(normalize_stop_reason(r) is StopReason.MAX_TOKENS for r in self.stop_reasons[:-1])
 
     def row(self) -> dict[str, Any]:
-        s = self.summary or {}
-        usage = s.get("usage") or {}
+        s = self.report
+        usage = s.usage.to_dict() if s else {}
         reasons = self.stop_reasons
         final = reasons[-1] if reasons else None
         return {
@@ -90,13 +90,13 @@ class Exchange:
             "upstream": self.upstream,
             "stream": int(self.stream),
             "status": self.status,
-            "rounds": s.get("rounds"),
-            "modes": _json(s.get("modes")),
+            "rounds": len(s.rounds) if s else None,
+            "modes": _json(s.modes) if s else None,
             "stop_reasons": _json(reasons) if s else None,
             "stop_reason": final,
             "stop_reason_normalized": normalize_stop_reason(final).value if s else None,
-            "state": s.get("state"),
-            "retries": s.get("retries"),
+            "state": s.state.value if s else None,
+            "retries": s.retries if s else None,
             "rescued": int(self.rescued),
             "input_tokens": usage.get("input_tokens"),
             "output_tokens": usage.get("output_tokens"),
@@ -108,7 +108,7 @@ class Exchange:
             "latency_ms": _ms(self.latency),
             "error_type": self.error_type,
             "cancelled": int(self.cancelled),
-            "request_ids": _json(list(s.get("request_ids") or self.request_ids)),
+            "request_ids": _json(list((s.request_ids if s else ()) or self.request_ids)),
             "request_body": _text(self.request_body),
             "response_body": _text(self.response_body),
         }

@@ -1,0 +1,160 @@
+"""The interface between the round loop (:mod:`.base`) and a wire dialect's strategy, and the
+state they share.
+
+- :class:`Plan`: one upstream request and why it is made.
+- :class:`Ledger`: what the loop counts and every strategy reads (rounds, usage, retries, notes,
+  the bounds that follow from them).
+- :class:`Dialect`: what a wire says (the next request, how a round merges into the answer, how
+  the stream is rewritten). Its per-round state is one object, replaced at each
+  :meth:`Dialect.begin_round`.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import APIError
+from ..outcome import Outcome, State, Usage
+from ..sse import ServerSentEvent
+from .models import ModelMemory
+from .policy import Policy
+from .report import RoundReport
+
+__all__ = ["Dialect", "Ledger", "Plan"]
+
+
+@dataclass(slots=True)
+class Plan:
+    """One upstream request. ``mode``: initial, prefill, continue, tool-retry, structured-retry,
+    pause, resume. ``prefill``: it ends on our assistant turn."""
+
+    mode: str
+    body: dict[str, Any]
+    max_tokens: int | None = None
+    prefill: bool = False
+    continues: bool = False  # it goes on from the answer so far, in an assistant turn
+    # The 400 that would make us re-plan this same round has been seen once already.
+    replanned: bool = False
+
+
+@dataclass(slots=True)
+class Ledger:
+    policy: Policy
+    memory: ModelMemory
+    model: str
+    stream: bool
+    clock: Callable[[], float] = time.time
+    rounds: list[RoundReport] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    retries: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def rounds_left(self) -> bool:
+        return len(self.rounds) < self.policy.max_rounds
+
+    def output_left(self) -> int | None:
+        cap = self.policy.max_output_tokens
+        return None if cap is None else cap - self.usage.output_tokens
+
+    def budget(self, max_tokens: int | None) -> int | None:
+        """A round's max_tokens within what ``Policy.max_output_tokens`` leaves."""
+        left = self.output_left()
+        if left is None:
+            return max_tokens
+        return left if max_tokens is None else min(max_tokens, left)
+
+    def grown(self, previous: int | None, ceiling: int | None) -> int | None:
+        """The max_tokens of the next continuation round (``Policy.grow_max_tokens``)."""
+        if previous is None:
+            return self.budget(None)
+        factor = max(self.policy.grow_max_tokens, 1.0)
+        bigger = int(previous * factor)
+        if ceiling is not None:
+            bigger = max(min(bigger, ceiling), min(previous, ceiling))
+        return self.budget(bigger)
+
+
+class Dialect(ABC):
+    name: str
+
+    def __init__(self, request: dict[str, Any], ledger: Ledger) -> None:
+        self.request = request
+        self.ledger = ledger
+        self.policy = ledger.policy
+        self.memory = ledger.memory
+
+    @abstractmethod
+    def first_plan(self) -> Plan: ...
+
+    @abstractmethod
+    def begin_round(self, plan: Plan) -> None:
+        """A new round's state (replacing the last one's), before its first byte."""
+
+    @abstractmethod
+    def feed(self, event: ServerSentEvent) -> list[bytes]:
+        """Stream mode: fold one upstream event, return the downstream bytes it releases."""
+
+    @abstractmethod
+    def round_done(self) -> bool:
+        """The upstream stream has said all it will (its terminal event or an error)."""
+
+    @abstractmethod
+    def stream_outcome(self) -> Outcome: ...
+
+    @abstractmethod
+    def body_outcome(self, body: bytes) -> Outcome: ...
+
+    @abstractmethod
+    def absorb(self, outcome: Outcome, plan: Plan, *, partial: bool) -> None:
+        """Merge a round into the answer. ``partial``: the round broke off; keep only what is
+        safe to continue from."""
+
+    @abstractmethod
+    def next_plan(self, outcome: Outcome, plan: Plan) -> Plan | None:
+        """The next request after a round that ended normally, or None: the answer is done."""
+
+    @abstractmethod
+    def resume_plan(self, plan: Plan) -> Plan | None:
+        """The request that resumes after a round broke off (None: nothing sensible to ask)."""
+
+    @abstractmethod
+    def conclude(self, nxt: Plan | None, *, failed: bool) -> bytes:
+        """The round is over and the next request (or none) is known: settle what the stream
+        held back for this decision; the downstream bytes that releases."""
+
+    @abstractmethod
+    def replan_without_prefill(self, plan: Plan) -> Plan: ...
+
+    @abstractmethod
+    def with_max_tokens(self, plan: Plan, max_tokens: int) -> Plan | None: ...
+
+    @abstractmethod
+    def has_content(self) -> bool: ...
+
+    @abstractmethod
+    def answer_size(self) -> int:
+        """How much answer we hold (characters of text and blocks): the measure of progress."""
+
+    @abstractmethod
+    def close_stream(self, error: APIError | None, summary: dict[str, Any]) -> bytes:
+        """The downstream events that end the stream (``summary``: the report's payload for the
+        final ``stopwise`` event), or, when ``error`` is given, the error event after what was
+        already sent."""
+
+    @abstractmethod
+    def final_body(self) -> bytes: ...
+
+    @abstractmethod
+    def final_state(self) -> State: ...
+
+    @abstractmethod
+    def transparent(self) -> bool:
+        """One round that needed no finishing: handed on exactly as it came."""

@@ -34,7 +34,11 @@ __all__ = [
     "litellm_error_chunk",
     "openai_chunks",
     "openai_reply",
+    "reply_bytes",
+    "sdk_anthropic",
+    "sdk_openai",
     "split_text",
+    "sse_events",
 ]
 
 Pieces = int | Sequence[int]
@@ -409,3 +413,107 @@ def openai_reply(
 def litellm_error_chunk(message: str = "litellm.InternalServerError: upstream error") -> dict[str, Any]:
     """LiteLLM's mid-stream error data line."""
     return {"error": {"type": "internal_server_error", "code": "500", "message": message, "param": None}}
+
+
+# --------------------------------------------------------------------------- reading it back
+
+
+def reply_bytes(reply: Reply) -> bytes:
+    """The whole body a reply sends."""
+    return b"".join(reply.chunks)
+
+
+def sse_events(data: bytes) -> list[tuple[str | None, Any]]:
+    """The events of an SSE body as ``(event name, data)``: data parsed as JSON when it is, else
+    the raw text (``[DONE]``). Lines split on bytes (CRLF, CR, LF); comments skipped; an event not
+    closed by a blank line at the end is dropped, as a conforming decoder does."""
+    out: list[tuple[str | None, Any]] = []
+    name: str | None = None
+    lines: list[bytes] = []
+    for line in data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")[:-1]:
+        if not line:
+            if lines:
+                raw = b"\n".join(lines)
+                try:
+                    value: Any = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    value = raw.decode("utf-8", "replace")
+                out.append((name, value))
+            name, lines = None, []
+            continue
+        if line.startswith(b":"):
+            continue
+        key, _, value_bytes = line.partition(b":")
+        if value_bytes.startswith(b" "):
+            value_bytes = value_bytes[1:]
+        if key == b"event":
+            name = value_bytes.decode()
+        elif key == b"data":
+            lines.append(value_bytes)
+    return out
+
+
+def _mock_client(status: int, headers: Mapping[str, str], body: bytes) -> Any:
+    import httpx2
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        h = {k: v for k, v in headers.items() if k.lower() not in ("content-length", "transfer-encoding")}
+        return httpx2.Response(status, headers=h, content=body)
+
+    return httpx2.Client(transport=httpx2.MockTransport(handler))
+
+
+def sdk_anthropic(
+    request: Mapping[str, Any], status: int, headers: Mapping[str, str], body: bytes
+) -> dict[str, Any]:
+    """What the official anthropic SDK makes of this response to ``request``: the message its
+    ``MessageStream`` accumulates (stream) or the one ``messages.create`` parses, as a dict.
+    Raises what the SDK raises."""
+    import anthropic
+
+    client = anthropic.Anthropic(
+        api_key="test",
+        base_url="http://127.0.0.1:9",
+        max_retries=0,
+        http_client=_mock_client(status, headers, body),
+    )
+    kwargs = {k: v for k, v in request.items() if k != "stream"}
+    with client:
+        if request.get("stream"):
+            with client.messages.stream(**kwargs) as s:
+                for _ in s:
+                    pass
+                msg: Any = s.get_final_message()
+        else:
+            msg = client.messages.create(**kwargs)
+        result: dict[str, Any] = msg.to_dict(warnings=False)
+    return result
+
+
+def sdk_openai(
+    request: Mapping[str, Any], status: int, headers: Mapping[str, str], body: bytes
+) -> dict[str, Any]:
+    """What the official openai SDK makes of this response to ``request``: the completion its
+    ``ChatCompletionStreamState`` accumulates from the chunks (stream) or the one
+    ``chat.completions.create`` parses, as a dict. Raises what the SDK raises."""
+    import openai
+    from openai.lib.streaming.chat import ChatCompletionStreamState
+
+    client = openai.OpenAI(
+        api_key="test",
+        base_url="http://127.0.0.1:9/v1",
+        max_retries=0,
+        http_client=_mock_client(status, headers, body),
+    )
+    with client:
+        made: Any = client.chat.completions.create(**request)
+        if request.get("stream"):
+            state: Any = ChatCompletionStreamState()
+            for c in made:
+                state.handle_chunk(c)
+            try:
+                made = state.get_final_completion()
+            except (openai.LengthFinishReasonError, openai.ContentFilterFinishReasonError):
+                made = state.current_completion_snapshot  # the SDK refuses to parse these, by design
+        result: dict[str, Any] = made.to_dict(warnings=False)
+    return result

@@ -26,7 +26,7 @@ ending in thinking, prefill with thinking enabled, ``max_tokens`` above the ceil
 blocks, OpenAI tool calls without tool results). Each request is recorded as an
 :class:`Asked`: where it started in the truth, how it was read, what it got.
 
-**Tokenizer** (:func:`tokens`): :mod:`stopwise.sim.tokenizer` -- a token is an optional run of
+**Tokenizer** (:func:`tokens`, the same as :mod:`stopwise.sim.tokenizer`'s) -- a token is an optional run of
 whitespace and up to four non-space characters (two CJK ones), so cuts fall inside words,
 strings and table rows. A continuation re-tokenizes the truth from where it starts. A tool
 call costs the tokens of its compact JSON arguments; a server tool block costs the tokens of
@@ -36,6 +36,7 @@ its JSON and is never cut in the middle; thinking costs its tokens (the signatur
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,7 +45,6 @@ from typing import Any, Literal
 import orjson
 
 from ..catalog import model_ceiling, prefill_supported
-from ..sim.tokenizer import tokens_of
 from . import Reply, render, sse
 
 __all__ = [
@@ -84,9 +84,15 @@ MIN_REPEAT_CHARS = 20
 MIN_REPEAT_WORDS = 4
 
 
+_CJK = "\u2e80-\u2fff\u3000-\u303f\u3040-\u30ff\u3100-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
+_TOKEN = re.compile(rf"\s*(?:[{_CJK}]{{1,2}}|[^\s{_CJK}]{{1,4}})|\s+")
+
+
+@functools.lru_cache(maxsize=4096)
 def tokens(text: str) -> tuple[str, ...]:
-    """The model's tokens of ``text`` (lossless: they join back to ``text``)."""
-    return tokens_of(text)
+    """The model's tokens of ``text`` (lossless: they join back to ``text``): an optional run of
+    whitespace then up to four non-space characters, or up to two CJK ones (the simulator's)."""
+    return tuple(_TOKEN.findall(text))
 
 
 def _json(obj: Any) -> str:

@@ -226,7 +226,7 @@ class Asked:
     """One request as the model read it."""
 
     n: int
-    body: dict[str, Any]
+    body: dict[str, Any] = field(repr=False)
     mode: Literal["fresh", "prefill", "continue", "pause", "rejected"]
     start: tuple[int, int] = (0, 0)  # (truth block, character) it went on from
     #: Where the request's answer so far does not agree with the truth (a finisher bug).
@@ -240,7 +240,7 @@ class Asked:
     output_tokens: int = 0
     #: Truth position after what it generated (blocks fully generated, characters of the last).
     end: tuple[int, int] = (0, 0)
-    reply: Reply | None = None
+    reply: Reply | None = field(default=None, repr=False)
 
 
 def _strip_cache(obj: Any) -> Any:

@@ -317,9 +317,8 @@ def test_parallel_tool_calls_openai_cut_at_length() -> None:
     assert choice["finish_reason"] == "length"
     first, second = choice["message"]["tool_calls"]
     assert first["function"]["arguments"] == tool_call_input(0)
-    assert tool_call_input(1).startswith(second["function"]["arguments"]) != (
-        second["function"]["arguments"] == tool_call_input(1)
-    )
+    partial = second["function"]["arguments"]
+    assert partial and tool_call_input(1).startswith(partial) and partial != tool_call_input(1)
 
 
 def test_parallel_tool_calls_through_the_relay() -> None:

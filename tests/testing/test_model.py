@@ -123,7 +123,8 @@ def test_continue_turn_misbehaviours(data: st.DataObject) -> None:
         if repeated and kind != "word":
             assert len(repeated) >= MIN_REPEAT_CHARS
     else:
-        inside = PROSE[:k].count("```") % 2 == 1
+        whole_lines = PROSE[:k].rsplit("\n", 1)[0] if "\n" in PROSE[:k] else ""
+        inside = whole_lines.count("```") % 2 == 1
         assert reply == ("```python\n" + rest.lstrip() if inside else rest)
 
 

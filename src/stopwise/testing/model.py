@@ -715,7 +715,7 @@ def _misbehave(text: str, off: int, step: Step) -> tuple[int, str, bool]:
         return off, PREAMBLES[step.preamble % len(PREAMBLES)], True
     if kind == "fence":
         fence: str | None = None
-        for line in before.split("\n"):
+        for line in before.split("\n")[:-1]:  # whole lines only: a fence line being cut is no fence yet
             s = line.lstrip()
             if s.startswith("```"):
                 fence = s[3:].strip() if fence is None else None

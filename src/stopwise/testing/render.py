@@ -30,7 +30,11 @@ __all__ = [
     "anthropic_error_event",
     "anthropic_events",
     "anthropic_reply",
+    "caller_events",
     "cut",
+    "deep_sum",
+    "differences",
+    "error_events",
     "litellm_error_chunk",
     "openai_chunks",
     "openai_reply",
@@ -39,6 +43,8 @@ __all__ = [
     "sdk_openai",
     "split_text",
     "sse_events",
+    "stream_text",
+    "transparency_problems",
 ]
 
 Pieces = int | Sequence[int]
@@ -517,3 +523,99 @@ def sdk_openai(
                 made = state.current_completion_snapshot  # the SDK refuses to parse these, by design
         result: dict[str, Any] = made.to_dict(warnings=False)
     return result
+
+
+def caller_events(data: bytes) -> list[tuple[str | None, Any]]:
+    """:func:`sse_events` without the finisher's documented final ``stopwise`` summary event."""
+    return [(n, d) for n, d in sse_events(data) if n != "stopwise"]
+
+
+def stream_text(events: Sequence[tuple[str | None, Any]]) -> str:
+    """The answer text a stream shows: Anthropic ``text_delta`` texts, OpenAI ``delta.content``
+    and ``delta.refusal``, in order."""
+    out: list[str] = []
+    for _, data in events:
+        if not isinstance(data, dict):
+            continue
+        if data.get("type") == "content_block_delta":
+            delta = data.get("delta") or {}
+            if delta.get("type") == "text_delta":
+                out.append(str(delta.get("text", "")))
+        for choice in data.get("choices") or []:
+            delta = choice.get("delta") or {}
+            for key in ("content", "refusal"):
+                if isinstance(delta.get(key), str):
+                    out.append(delta[key])
+    return "".join(out)
+
+
+def error_events(events: Sequence[tuple[str | None, Any]]) -> list[Any]:
+    """The error objects in a stream: Anthropic ``event: error`` data, OpenAI data with ``error``."""
+    return [
+        d for n, d in events if n == "error" or (isinstance(d, dict) and "error" in d and "choices" not in d)
+    ]
+
+
+def deep_sum(a: Any, b: Any) -> Any:
+    """Usage summed field by field, nested objects included; non-numbers keep the later value
+    when set, else the earlier one."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return {
+            k: deep_sum(a.get(k), b.get(k)) if k in a and k in b else (a[k] if k in a else b[k])
+            for k in {**a, **b}
+        }
+    if isinstance(a, bool) or isinstance(b, bool):
+        return b if b is not None else a
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a + b
+    return b if b is not None else a
+
+
+def transparency_problems(result: Any, reply: Reply) -> list[str]:
+    """How what the caller got (a :class:`~stopwise.testing.Run`) differs from the one upstream
+    ``reply`` it should have been handed unchanged: status, headers (``x-stopwise*`` aside;
+    ``content-length`` must match the body), and the body byte for byte, or for a stream the
+    same events in the same order (the final ``stopwise`` event aside)."""
+    problems: list[str] = []
+    sent = reply_bytes(reply)
+    if result.status != reply.status:
+        problems.append(f"status {result.status} != {reply.status}")
+    want = {k.lower(): v for k, v in reply.headers.items()}
+    got = {k.lower(): v for k, v in result.headers.items() if not k.lower().startswith("x-stopwise")}
+    if got != want:
+        problems.append(f"headers differ: got {got}, upstream sent {want}")
+    if "content-length" in got and got["content-length"] != str(len(result.body)):
+        problems.append(f"content-length {got['content-length']} but the body has {len(result.body)} bytes")
+    if result.stream:
+        up, down = sse_events(sent), caller_events(result.body)
+        if up != down:
+            for i, (u, d) in enumerate(zip(up, down, strict=False)):
+                if u != d:
+                    problems.append(f"event {i} differs: upstream {u!r}, caller {d!r}")
+                    break
+            else:
+                problems.append(f"{len(up)} upstream events, {len(down)} to the caller")
+    elif result.body != sent:
+        problems.append(f"body differs: upstream {sent[:300]!r}, caller {result.body[:300]!r}")
+    return problems
+
+
+def differences(got: Any, want: Any, path: str = "$") -> list[str]:
+    """Where two JSON values differ, as ``path: got != want`` lines (missing keys shown so)."""
+    if isinstance(got, dict) and isinstance(want, dict):
+        out: list[str] = []
+        for k in list(want) + [k for k in got if k not in want]:
+            if k not in got:
+                out.append(f"{path}.{k}: missing (want {want[k]!r})")
+            elif k not in want:
+                out.append(f"{path}.{k}: unexpected {got[k]!r}")
+            else:
+                out += differences(got[k], want[k], f"{path}.{k}")
+        return out
+    if isinstance(got, list) and isinstance(want, list) and len(got) == len(want):
+        return [
+            line
+            for i, (g, w) in enumerate(zip(got, want, strict=True))
+            for line in differences(g, w, f"{path}[{i}]")
+        ]
+    return [] if got == want and type(got) is type(want) else [f"{path}: {got!r} != {want!r}"]

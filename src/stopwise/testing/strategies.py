@@ -14,7 +14,7 @@ request body and its response together::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -24,11 +24,15 @@ from hypothesis import strategies as st
 __all__ = [
     "ANTHROPIC_STOPS",
     "OPENAI_FINISHES",
+    "STREAM_ONLY",
+    "Behaviour",
     "Case",
+    "RoundFault",
     "anthropic_body",
     "anthropic_cases",
     "anthropic_message",
     "anthropic_render_options",
+    "behaviours",
     "json_values",
     "openai_body",
     "openai_cases",
@@ -555,3 +559,237 @@ def openai_cases(
     if s:
         render["include_usage"] = usage
     return Case("openai", body, completion, s, render)
+
+
+# --------------------------------------------------------------------------- behaviours
+
+#: What one upstream response does. ``cut``: the answer stops after ``at`` more characters at
+#: the cap (``max_tokens`` / ``length``); ``break``: the body breaks off after ``at`` events (a
+#: stream) or bytes (JSON); ``error``: a passing error after ``at`` events (stream: an error
+#: event or chunk; JSON: a 529 / 500 status); ``restart``: the relay restarts the stream after
+#: ``at`` events (JSON: no fault); ``http``: a passing error status before any body.
+FaultKind = Literal["none", "cut", "break", "error", "restart", "http"]
+STREAM_ONLY: frozenset[str] = frozenset({"break", "error", "restart"})
+
+
+@dataclass(frozen=True, slots=True)
+class RoundFault:
+    kind: FaultKind = "none"
+    at: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Behaviour:
+    """A consistent upstream: it knows the whole answer (``text``, optional signed ``thinking``,
+    ``citations`` on the text, whole tool ``calls`` at the end) and answers each request from
+    where the request's answer so far ends (a prefill or a continue turn's assistant text; none:
+    from the start), misbehaving as ``faults[n]`` says for request ``n``."""
+
+    dialect: Dialect
+    model: str
+    max_tokens: int
+    text: str
+    faults: tuple[RoundFault, ...] = ()
+    thinking: str | None = None
+    citations: tuple[dict[str, Any], ...] = ()
+    calls: tuple[dict[str, Any], ...] = ()  # Anthropic tool_use blocks (rendered as tool_calls on OpenAI)
+
+    def body(self, *, stream: bool) -> dict[str, Any]:
+        message = {"model": self.model, "content": [dict(c) for c in self.calls], "stop_reason": "end_turn"}
+        if self.dialect == "anthropic":
+            return anthropic_body(
+                message, max_tokens=self.max_tokens, stream=stream, thinking=self.thinking is not None
+            )
+        body: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": self.max_tokens,
+            "messages": [{"role": "user", "content": "Tell me about the data."}],
+        }
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        names = sorted({c["name"] for c in self.calls})
+        if names:
+            body["tools"] = [
+                {"type": "function", "function": {"name": n, "parameters": {"type": "object"}}} for n in names
+            ]
+        return body
+
+    @property
+    def mode_neutral(self) -> bool:
+        """No fault that only a stream can have (so usage means the same in both modes)."""
+        return not any(f.kind in STREAM_ONLY for f in self.faults)
+
+    def upstream(self) -> Any:
+        """The ``upstream`` callable for :func:`stopwise.testing.run`."""
+        from . import Reply
+        from .render import anthropic_error_event, anthropic_reply, openai_reply
+
+        def answer(body: dict[str, Any], n: int) -> Reply:
+            fault = self.faults[n] if n < len(self.faults) else RoundFault()
+            stream = bool(body.get("stream"))
+            if fault.kind == "http":
+                status = (529, 500, 503, 429)[fault.at % 4]
+                if self.dialect == "anthropic":
+                    kind = {529: "overloaded_error", 429: "rate_limit_error"}.get(status, "api_error")
+                    err: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": "try again"}}
+                else:
+                    err = {
+                        "error": {"message": "try again", "type": "server_error", "param": None, "code": None}
+                    }
+                return Reply.json(err, status, {"retry-after-ms": "1"})
+            done, prefix_len, calls_done = self._position(body)
+            rest = self.text[prefix_len:]
+            cap = int(body.get("max_tokens") or body.get("max_completion_tokens") or self.max_tokens)
+            cut = fault.kind == "cut" and len(rest) > 1
+            shown = rest[: max(1, min(fault.at, len(rest) - 1))] if cut else rest
+            calls = [] if cut else list(self.calls[calls_done:])
+            out = cap if cut else max(1, min(cap - 1, len(shown) // 3 + 1))
+            usage = {"input_tokens": 10 + n, "output_tokens": out}
+            if self.dialect == "anthropic":
+                content: list[dict[str, Any]] = []
+                if self.thinking is not None and not done:
+                    content.append(
+                        {"type": "thinking", "thinking": self.thinking, "signature": "EqSig" + str(n)}
+                    )
+                if shown or not calls:
+                    block: dict[str, Any] = {"type": "text", "text": shown}
+                    if self.citations and prefix_len == 0:
+                        block["citations"] = [dict(c) for c in self.citations]
+                    content.append(block)
+                content += [dict(c) for c in calls]
+                stop = "max_tokens" if cut else ("tool_use" if calls else "end_turn")
+                message = {
+                    "id": f"msg_{n:04d}",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": self.model,
+                    "content": content,
+                    "stop_reason": stop,
+                    "stop_sequence": None,
+                    "usage": usage,
+                }
+                if not stream:
+                    if fault.kind == "break":
+                        data = orjson.dumps(message)
+                        return Reply(
+                            200, {"content-type": "application/json"}, (data[: fault.at % len(data)],), "read"
+                        )
+                    if fault.kind == "error":
+                        err = anthropic_error_event()
+                        return Reply.json(err, 529)
+                    return anthropic_reply(message, stream=False)
+                opts: dict[str, Any] = {"pieces": 1 + fault.at % 3}
+                if fault.kind == "break":
+                    opts["break_after"] = fault.at
+                elif fault.kind == "error":
+                    opts["break_after"], opts["error_event"] = fault.at, anthropic_error_event()
+                elif fault.kind == "restart":
+                    opts["restart_after"] = fault.at
+                return anthropic_reply(message, stream=True, **opts)
+            msg: dict[str, Any] = {
+                "role": "assistant",
+                "content": shown if shown or not calls else None,
+                "refusal": None,
+            }
+            if calls:
+                msg["tool_calls"] = [
+                    {
+                        "id": c["id"].replace("toolu_", "call_"),
+                        "type": "function",
+                        "function": {"name": c["name"], "arguments": orjson.dumps(c["input"]).decode()},
+                    }
+                    for c in calls
+                ]
+            finish = "length" if cut else ("tool_calls" if calls else "stop")
+            completion = {
+                "id": f"chatcmpl-{n:04d}",
+                "object": "chat.completion",
+                "created": 1_750_000_000,
+                "model": self.model,
+                "choices": [{"index": 0, "message": msg, "logprobs": None, "finish_reason": finish}],
+                "usage": {
+                    "prompt_tokens": usage["input_tokens"],
+                    "completion_tokens": out,
+                    "total_tokens": usage["input_tokens"] + out,
+                },
+            }
+            if not stream:
+                if fault.kind == "break":
+                    data = orjson.dumps(completion)
+                    return Reply(
+                        200, {"content-type": "application/json"}, (data[: fault.at % len(data)],), "read"
+                    )
+                if fault.kind == "error":
+                    return Reply.json(
+                        {"error": {"message": "boom", "type": "server_error", "code": None}}, 500
+                    )
+                return openai_reply(completion, stream=False)
+            o: dict[str, Any] = {"pieces": 1 + fault.at % 3}
+            if fault.kind in ("break", "restart"):
+                o["break_after"] = fault.at  # an OpenAI stream has no restart: a break
+            elif fault.kind == "error":
+                o["break_after"] = fault.at
+                o["error_chunk"] = {"error": {"message": "boom", "type": "server_error", "code": "500"}}
+            return openai_reply(completion, stream=True, **o)
+
+        return answer
+
+    def _position(self, body: Mapping[str, Any]) -> tuple[bool, int, int]:
+        """(an answer so far exists, where its text ends in ``text``, how many calls it holds)."""
+        messages = list(body.get("messages") or [])
+        if len(messages) <= 1:
+            return False, 0, 0
+        assistant = messages[-1] if messages[-1].get("role") == "assistant" else None
+        if assistant is None:
+            assistant = next((m for m in reversed(messages) if m.get("role") == "assistant"), None)
+        if assistant is None:
+            return False, 0, 0
+        content = assistant.get("content")
+        text, calls = "", len(assistant.get("tool_calls") or [])
+        if isinstance(content, str):
+            text = content
+        elif isinstance(content, list):
+            for b in content:
+                if b.get("type") == "text":
+                    text += str(b.get("text", ""))
+                elif b.get("type") == "tool_use":
+                    calls += 1
+        for candidate in (text, text.rstrip()):
+            if self.text.startswith(candidate):
+                return True, len(candidate), calls
+        at = self.text.find(text.strip())
+        return True, (at + len(text.strip())) if at >= 0 and text.strip() else 0, calls
+
+
+_fault = st.builds(
+    RoundFault,
+    kind=st.sampled_from(("none", "cut", "cut", "break", "error", "restart", "http")),
+    at=st.integers(1, 40),
+)
+
+
+@st.composite
+def behaviours(
+    draw: st.DrawFn,
+    *,
+    dialect: Dialect,
+    models: Sequence[str] | None = None,
+    max_faults: int = 3,
+    tools: bool = True,
+    thinking: bool = True,
+    citations: bool = True,
+) -> Behaviour:
+    """A consistent upstream answer and the faults of its first rounds (cuts, breaks, passing
+    errors, restarts, error statuses), then rounds that answer the rest whole."""
+    if models is None:
+        models = (
+            PREFILL_MODELS + NO_PREFILL_MODELS if dialect == "anthropic" else ("gpt-4o", "claude-sonnet-4-5")
+        )
+    model = draw(st.sampled_from(models))
+    text = draw(texts(min_size=2))
+    calls = tuple(draw(st.lists(_tool_use(), max_size=2))) if tools else ()
+    think = draw(st.one_of(st.none(), _prose())) if thinking and dialect == "anthropic" else None
+    cites = tuple(draw(st.lists(_citation(), max_size=2))) if citations and dialect == "anthropic" else ()
+    faults = tuple(draw(st.lists(_fault, max_size=max_faults)))
+    return Behaviour(dialect, model, draw(st.sampled_from((2048, 4096))), text, faults, think, cites, calls)

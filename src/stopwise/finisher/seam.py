@@ -6,11 +6,14 @@ Three pieces, all pure functions on strings:
   ends at the end of a whole word and never in whitespace (Anthropic rejects a prefill ending in
   whitespace, and a partial token re-sent as text tokenizes differently); the dropped tail is the
   whitespace that followed it plus at least one word, so the whitespace that belongs at the seam
-  is known exactly. Streaming emits only the kept part, so nothing shown is ever retracted.
+  is known exactly (in a CJK or a long unbroken run, two characters of it instead). Streaming
+  emits only the kept part, so nothing shown is ever retracted.
 - :func:`structure_at` says what the cut is in (an open code fence, a JSON string, a table row)
   so the continue-turn nudge can tell the model not to reopen it.
-- :func:`repair` cleans a continue-turn reply: a preamble, a reopened fence, text repeated from
-  before the cut (a repeated tail or a restarted paragraph), then puts the seam's whitespace back.
+- :func:`repair` cleans a continue-turn reply of what is provably not new, and nothing else: a
+  preamble from the closed list :data:`CONTINUATION_PHRASES`, a reopened fence line, text that
+  provably repeats the end of the kept part (a repeated tail, a restarted line or paragraph);
+  then puts the seam's whitespace back.
   :func:`undecided` tells a streaming caller whether more of the reply is needed to decide.
 """
 
@@ -372,21 +375,26 @@ def _strip_reopened_fence(text: str, structure: Structure, dropped: str, final: 
     return body[eol + 1 :]
 
 
-# A repeat is provable when reading the reply as new text contradicts what we already hold. We
-# backed off over the dropped word ``d``, so our own answer goes on with ``d`` right after the
-# kept text; a faithful continuation therefore starts with ``d``. When the reply starts with
-# ``S`` (the kept text's last words, or its line or paragraph from the start), and ``S`` is
-# followed by ``d`` while the reply itself does not start with ``d``, reading it as new text
-# would put ``S`` twice where our answer has it once: that is a repeat, however short (one
-# word; two CJK characters). When the reply does start with ``d`` too (``S`` itself starts with
-# ``d``, or nothing was dropped), both readings fit what we hold, and the only way to tell is how
-# unlikely a document is to repeat ``S`` right away: real text does, with short runs (``| - |``,
-# ``0, 0,``, a list's or table's repeated cells, code's repeated lines), so there a repeat is
-# removed only when ``S`` is long (_AMBIGUOUS_WORDS words and _AMBIGUOUS_CHARS characters, or
-# _AMBIGUOUS_CJK CJK characters), is followed by exactly the seam's whitespace and ``d``, and the
-# kept text does not already repeat it (a periodic run). When the reply starts with neither
-# (the model went on differently), a repeat of _LOOSE_WORDS words or _LOOSE_CHARS characters is
-# removed.
+# What "provably repeated" means. We backed off over the dropped word ``d``, so our own answer
+# goes on with ``d`` right after the kept text: a faithful continuation starts with ``d``. Say the
+# reply starts with ``S``, a suffix of the kept text that starts at a word boundary (its last
+# words, or its line or paragraph from the start).
+# - The reply does not start with ``d``, but ``S`` is followed by ``d``: reading the reply as new
+#   text would put ``S`` twice where our answer has it once. That is a repeat, however short (one
+#   word; two CJK characters).
+# - The reply starts with ``d`` too (``S`` itself starts with ``d``: ``the seasons of`` before
+#   ``the``, ``| x`` before ``|``; or nothing was dropped): both readings fit what we hold, and
+#   real documents do repeat text right away (``| - | - |``, ``0, 0, 0``, a JSON array's equal
+#   items, three identical lines of example output). Then ``S`` is removed only if it is followed
+#   by exactly the seam's whitespace and ``d``, and either it is long enough (_AMBIGUOUS_CHARS
+#   characters and _AMBIGUOUS_WORDS words, or a whole line's start; _AMBIGUOUS_CJK for CJK) and
+#   the kept text is not already periodic with the square's period (the last _PERIODIC
+#   characters of the kept text equal those one period before: a model's repeat has no such
+#   period), or, in a markdown table row, only the repeat reading keeps the header's column count.
+#   These limits are measured, not guessed: bench/seam_quality.py finds no false deletion with
+#   them in 4 x 10,000 cuts of real documents (docs/benchmarks.md).
+# - The reply starts with neither (the model went on differently): a repeat of _LOOSE_WORDS
+#   words or _LOOSE_CHARS characters (_LOOSE_CJK CJK characters) is removed.
 _AMBIGUOUS_WORDS = 2
 _AMBIGUOUS_CHARS = 8
 _AMBIGUOUS_CJK = 8
@@ -395,6 +403,7 @@ _LOOSE_CHARS = 12
 _LOOSE_CJK = 4
 _MIN_CJK = 2
 _PERIODIC = 3
+_RESTART_CHARS = 32
 _PROBE = 16
 
 
@@ -547,10 +556,11 @@ def _table_vote(seam: Seam, body: str, length: int, final: bool) -> bool | None:
 
 def _restart_only(seam: Seam, body: str) -> bool:
     """``body`` is all text the answer already has, from the start of a line: a restart (of the
-    line, the paragraph, the whole answer) that stopped before reaching the cut. Not when the
-    body starts with the dropped word (it may be the answer's faithful end)."""
+    line, the paragraph, the whole answer) that stopped before reaching the cut. When the body
+    starts with the dropped word it may be the answer's faithful end, so then it must be long
+    (_RESTART_CHARS): a document does not end on a copy of that much of itself."""
     kept = seam.kept
-    if body.startswith(seam.dropped.strip()) or not _loose(body):
+    if not _loose(body) or (body.startswith(seam.dropped.strip()) and len(body) < _RESTART_CHARS):
         return False
     probe = body[:_PROBE]
     j = kept.find(probe)

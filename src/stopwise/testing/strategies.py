@@ -649,9 +649,7 @@ class Behaviour:
             if self.dialect == "anthropic":
                 content: list[dict[str, Any]] = []
                 if self.thinking is not None and not done:
-                    content.append(
-                        {"type": "thinking", "thinking": self.thinking, "signature": "EqSig" + str(n)}
-                    )
+                    content.append({"type": "thinking", "thinking": self.thinking, "signature": "EqSigTruth"})
                 if shown or not calls:
                     block: dict[str, Any] = {"type": "text", "text": shown}
                     if self.citations and prefix_len == 0:

@@ -356,11 +356,16 @@ def _preamble_end(reply: str, final: bool) -> int | None:
     return len(reply) - len(reply[start + len(line) :].lstrip())
 
 
-def _strip_reopened_fence(text: str, structure: Structure, dropped: str, final: bool) -> str | None:
+def _strip_reopened_fence(
+    text: str, structure: Structure, kept: str, dropped: str, final: bool
+) -> str | None:
     """``text`` without the fence line that reopens the open fence: the fence's own line (its
     language tag included) again. A bare ``` inside an open block is its legitimate close, so
-    only a tagged fence is removed; and not when the word we dropped is that very fence line
-    (the document itself has it there). None while such a line may still be arriving."""
+    only a tagged fence is removed. When the reply's fence line also starts with the word we
+    dropped (the document may have it right there): not when the kept text ends on the fence's
+    own line, and only if what follows the line goes on with that word again (after a repeat of
+    the kept text's end, maybe). None while such a
+    line may still be arriving."""
     if not structure.fence:
         return text
     body = text.lstrip()
@@ -370,9 +375,22 @@ def _strip_reopened_fence(text: str, structure: Structure, dropped: str, final: 
         if not final and (opener.startswith(body) or body.rstrip() == opener):
             return None
         return text
-    if body[:eol].rstrip() != opener or dropped.startswith(opener):
+    if body[:eol].rstrip() != opener:
         return text
-    return body[eol + 1 :]
+    after = body[eol + 1 :]
+    if not body.startswith(dropped):
+        return after
+    if kept.rsplit("\n", 1)[-1].lstrip().startswith("```"):
+        return text  # the kept text ends on the fence's own line: the reply may be its content
+    if dropped:
+        head = after.lstrip()
+        if not final and (len(head) < len(dropped) or _may_grow(kept, head)):
+            return None
+        # What follows is our dropped word, or a repeat of the kept text's end and then it.
+        goes_on = [0, *_repeats(kept, head)]
+        if not any(head[n:].lstrip().startswith(dropped) for n in goes_on):
+            return text
+    return after
 
 
 # What "provably repeated" means. We backed off over the dropped word ``d``, so our own answer
@@ -577,7 +595,7 @@ def _plan(seam: Seam, reply: str, structure: Structure, final: bool) -> tuple[st
     end = _preamble_end(reply, final)
     if end is None:
         return None
-    text = _strip_reopened_fence(reply[end:], structure, seam.dropped.strip(), final)
+    text = _strip_reopened_fence(reply[end:], structure, seam.kept, seam.dropped.strip(), final)
     if text is None:
         return None
     body = text.lstrip()

@@ -1,18 +1,36 @@
 """Seam repair, sans-I/O (brief/continuation.md, "Sketch of good joining"): literal strings first,
-then an offline oracle against the simulator's own misbehaving continuations, and a streaming
-property (repairing a reply as it arrives gives what repairing it whole gives)."""
+then an offline oracle against the simulator's own misbehaving continuations, a streaming
+property (repairing a reply as it arrives gives what repairing it whole gives), and issue 10's
+invariant 3 as properties: a faithful continuation is never altered (real documents installed on
+the machine, and generated text), every preamble of the closed list is removed and nothing else
+is, provable repeats are removed."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import itertools
+import json
 import random
 import re
+import sysconfig
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stopwise.finisher.seam import Seam, Structure, back_off, nudge, repair, structure_at, undecided
+from stopwise.finisher.seam import (
+    ACKNOWLEDGEMENTS,
+    CONTINUATION_PHRASES,
+    Seam,
+    Structure,
+    back_off,
+    is_preamble,
+    nudge,
+    repair,
+    structure_at,
+    undecided,
+)
 from stopwise.sim import BEHAVIORS, PREAMBLE, full_document, tokenize
 from stopwise.sim.behaviors import continuation_text
 
@@ -346,3 +364,223 @@ def test_streaming_repair_equals_whole_repair(kind: str) -> None:
             if not decided:
                 out = repair(seam, head, st)
             assert out == whole, (kind, cut, sorted(combo), reply[:60])
+
+
+# -- issue 10, invariant 3: only what is provably not new ------------------------------------------
+def test_a_real_sentence_that_looks_like_a_preamble_is_content() -> None:
+    # The issue's example: the answer so far ends "…totals.\n\nHere", the faithful reply starts
+    # with the sentence it was writing.
+    text = "Revenue grew in every quarter; the table below gives the totals.\n\nHere"
+    rest = " is the breakdown by region:\n\n| Region | Q1 |\n|---|---|\n| North | 12 |\n"
+    seam = back_off(text)
+    assert seam.dropped == "\n\nHere"
+    for reply in ("\n\nHere" + rest, "Here" + rest):
+        assert seam.kept + repair(seam, reply, structure_at(seam.kept)) == text + rest
+
+
+CONTENT_LINES = [
+    "Here is the breakdown by region:",
+    "Here is the rest of the story, as she told it:",
+    "Here's the thing:",
+    "Sure enough, the test failed.",
+    "Certainly not, she thought.",
+    "OK, so the next step is",
+    "Okay.",
+    "Sure.",
+    "Continuing education:",
+    "Continued fraction expansion:",
+    "Continuation passing style",
+    "继续教育：",
+    "以下是示例：",
+    "繼續閱讀前請注意：",
+]
+
+
+@pytest.mark.parametrize("line", CONTENT_LINES)
+def test_a_line_not_on_the_list_is_never_removed(line: str) -> None:
+    assert not is_preamble(line)
+    reply = f"{line}\n\nfrost arrives."
+    assert repair(SEAM, reply, Structure()) == " " + reply
+
+
+_PHRASE = st.sampled_from(CONTINUATION_PHRASES)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    _PHRASE,
+    st.sampled_from(["", ":", "：", ".", "。", "…"]),
+    st.sampled_from(["", *(f"{a}{m} " for a in ACKNOWLEDGEMENTS for m in (",", "!", "，"))]),
+    st.sampled_from(["\n", "\n\n", "  \n", "\r\n"]),
+    st.sampled_from([str.lower, str.upper, str.title, lambda x: x]),
+    st.booleans(),
+)
+def test_every_phrase_of_the_closed_list_is_removed(
+    phrase: str, mark: str, ack: str, newline: str, case: object, drop_space: bool
+) -> None:
+    line = case(ack + phrase + mark)  # type: ignore[operator]
+    reply = f"{line}{newline}{'' if drop_space else ' '}frost arrives."
+    assert is_preamble(line)
+    assert repair(SEAM, reply, Structure()) == " frost arrives.", reply
+    assert repair(SEAM, line, Structure()) == ""  # a preamble and nothing else yet
+    # While the line may still become a preamble, a streaming caller holds it back.
+    for i in range(1, len(line) + 1):
+        assert undecided(SEAM, line[:i], Structure())
+
+
+_WORDS = ["harbour", "tide", "the", "of", "Here", "is", "rest", "Sure", "继续", "|", "-"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_WORDS), min_size=1, max_size=8), st.sampled_from([":", ".", ""]))
+def test_a_sentence_not_on_the_list_is_kept(words: list[str], mark: str) -> None:
+    line = " ".join(words) + mark
+    if is_preamble(line):
+        return  # it is on the list ("Continuing", "继续"): covered above
+    seam = Seam("The committee kept records", " ledger")  # the reply repeats nothing of it
+    reply = f"{line}\nledger of tides."
+    assert repair(seam, reply, Structure()).lstrip().startswith(line)
+
+
+# Distinct first letters: no repeated run starts with (a prefix of) the word cut.
+_VOCAB = ["harbour", "tide", "ledger", "orchard", "amber", "winter", "ferry", "quartz", "raven", "copper"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(_VOCAB), min_size=6, max_size=30, unique=True),
+    st.integers(1, 12),
+    st.data(),
+)
+def test_a_repeat_followed_by_the_dropped_word_is_removed(
+    words: list[str], n: int, data: st.DataObject
+) -> None:
+    # Distinct words: the reply does not start with the dropped word, so reading it as new text
+    # would put the repeated words twice where our answer has them once. The model's own
+    # whitespace after the repeat does not matter.
+    text = " ".join(words)
+    cut = data.draw(st.integers(len(words[0]) + 2, len(text) - 1))
+    seam = back_off(text[:cut])
+    start = max(0, len(seam.kept.split()) - n)
+    repeated = " ".join(seam.kept.split()[start:])
+    rest = text[len(seam.kept) :]
+    for reply in (repeated + rest, repeated + "\n" + rest.lstrip()):
+        assert seam.kept + repair(seam, reply, Structure()) == text, reply
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(_VOCAB), min_size=4, max_size=12, unique=True), st.integers(2, 6))
+def test_a_long_repeat_that_starts_with_the_dropped_word_is_removed(words: list[str], n: int) -> None:
+    # The ambiguous case: the repeated words start with the dropped word, so the reply also reads
+    # as new text; long enough (8 characters, 2 words) and not periodic, it is a repeat.
+    n = min(n, len(words) - 1)
+    kept = "Then " + " ".join(words)
+    dropped = " " + words[-n]
+    repeated = " ".join(words[-n:])
+    reply = repeated + " " + words[-n] + " arrives."
+    assert kept + repair(Seam(kept, dropped), reply, Structure()) == kept + dropped + " arrives."
+
+
+# Faithful continuations of real documents: what the bench measures at scale (bench/seam_quality.py),
+# here on a few documents every machine running the tests has.
+_STDLIB = Path(sysconfig.get_paths()["stdlib"])
+
+
+def _real_documents() -> list[tuple[str, str]]:
+    docs: list[tuple[str, str]] = []
+    for name in (
+        "textwrap.py",
+        "json/decoder.py",
+        "LICENSE.txt",
+        "test/cjkencodings/gb2312-utf8.txt",
+        "test/cjkencodings/big5-utf8.txt",
+        "test/cjkencodings/euc_jp-utf8.txt",
+    ):
+        path = _STDLIB / name
+        if path.is_file():
+            docs.append((str(path), path.read_text("utf-8")))
+    docs.append(
+        ("sysconfig config vars as JSON", json.dumps(sysconfig.get_config_vars(), indent=2, default=str))
+    )
+    for dist in ("orjson", "openai", "hypothesis", "pytest"):
+        try:
+            text = importlib.metadata.distribution(dist).read_text("METADATA")
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        if text:
+            docs.append((f"{dist} METADATA", text))
+    return docs
+
+
+REAL_DOCUMENTS = _real_documents()
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.sampled_from(REAL_DOCUMENTS), st.floats(0, 1, exclude_max=True), st.booleans())
+def test_a_faithful_continuation_of_a_real_document_is_never_altered(
+    source_doc: tuple[str, str], where: float, lstrip: bool
+) -> None:
+    source, doc = source_doc
+    cut = 16 + int(where * (len(doc) - 17))
+    seam = back_off(doc[:cut])
+    rest = doc[len(seam.kept) :]
+    reply = rest.lstrip() if lstrip else rest
+    joined = seam.kept + repair(seam, reply, structure_at(seam.kept))
+    assert joined == doc, (source, cut, seam, reply[:60])
+
+
+_PIECES = [
+    "the",
+    "tide",
+    "harbour",
+    "|",
+    "| 1 |",
+    "0,",
+    "{",
+    "}",
+    '"k": 1,',
+    "```python",
+    "def f():",
+    "    return x",
+    "港口",
+    "。",
+    "，",
+    "薄雾之中",
+    "x",
+    "-",
+    "*",
+    "#",
+]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(_PIECES), st.sampled_from([" ", "\n", "\n\n", "  ", ""])),
+        min_size=3,
+        max_size=60,
+    ),
+    st.floats(0, 1, exclude_max=True),
+)
+def test_a_faithful_continuation_loses_nothing_but_a_copy_of_what_precedes_it(
+    parts: list[tuple[str, str]], where: float
+) -> None:
+    # Generated text repeats itself far more than real text does, so here a faithful reply may
+    # lose text: but only an exact copy of what comes right before it (the document's own
+    # immediate repetition, which reads as a repeat: "the cats the cats the"), never anything else.
+    doc = "".join(p + sep for p, sep in parts)
+    cut = 1 + int(where * (len(doc) - 1))
+    seam = back_off(doc[:cut])
+    if not seam.kept.strip():
+        return
+    rest = doc[len(seam.kept) :]
+    joined = seam.kept + repair(seam, rest, structure_at(seam.kept))
+    if joined == doc:
+        return
+    # What went missing sits right after the kept text (after its whitespace) and equals the
+    # kept text's own end.
+    at = len(seam.kept) + len(seam.whitespace)
+    gone = len(doc) - len(joined)
+    assert gone > 0 and joined == doc[:at] + doc[at + gone :], (doc, cut)
+    missing = doc[at : at + gone].rstrip()
+    assert seam.kept.endswith(missing), (doc, cut, missing)

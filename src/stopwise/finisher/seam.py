@@ -6,11 +6,14 @@ Three pieces, all pure functions on strings:
   ends at the end of a whole word and never in whitespace (Anthropic rejects a prefill ending in
   whitespace, and a partial token re-sent as text tokenizes differently); the dropped tail is the
   whitespace that followed it plus at least one word, so the whitespace that belongs at the seam
-  is known exactly. Streaming emits only the kept part, so nothing shown is ever retracted.
+  is known exactly (in a CJK or a long unbroken run, two characters of it instead). Streaming
+  emits only the kept part, so nothing shown is ever retracted.
 - :func:`structure_at` says what the cut is in (an open code fence, a JSON string, a table row)
   so the continue-turn nudge can tell the model not to reopen it.
-- :func:`repair` cleans a continue-turn reply: a preamble, a reopened fence, text repeated from
-  before the cut (a repeated tail or a restarted paragraph), then puts the seam's whitespace back.
+- :func:`repair` cleans a continue-turn reply of what is provably not new, and nothing else: a
+  preamble from the closed list :data:`CONTINUATION_PHRASES`, a reopened fence line, text that
+  provably repeats the end of the kept part (a repeated tail, a restarted line or paragraph);
+  then puts the seam's whitespace back.
   :func:`undecided` tells a streaming caller whether more of the reply is needed to decide.
 """
 
@@ -19,28 +22,28 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["Seam", "Structure", "back_off", "nudge", "repair", "structure_at", "undecided"]
+__all__ = [
+    "ACKNOWLEDGEMENTS",
+    "CONTINUATION_PHRASES",
+    "Seam",
+    "Structure",
+    "back_off",
+    "is_preamble",
+    "nudge",
+    "repair",
+    "structure_at",
+    "undecided",
+]
 
 # Past this many characters without whitespace (base64, a minified blob) there is no word to
 # back off to: keep everything.
 _NO_WORD_WINDOW = 48
 _WINDOW = 2048
 
-_PREAMBLE = re.compile(
-    r"\A\s*(?:continuing|continued|continuation|sure|okay|ok|certainly|of course|here(?:'s| is| are)|"
-    r"picking up|resuming|as requested|got it)\b[^\n]{0,100}?[:.!]\s*(?:\n|\Z)",
-    re.IGNORECASE,
-)
-_FENCE_LINE = re.compile(r"\A\s*```[^\n`]*\n")
 _CJK_STOP = re.compile(r"[。！？；，、]")
 _CJK_SENTENCE = 120
 _CJK_BACKOFF = 2
 _CJK = re.compile(r"[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uff00-\uffef]")
-
-# Shortest repeat we remove: shorter matches are too often a real continuation ("the the").
-_MIN_OVERLAP_CHARS = 12
-_MIN_OVERLAP_CJK = 4
-_MIN_OVERLAP_WORDS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,27 +74,33 @@ def _back_off(text: str) -> Seam:
     run = parts[-1] if parts else ""  # the last word
     # Where the whitespace before the last word begins; -1: no whitespace before it.
     start = len(parts[0]) if len(parts) == 2 else (0 if tail[:1].isspace() else -1)
-    if start >= 0 and not _no_word(run):
+    if start >= 0 and (len(run) <= _CJK_BACKOFF or not _no_word(run)):
+        # A word after whitespace (or a CJK run of a character or two, right after a paragraph
+        # break): give it back with the whitespace before it, which is then known completely.
         return Seam(text[:start], text[start:])
-    if len(tail) == len(text):
-        if len(run) > _CJK_BACKOFF and _CJK.search(run[-_CJK_BACKOFF:]) is not None:
-            # Cut in a CJK run: give back a couple of characters, so the seam falls inside the
-            # run, where no whitespace can be lost (right after a 。 the paragraph break that
-            # may follow is unknowable).
-            return Seam(text[:-_CJK_BACKOFF], text[-_CJK_BACKOFF:])
-        return Seam(text, "")  # a long unbroken run (base64, minified code): keep it all
-    # Ends in whitespace with no word to back off to (CJK): the cut may have split that run
-    # ("\n" of "\n\n"), so back off to the last sentence mark before it, where the seam has
-    # no whitespace at all.
-    end = len(tail) - 1  # a mark right before the whitespace leaves nothing to regenerate
-    p = _CJK_STOP.search(text, max(0, end - _CJK_SENTENCE), end)
-    last = None
-    while p is not None:
-        last = p
-        p = _CJK_STOP.search(text, p.end(), end)
-    if last is not None:
-        return Seam(text[: last.end()], text[last.end() :])
-    return Seam(tail, text[len(tail) :])
+    cjk = _CJK.search(run) is not None
+    if len(tail) < len(text) and cjk:
+        # Ends in whitespace after CJK: the cut may have split that run ("\n" of "\n\n"), so
+        # back off to the last sentence mark before it, where the seam has no whitespace at all.
+        end = len(tail) - 1  # a mark right before the whitespace leaves nothing to regenerate
+        p = _CJK_STOP.search(text, max(0, end - _CJK_SENTENCE), end)
+        last = None
+        while p is not None:
+            last = p
+            p = _CJK_STOP.search(text, p.end(), end)
+        if last is not None:
+            return Seam(text[: last.end()], text[last.end() :])
+    if len(run) > _CJK_BACKOFF and (start >= 0 or cjk):
+        # In a run we do not back off over (CJK, where every character is a word of its own; a
+        # long unbroken run, base64 or minified code, where backing off would throw away more
+        # than a round may write): give back its last couple of characters. The seam then falls
+        # inside the run, so the reply must start with them, and whatever whitespace follows
+        # (right after a 。 or at the end of a run the paragraph break is unknowable) is the
+        # reply's own, never lost.
+        at = len(tail) - _CJK_BACKOFF
+        return Seam(text[:at], text[at:])
+    # A single unbroken run and nothing before it: keep it all.
+    return Seam(text, "") if len(tail) == len(text) else Seam(tail, text[len(tail) :])
 
 
 def _no_word(run: str) -> bool:
@@ -172,83 +181,436 @@ def nudge(structure: Structure) -> str:
     return f"{base} {extra}" if extra else base
 
 
-def _strip_preamble(reply: str) -> str:
-    m = _PREAMBLE.match(reply)
-    return reply[m.end() :] if m is not None else reply
+# -- what a continue-turn reply may lose -----------------------------------------------------------
+# Repair removes only what is provably not new (brief/continuation.md, issue 10 invariant 3):
+# a preamble from the closed list below, a reopened fence line, and text that repeats the end of
+# what we kept. Anything else is content, however much it looks like a preamble ("Here is the
+# breakdown by region:", "Sure enough, the test failed.").
+
+#: The closed list of continuation preambles: what models without prefill actually write before
+#: a continuation (Claude, GPT-4o, Gemini, Qwen, DeepSeek, asked to "continue exactly where you
+#: stopped"). A reply's first line is a preamble when, ignoring case and surrounding spaces, it is
+#: one of these, optionally after an acknowledgement from :data:`ACKNOWLEDGEMENTS` ("Sure, ",
+#: "好的，"), optionally ending in ``:`` ``：`` ``.`` ``。`` or ``…``, and followed by a line break or
+#: the end of the reply. Nothing else is ever taken for a preamble.
+_REST = ("the rest", "the continuation", "the remainder")
+_OF = ("", " of the response", " of the answer", " of the text", " of the code", " of the document")
+CONTINUATION_PHRASES: tuple[str, ...] = (
+    # English: "continuing from where I left off" and its variants
+    "Continuing from where I left off",
+    "Continuing where I left off",
+    "Continuing from where we left off",
+    "Continuing where we left off",
+    "Continuing from where it left off",
+    "Continuing from where the previous response left off",
+    "Continuing from the previous response",
+    "Continuing from where the response was cut off",
+    "Continuing from the cut-off point",
+    "Picking up where I left off",
+    "Picking up from where I left off",
+    "Resuming where I left off",
+    "Resuming from where I left off",
+    "I'll continue from where I left off",
+    "I will continue from where I left off",
+    "Let me continue from where I left off",
+    "Let me continue",
+    "Continuing",
+    "Continuing on",
+    "Continued",
+    "Continuation",
+    "(continued)",
+    "(cont.)",
+    "[continued]",
+    "Continuing the response",
+    "Continuing the answer",
+    "Continuing the code",
+    # English: "here is the rest", "here's the continuation of the code", ...
+    *(f"{lead} {what}{of}" for lead in ("Here is", "Here's") for what in _REST for of in _OF),
+    # Simplified Chinese
+    "接着上文",
+    "接上文",
+    "续上文",
+    "继续上文",
+    "接着写",
+    "继续写",
+    "继续输出",
+    "继续",
+    "下面继续",
+    "接下来继续",
+    "从上次中断的地方继续",
+    "从中断处继续",
+    "以下是剩余部分",
+    "以下是剩余的部分",
+    "以下是剩余内容",
+    "以下是剩余的内容",
+    "以下是后续内容",
+    "以下是续写内容",
+    "以下是续写",
+    "（续）",
+    "(续)",
+    # Traditional Chinese
+    "接續上文",
+    "續上文",
+    "繼續上文",
+    "接著寫",
+    "繼續寫",
+    "繼續輸出",
+    "繼續",
+    "下面繼續",
+    "接下來繼續",
+    "從上次中斷的地方繼續",
+    "從中斷處繼續",
+    "以下是剩餘部分",
+    "以下是剩餘的部分",
+    "以下是剩餘內容",
+    "以下是剩餘的內容",
+    "以下是後續內容",
+    "以下是續寫內容",
+    "以下是續寫",
+    "（續）",
+    "(續)",
+    # Japanese
+    "続き",
+    "続きです",
+    "続けます",
+    "以下、続きです",
+    "前回の続きです",
+    "（続き）",
+)
+#: What may come before a phrase of :data:`CONTINUATION_PHRASES` on the same line, followed by one
+#: of ``, ! . ， ！ 。 、`` ("Sure, here is the rest:", "Certainly! Continuing:", "好的，继续："). On its
+#: own an acknowledgement is content ("Sure." may be a line of dialogue).
+ACKNOWLEDGEMENTS: tuple[str, ...] = (
+    "Sure",
+    "Certainly",
+    "Of course",
+    "Okay",
+    "OK",
+    "Absolutely",
+    "Alright",
+    "All right",
+    "Got it",
+    "No problem",
+    "Understood",
+    "好的",
+    "好",
+    "当然",
+    "當然",
+    "没问题",
+    "沒問題",
+    "はい",
+)
+_PHRASES = frozenset(p.casefold() for p in CONTINUATION_PHRASES)
+_ACKS = tuple(sorted({a.casefold() for a in ACKNOWLEDGEMENTS}, key=len, reverse=True))
+_ACK_MARKS = ",!.，！。、"
+_END_MARKS = ":：.。…"
+_LONGEST_LINE = max(map(len, _PHRASES)) + max(map(len, _ACKS)) + 8
 
 
-def _strip_reopened_fence(reply: str, structure: Structure) -> str:
-    # Only a fence line carrying the open fence's own language tag is a reopening: a bare ```
-    # inside an open block is most likely the block's legitimate close.
-    if not structure.fence:
-        return reply
-    m = _FENCE_LINE.match(reply)
-    if m is None or m.group(0).strip()[3:].strip() != structure.fence:
-        return reply
-    return reply[m.end() :]
+def _phrase_of(line: str) -> str | None:
+    """``line`` without its acknowledgement and final mark, casefolded; None when it has an
+    acknowledgement not followed by a phrase's own text."""
+    norm = line.strip().casefold()
+    for ack in _ACKS:
+        if norm.startswith(ack) and norm[len(ack) : len(ack) + 1] in tuple(_ACK_MARKS):
+            norm = norm[len(ack) + 1 :].lstrip()
+            break
+    end = len(norm)
+    while end > 0 and norm[end - 1] in _END_MARKS and len(norm) - end < 3:
+        end -= 1
+    return norm[:end].rstrip()
 
 
-def _overlap(kept: str, reply: str) -> int:
-    """Length of the longest suffix of ``kept`` (starting at a word boundary) that ``reply``
-    starts with; 0 when there is none long enough to be a repeat rather than a coincidence."""
-    if not reply or not kept:
+def is_preamble(line: str) -> bool:
+    """Whether ``line`` (one line, without its line break) is a continuation preamble."""
+    return "\n" not in line and _phrase_of(line) in _PHRASES
+
+
+def _preamble_prefix(line: str) -> bool:
+    """Whether ``line``, the first line of a reply still arriving, may yet become a preamble."""
+    norm = line.lstrip().casefold()
+    if len(norm) > _LONGEST_LINE:
+        return False
+    if is_preamble(norm):
+        return True  # complete: the line break (or the end of the reply) is still to come
+    for ack in _ACKS:
+        if ack.startswith(norm) or (ack + ",").startswith(norm):
+            return True
+        if norm.startswith(ack) and norm[len(ack) : len(ack) + 1] in tuple(_ACK_MARKS):
+            norm = norm[len(ack) + 1 :].lstrip()
+            break
+    return any(p.startswith(norm) for p in _PHRASES)
+
+
+def _preamble_end(reply: str, final: bool) -> int | None:
+    """Where the preamble that opens ``reply`` ends (after its line break), 0 when there is none;
+    None while the reply is still arriving and its first line may yet become one."""
+    start = len(reply) - len(reply.lstrip())
+    eol = reply.find("\n", start)
+    line = reply[start:] if eol < 0 else reply[start:eol]
+    if eol < 0 and not final:
+        return None if _preamble_prefix(line) else 0
+    if not is_preamble(line):
         return 0
-    probe = reply[:16]
-    best = 0
+    # The blank line a preamble is followed by is its own, not the seam's.
+    return len(reply) - len(reply[start + len(line) :].lstrip())
+
+
+def _strip_reopened_fence(
+    text: str, structure: Structure, kept: str, dropped: str, final: bool
+) -> str | None:
+    """``text`` without the fence line that reopens the open fence: the fence's own line (its
+    language tag included) again. A bare ``` inside an open block is its legitimate close, so
+    only a tagged fence is removed. When the reply's fence line also starts with the word we
+    dropped (the document may have it right there): not when the kept text ends on the fence's
+    own line, and only if what follows the line goes on with that word again (after a repeat of
+    the kept text's end, maybe). None while such a
+    line may still be arriving."""
+    if not structure.fence:
+        return text
+    body = text.lstrip()
+    opener = "```" + structure.fence
+    eol = body.find("\n")
+    if eol < 0:
+        if not final and (opener.startswith(body) or body.rstrip() == opener):
+            return None
+        return text
+    if body[:eol].rstrip() != opener:
+        return text
+    after = body[eol + 1 :]
+    if not body.startswith(dropped):
+        return after
+    if kept.rsplit("\n", 1)[-1].lstrip().startswith("```"):
+        return text  # the kept text ends on the fence's own line: the reply may be its content
+    if dropped:
+        head = after.lstrip()
+        if not final and (len(head) < len(dropped) or _may_grow(kept, head)):
+            return None
+        # What follows is our dropped word, or a repeat of the kept text's end and then it.
+        goes_on = [0, *_repeats(kept, head)]
+        if not any(head[n:].lstrip().startswith(dropped) for n in goes_on):
+            return text
+    return after
+
+
+# What "provably repeated" means. We backed off over the dropped word ``d``, so our own answer
+# goes on with ``d`` right after the kept text: a faithful continuation starts with ``d``. Say the
+# reply starts with ``S``, a suffix of the kept text that starts at a word boundary (its last
+# words, or its line or paragraph from the start).
+# - The reply does not start with ``d``, but ``S`` is followed by ``d``: reading the reply as new
+#   text would put ``S`` twice where our answer has it once. That is a repeat, however short (one
+#   word; two CJK characters).
+# - The reply starts with ``d`` too (``S`` itself starts with ``d``: ``the seasons of`` before
+#   ``the``, ``| x`` before ``|``; or nothing was dropped): both readings fit what we hold, and
+#   real documents do repeat text right away (``| - | - |``, ``0, 0, 0``, a JSON array's equal
+#   items, three identical lines of example output). Then ``S`` is removed only if it is followed
+#   by exactly the seam's whitespace and ``d``, and either it is long enough (_AMBIGUOUS_CHARS
+#   characters and _AMBIGUOUS_WORDS words, or a whole line's start; _AMBIGUOUS_CJK for CJK) and
+#   the kept text is not already periodic with the square's period (the last _PERIODIC
+#   characters of the kept text equal those one period before: a model's repeat has no such
+#   period), or, in a markdown table row, only the repeat reading keeps the header's column count.
+#   These limits are measured, not guessed: bench/seam_quality.py finds no false deletion with
+#   them in 4 x 10,000 cuts of real documents (docs/benchmarks.md).
+# - The reply starts with neither (the model went on differently): a repeat of _LOOSE_WORDS
+#   words or _LOOSE_CHARS characters (_LOOSE_CJK CJK characters) is removed.
+_AMBIGUOUS_WORDS = 2
+_AMBIGUOUS_CHARS = 8
+_AMBIGUOUS_CJK = 8
+_LOOSE_WORDS = 3
+_LOOSE_CHARS = 12
+_LOOSE_CJK = 4
+_MIN_CJK = 2
+_PERIODIC = 3
+_RESTART_CHARS = 32
+_PROBE = 16
+
+
+def _boundary(kept: str, j: int) -> bool:
+    # A repeat starts where a word starts (or at a CJK character, which is a word of its own).
+    if j == 0 or kept[j - 1].isspace():
+        return True
+    return _CJK.match(kept[j]) is not None or _CJK.match(kept[j - 1]) is not None
+
+
+def _line_start(kept: str, j: int) -> bool:
+    line = kept.rfind("\n", 0, j) + 1
+    return not kept[line:j].strip()
+
+
+def _repeats(kept: str, body: str) -> list[int]:
+    """Lengths of the suffixes of ``kept`` that start at a word boundary and that ``body``
+    starts with, longest first."""
+    if not kept or not body or body[0].isspace():
+        return []
+    found: list[int] = []
+    probe = body[:_PROBE]
+    # A suffix at least as long as the probe contains it: find those with str.find, starting
+    # no further back than the body is long.
+    j = kept.find(probe, max(0, len(kept) - len(body)))
+    while j >= 0:
+        if _boundary(kept, j) and body.startswith(kept[j:]):
+            found.append(len(kept) - j)
+        j = kept.find(probe, j + 1)
+    for length in range(min(len(kept), len(probe) - 1), 0, -1):
+        start = len(kept) - length
+        if _boundary(kept, start) and body.startswith(kept[start:]):
+            found.append(length)
+    return found
+
+
+def _may_grow(kept: str, body: str) -> bool:
+    """``body`` may still become a longer repeat: it occurs in ``kept`` at a word boundary
+    short of its end."""
+    if not body:
+        return True
+    probe = body[:_PROBE]
+    j = kept.find(probe)
+    while 0 <= j < len(kept) - len(body):
+        if _boundary(kept, j) and kept.startswith(body, j):
+            return True
+        j = kept.find(probe, j + 1)
+    return False
+
+
+def _words(s: str) -> int:
+    """Words in ``s``, each CJK character counting as one."""
+    return len(_CJK.sub(" x ", s).split())
+
+
+def _is_cjk_run(s: str) -> bool:
+    return _CJK.search(s) is not None and not any(c.isspace() for c in s)
+
+
+def _loose(s: str) -> bool:
+    """Long enough to remove when the reply went on differently from what we dropped."""
+    if _is_cjk_run(s):
+        return len(s) >= _LOOSE_CJK
+    return len(s) >= _LOOSE_CHARS or _words(s) >= _LOOSE_WORDS
+
+
+def _unmistakable(kept: str, length: int, whitespace: str) -> bool:
+    """Long enough, and not part of a periodic run, to remove even though the reply also fits
+    as new text (see the comment above)."""
+    s = kept[len(kept) - length :]
+    if _is_cjk_run(s):
+        if length < _AMBIGUOUS_CJK:
+            return False
+    elif length < _AMBIGUOUS_CHARS or (
+        _words(s) < _AMBIGUOUS_WORDS and not _line_start(kept, len(kept) - length)
+    ):
+        return False
+    # A periodic run (a table's or a list's identical rows, ``0, 0, 0``, identical lines): the
+    # kept text already repeats with the square's period, so one more period is as likely
+    # content. A model's repeat has no such period: the text before it is whatever came before.
+    period = length + len(whitespace)
+    earlier = kept[: len(kept) - period]
+    same = 0
+    while same < _PERIODIC and same < len(earlier) and earlier[-1 - same] == kept[-1 - same]:
+        same += 1
+    return same < _PERIODIC
+
+
+def _repeat_length(seam: Seam, body: str, final: bool) -> int | None:
+    """How much of ``body`` (the reply without preamble, fence and leading whitespace) repeats
+    the end of ``seam.kept``; None while the reply is still arriving and that may change."""
+    kept = seam.kept
+    d = seam.dropped.strip()
+    if not final and ((len(body) < len(d) and d.startswith(body)) or _may_grow(kept, body)):
+        return None
+    faithful = body.startswith(d)
+    for length in _repeats(kept, body):
+        after = body[length:]
+        rest = after.lstrip()
+        if not final and len(rest) < len(d) and d.startswith(rest):
+            return None  # cannot tell yet whether the dropped word follows
+        s = kept[len(kept) - length :]
+        continues = rest.startswith(d) and bool(rest or final)
+        if not faithful:
+            if continues and (len(s) >= _MIN_CJK or not _is_cjk_run(s)):
+                return length
+            if not continues and _loose(s):
+                return length
+        elif continues and after[: len(after) - len(rest)] == seam.whitespace:
+            if _unmistakable(kept, length, seam.whitespace):
+                return length
+            vote = _table_vote(seam, body, length, final)
+            if vote is None:
+                return None
+            if vote:
+                return length
+    return 0
+
+
+def _bars(line: str) -> int:
+    return line.count("|") - line.count("\\|")
+
+
+def _table_vote(seam: Seam, body: str, length: int, final: bool) -> bool | None:
+    """In a markdown table row, whether only the repeat reading keeps the row's column count:
+    the row at the seam read with the reply as new text has another number of cells than the
+    table's header, and read without the repeat it has the header's. None while the rows are
+    still arriving."""
+    kept = seam.kept
+    start = kept.rfind("\n") + 1
+    line = kept[start:]
+    if not line.lstrip().startswith("|"):
+        return False
+    header = None
+    while start > 0:  # the table's first line: walk back over its rows
+        prev = kept.rfind("\n", 0, start - 1) + 1
+        if not kept[prev : start - 1].lstrip().startswith("|"):
+            break
+        header, start = kept[prev : start - 1], prev
+    if header is None:
+        return False
+    rest = body[length:].lstrip()
+    if not final and ("\n" not in body or "\n" not in rest):
+        return None
+    as_new = line + seam.whitespace + body.split("\n", 1)[0]
+    repaired = line + seam.whitespace + rest.split("\n", 1)[0]
+    want = _bars(header)
+    return _bars(as_new) != want and _bars(repaired) == want
+
+
+def _restart_only(seam: Seam, body: str) -> bool:
+    """``body`` is all text the answer already has, from the start of a line: a restart (of the
+    line, the paragraph, the whole answer) that stopped before reaching the cut. When the body
+    starts with the dropped word it may be the answer's faithful end, so then it must be long
+    (_RESTART_CHARS): a document does not end on a copy of that much of itself."""
+    kept = seam.kept
+    if not _loose(body) or (body.startswith(seam.dropped.strip()) and len(body) < _RESTART_CHARS):
+        return False
+    probe = body[:_PROBE]
     j = kept.find(probe)
     while j >= 0:
-        # A repeat starts where a word starts (or a CJK character, which is a word of its own).
-        if j == 0 or kept[j - 1].isspace() or _CJK.match(kept[j]):
-            length = len(kept) - j
-            if reply.startswith(kept[j:]):
-                best = length
-                break  # the first candidate is the longest
-        j = kept.find(probe, j + 1)
-    if best == 0:
-        # The repeat may be shorter than the probe: try suffixes of kept directly.
-        for length in range(min(len(kept), 15), 0, -1):
-            start = len(kept) - length
-            if (start == 0 or kept[start - 1].isspace() or _CJK.match(kept[start])) and reply.startswith(
-                kept[start:]
-            ):
-                best = length
-                break
-    if not best:
-        return 0
-    start = len(kept) - best
-    if start == 0 or kept[start - 1] == "\n":
-        return best  # the reply restarts the line or paragraph the cut was in
-    if _CJK.match(kept[-1]):
-        return best if best >= _MIN_OVERLAP_CJK else 0
-    # Long enough, or three words: a model repeating "the last few words" repeats at least that.
-    return best if best >= _MIN_OVERLAP_CHARS or len(kept[-best:].split()) >= _MIN_OVERLAP_WORDS else 0
-
-
-def _clean(seam: Seam, reply: str, structure: Structure) -> tuple[str, str, int]:
-    """The reply without preamble and reopened fence: (its leading whitespace, the rest, and how
-    much of the rest repeats the end of ``kept``)."""
-    text = _strip_reopened_fence(_strip_preamble(reply), structure)
-    body = text.lstrip()
-    return text[: len(text) - len(body)], body, _overlap(seam.kept, body)
-
-
-def _only_a_repeat(kept: str, body: str) -> bool:
-    """``body`` is all text the answer already has: a restart (of the line, the paragraph, the
-    whole answer) that stopped before reaching the cut."""
-    if len(body) < _MIN_OVERLAP_CHARS and len(body.split()) < _MIN_OVERLAP_WORDS:
-        return False
-    j = kept.find(body[:16])
-    while j >= 0:
-        if (j == 0 or kept[j - 1] == "\n") and kept.startswith(body, j):
+        if _line_start(kept, j) and kept.startswith(body, j):
             return True
-        j = kept.find(body[:16], j + 1)
+        j = kept.find(probe, j + 1)
     return False
+
+
+def _plan(seam: Seam, reply: str, structure: Structure, final: bool) -> tuple[str, str, int] | None:
+    """The reply without preamble and reopened fence: (its leading whitespace, the rest, and
+    how much of the rest repeats the end of ``kept``); None while undecided."""
+    end = _preamble_end(reply, final)
+    if end is None:
+        return None
+    text = _strip_reopened_fence(reply[end:], structure, seam.kept, seam.dropped.strip(), final)
+    if text is None:
+        return None
+    body = text.lstrip()
+    cut = _repeat_length(seam, body, final)
+    if cut is None:
+        return None
+    return text[: len(text) - len(body)], body, cut
 
 
 def repair(seam: Seam, reply: str, structure: Structure) -> str:
     """The part of a continue-turn ``reply`` to append to ``seam.kept``."""
-    lead, body, cut = _clean(seam, reply, structure)
-    if not cut and _only_a_repeat(seam.kept, body.rstrip()):
+    plan = _plan(seam, reply, structure, final=True)
+    assert plan is not None
+    lead, body, cut = plan
+    if not cut and _restart_only(seam, body.rstrip()):
         return ""
     # After a repeat, the model's own whitespace follows it; otherwise it leads the reply.
     rest = body[cut:] if cut else lead + body
@@ -269,44 +631,13 @@ def repair(seam: Seam, reply: str, structure: Structure) -> str:
     return own + visible
 
 
-_PREAMBLE_WORDS = (
-    "continu",
-    "sure",
-    "okay",
-    "ok",
-    "certainly",
-    "of course",
-    "here",
-    "picking",
-    "resuming",
-    "got it",
-)
-
-
 def undecided(seam: Seam, reply: str, structure: Structure) -> bool:
     """Whether a streaming caller must hold ``reply`` (the head of a continuation) back: it could
     still turn out to be a preamble, a reopened fence, or a repeat of the kept text."""
-    head = reply.lstrip()
-    if not head:
+    plan = _plan(seam, reply, structure, final=False)
+    if plan is None:
         return True
-    if "\n" not in head and len(head) < 120:
-        low = head.lower()
-        if any(low.startswith(w) or w.startswith(low) for w in _PREAMBLE_WORDS):
-            return True  # the first line may yet end in ":" and be a preamble
-    text = _strip_reopened_fence(_strip_preamble(reply), structure).lstrip()
-    if not text:
-        return True
-    if structure.fence is not None and "\n" not in text and text.startswith("```"[: len(text)]):
-        return True  # may be a reopened fence line still arriving
-    # Still a possible repeat: all we have so far is a prefix of some word-boundary suffix of kept.
-    kept = seam.kept
-    probe = text[:16]
-    j = kept.find(probe)
-    while j >= 0:
-        if (j == 0 or kept[j - 1].isspace() or _CJK.match(kept[j])) and kept.startswith(text, j):
-            return True
-        j = kept.find(probe, j + 1)
+    _, body, cut = plan
     # Decided only once something visible is left after the repeat: otherwise the whitespace
     # that follows it is still arriving and belongs to what comes next.
-    _, body, cut = _clean(seam, reply, structure)
     return not body[cut:].strip()

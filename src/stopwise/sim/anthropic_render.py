@@ -66,11 +66,19 @@ def _tool_input(block: Block) -> Any:
     return orjson.loads(raw)
 
 
+def _citations(block: Block) -> list[dict[str, Any]] | None:
+    return list(block.citations) if block.citations else None
+
+
 def _block_json(block: Block) -> dict[str, Any]:
     if block.type == "text":
+        if block.citations is not None:
+            return {"type": "text", "text": block.content, "citations": _citations(block)}
         return {"type": "text", "text": block.content}
     if block.type == "thinking":
         return {"type": "thinking", "thinking": block.content, "signature": block.signature or ""}
+    if block.type == "redacted_thinking":
+        return {"type": "redacted_thinking", "data": block.signature or ""}
     if block.type == "web_search_tool_result":
         return {"type": block.type, "tool_use_id": block.id, "content": list(block.results)}
     return {"type": block.type, "id": block.id, "name": block.name, "input": _tool_input(block)}
@@ -132,13 +140,19 @@ def _block_events(index: int, block: Block) -> list[StreamEvent]:
 
     if block.type == "text":
         start: dict[str, Any] = {"type": "text", "text": ""}
-        deltas = [delta({"type": "text_delta", "text": p}) for p in block.pieces]
+        deltas = []
+        if block.citations is not None:
+            # As the API streams it (tests/fixtures/anthropic/citations.sse): the block starts
+            # with no citations, and each citation comes before the text it cites.
+            start["citations"] = None
+            deltas = [delta({"type": "citations_delta", "citation": c}) for c in block.citations]
+        deltas += [delta({"type": "text_delta", "text": p}) for p in block.pieces]
     elif block.type == "thinking":
         start = {"type": "thinking", "thinking": "", "signature": ""}
         deltas = [delta({"type": "thinking_delta", "thinking": p}) for p in block.pieces]
         if block.signature:
             deltas.append(delta({"type": "signature_delta", "signature": block.signature}))
-    elif block.type == "web_search_tool_result":
+    elif block.type in ("web_search_tool_result", "redacted_thinking"):
         start = _block_json(block)
         deltas = []
     else:

@@ -13,6 +13,7 @@ from typing import Any, TypeGuard
 import orjson
 
 from .caching import MESSAGE_OVERHEAD, Segment
+from .citations import documents_in
 from .conversation import Turn
 from .engine import SimRequest
 from .generate import signature_for
@@ -69,7 +70,7 @@ def parse_anthropic(body: Any) -> SimRequest:
     if not isinstance(stop_sequences, list) or not all(isinstance(s, str) for s in stop_sequences):
         raise _bad("stop_sequences: Input should be a valid list of strings")
     _check_system(body.get("system"))
-    client_tool, server_tools = _tools(body.get("tools"))
+    client_tools, server_tools = _tools(body.get("tools"))
     thinking = _thinking(body.get("thinking"), max_tokens)
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
@@ -99,10 +100,13 @@ def parse_anthropic(body: Any) -> SimRequest:
         turns=turns,
         segments=segments_for(body),
         stop_sequences=tuple(stop_sequences),
-        client_tool=client_tool,
+        client_tool=client_tools[0] if client_tools else None,
         server_tools=server_tools,
         thinking_budget=thinking,
         prefill=True,
+        client_tools=client_tools,
+        documents=documents_in(messages),
+        adaptive_thinking=_is_adaptive(body.get("thinking")),
     )
 
 
@@ -201,12 +205,12 @@ def _check_system(system: Any) -> None:
             raise _bad("system: text content blocks must be non-empty")
 
 
-def _tools(tools: Any) -> tuple[str | None, bool]:
+def _tools(tools: Any) -> tuple[tuple[str, ...], bool]:
     if tools is None:
-        return None, False
+        return (), False
     if not isinstance(tools, list):
         raise _bad("tools: Input should be a valid list")
-    client: str | None = None
+    client: list[str] = []
     server = False
     for k, tool in enumerate(tools):
         if not isinstance(tool, dict):
@@ -220,8 +224,12 @@ def _tools(tools: Any) -> tuple[str | None, bool]:
             raise _bad(f"tools.{k}.custom.name: Field required")
         if "input_schema" not in tool:
             raise _bad(f"tools.{k}.custom.input_schema: Field required")
-        client = client or name
-    return client, server
+        client.append(name)
+    return tuple(client), server
+
+
+def _is_adaptive(thinking: Any) -> bool:
+    return isinstance(thinking, dict) and thinking.get("type") == "adaptive"
 
 
 def _thinking(thinking: Any, max_tokens: int) -> int | None:

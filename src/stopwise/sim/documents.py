@@ -15,7 +15,7 @@ from functools import cache
 
 from .seeded import Seeded
 
-__all__ = ["KINDS", "TOOL_FOLLOWUP", "Document", "document", "full_document"]
+__all__ = ["KINDS", "TOOL_FOLLOWUP", "Document", "document", "full_document", "tool_call_input"]
 
 #: Document kinds, in the order the request's words are looked for.
 KINDS = ("prose", "code", "json", "table", "cjk", "tool")
@@ -171,6 +171,15 @@ def document(kind: str) -> Document:
         return Document(kind, text, json.dumps(_tool_input(rng), ensure_ascii=False))
     builders = {"prose": _prose, "code": _code, "json": _json, "table": _table, "cjk": _cjk}
     return Document(kind, builders[kind](rng))
+
+
+def tool_call_input(k: int) -> str:
+    """The input JSON of call ``k`` (from 0) in a turn of parallel tool calls
+    (``x-sim-tool-calls``): one short section of the guide, about 100 tokens, so a small
+    ``max_tokens`` cuts the second call."""
+    rng = Seeded(f"stopwise-sim:tool-call:{k}")
+    body = {"filename": f"field-guide-part-{k + 1}.md", "title": f"Part {k + 1}", "body": _paragraph(rng, 3)}
+    return json.dumps(body, ensure_ascii=False)
 
 
 def _sentence(rng: Seeded) -> str:

@@ -20,6 +20,7 @@ from .faults import Faults, StreamEvent, error_for, faulty_stream, parse_faults
 from .generate import Reply
 from .http_errors import SimError, error_response
 from .ids import IdFactory
+from .stream_errors import stream_error_event
 
 __all__ = ["Endpoint", "Rendered", "serve"]
 
@@ -78,12 +79,26 @@ async def serve(request: Request, state: SimState, endpoint: Endpoint) -> Respon
         use = endpoint.account(state, req)
         reply = run(req, knobs, use.total, ids)
         rendered = endpoint.render(req, reply, use, ids, state)
+        restart: list[StreamEvent] = []
+        if faults.restart_after is not None and rendered.events is not None:
+            # A relay that retried upstream on its own: the second attempt's whole stream, with
+            # its own ids, after part of the first.
+            restart = endpoint.render(req, run(req, knobs, use.total, ids), use, ids, state).events or []
     except SimError as err:
         return error_response(err, endpoint.error_dialect, request_id)
     headers = {header_name: request_id}
     if rendered.events is not None:
+        error_event = endpoint.error_event
+        if faults.stream_error_style is not None:
+            error_event = stream_error_event(
+                faults.stream_error_style, model=req.model.name, request_id=request_id
+            )
         stream = faulty_stream(
-            rendered.events, faults, error_event=endpoint.error_event, malformed=endpoint.malformed_event
+            rendered.events,
+            faults,
+            error_event=error_event,
+            malformed=endpoint.malformed_event,
+            restart=restart,
         )
         headers["cache-control"] = "no-cache"
         return StreamingResponse(stream, headers=headers, media_type="text/event-stream; charset=utf-8")

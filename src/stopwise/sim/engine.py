@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 
 from .behaviors import BEHAVIORS, parse_behaviors
 from .caching import PromptCache, Segment
+from .citations import LOCATIONS, CitedDocument
 from .config import SimConfig
 from .conversation import Turn, analyze
-from .generate import Limits, Reply, ServerTools, generate, plan
+from .generate import Limits, Reply, ServerTools, Shapes, generate, plan
 from .http_errors import SimError
 from .ids import IdFactory
 from .models import ModelInfo
@@ -28,6 +29,13 @@ FORCED_STOPS = {
 #: The beta that turns "input + max_tokens over the window" from a 400 into a generation that
 #: stops with ``model_context_window_exceeded``.
 WINDOW_BETA = "model-context-window-exceeded-2025-08-26"
+
+#: The beta that lets Claude 4 models think between tool calls (Opus 4.6 does it unasked with
+#: adaptive thinking).
+INTERLEAVED_BETA = "interleaved-thinking-2025-05-14"
+
+#: The most calls ``x-sim-tool-calls`` asks for in one turn.
+MAX_TOOL_CALLS = 8
 
 
 @dataclass
@@ -57,6 +65,9 @@ class SimRequest:
     prefill: bool = False  # a final assistant message is continued
     include_usage: bool = False
     tool_preface: bool = True
+    client_tools: tuple[str, ...] = ()  # every offered client tool, in order
+    documents: tuple[CitedDocument, ...] = ()  # document blocks with citations enabled
+    adaptive_thinking: bool = False
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,10 @@ class Knobs:
     pause_after: int = 2
     context_window: int | None = None
     window_beta: bool = False
+    citations: str | None = None  # x-sim-citations: a location type
+    tool_calls: int = 1  # x-sim-tool-calls
+    interleaved: bool = False  # the interleaved-thinking beta
+    redacted_thinking: bool = False  # x-sim-redacted-thinking
 
 
 def parse_knobs(headers: Mapping[str, str], config: SimConfig) -> Knobs:
@@ -89,6 +104,17 @@ def parse_knobs(headers: Mapping[str, str], config: SimConfig) -> Knobs:
         reason, default = FORCED_STOPS[name]
         forced = (reason, int(arg) if arg else default)
     betas = {b.strip() for b in headers.get("anthropic-beta", "").split(",")}
+    citations = headers.get("x-sim-citations", "").strip().lower() or None
+    if citations is not None and citations not in LOCATIONS:
+        raise SimError(
+            400, f"x-sim-citations: unknown value {citations!r}; expected one of {', '.join(LOCATIONS)}"
+        )
+    tool_calls = _int_header(headers, "x-sim-tool-calls", 1)
+    if tool_calls > MAX_TOOL_CALLS:
+        raise SimError(400, f"x-sim-tool-calls: at most {MAX_TOOL_CALLS}, got {tool_calls}")
+    redacted = headers.get("x-sim-redacted-thinking", "").strip().lower()
+    if redacted not in ("", "0", "1", "true", "false"):
+        raise SimError(400, f"x-sim-redacted-thinking: expected true or false, got {redacted!r}")
     return Knobs(
         behaviors=behaviors,
         forced=forced,
@@ -98,6 +124,10 @@ def parse_knobs(headers: Mapping[str, str], config: SimConfig) -> Knobs:
         pause_after=max(1, _int_header(headers, "x-sim-pause-after", config.pause_after)),
         context_window=_int_header(headers, "x-sim-context-window", 0) or None,
         window_beta=WINDOW_BETA in betas,
+        citations=LOCATIONS[citations] if citations else None,
+        tool_calls=max(1, tool_calls),
+        interleaved=INTERLEAVED_BETA in betas,
+        redacted_thinking=redacted in ("1", "true"),
     )
 
 
@@ -133,6 +163,14 @@ def run(req: SimRequest, knobs: Knobs, input_tokens: int, ids: IdFactory) -> Rep
         # forces a length so reasoning-only truncation can be produced on demand.
         thinking = knobs.thinking_tokens or min(req.thinking_budget, knobs.default_thinking)
     server = ServerTools(knobs.searches, knobs.pause_after) if req.server_tools else None
+    shapes = Shapes(
+        citations=req.documents,
+        citation_location=knobs.citations,
+        tool_calls=knobs.tool_calls,
+        tool_names=req.client_tools,
+        interleaved=knobs.interleaved or (req.model.name == "claude-opus-4-6" and req.adaptive_thinking),
+        redacted=knobs.redacted_thinking,
+    )
     blocks, natural = plan(
         analysis,
         behaviors=knobs.behaviors if analysis.mode == "continue" else frozenset(),
@@ -142,6 +180,7 @@ def run(req: SimRequest, knobs: Knobs, input_tokens: int, ids: IdFactory) -> Rep
         server_tools=server,
         new_id=ids.make,
         tool_id_prefix="call_" if req.dialect == "openai" else "toolu_01",
+        shapes=shapes,
     )
     limits = Limits(budget, cap, req.stop_sequences, forced_reason)
     return generate(blocks, natural, limits)

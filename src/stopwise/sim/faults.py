@@ -14,7 +14,19 @@ from dataclasses import dataclass
 
 from .http_errors import SimError
 
-__all__ = ["ConnectionDropped", "Faults", "StreamEvent", "error_for", "faulty_stream", "parse_faults"]
+__all__ = [
+    "STREAM_ERROR_STYLES",
+    "ConnectionDropped",
+    "Faults",
+    "StreamEvent",
+    "error_for",
+    "faulty_stream",
+    "parse_faults",
+]
+
+
+#: The shapes ``stream-error:N:STYLE`` writes (stream_errors.py).
+STREAM_ERROR_STYLES = ("openai", "anthropic", "litellm", "new-api", "one-api")
 
 
 class ConnectionDropped(Exception):
@@ -32,6 +44,8 @@ class Faults:
     retry_after_ms: str | None = None
     should_retry: str | None = None
     stream_error_after: int | None = None
+    stream_error_style: str | None = None  # a relay's shape (stream_errors.py); None: the dialect's
+    restart_after: int | None = None
     drop_after: int | None = None
     stall: float = 0.0
     slow_ms: float = 0.0
@@ -80,7 +94,13 @@ def _apply(f: Faults, item: str) -> None:
         elif name == "should-retry" and arg in ("true", "false"):
             f.should_retry = arg
         elif name == "stream-error":
-            f.stream_error_after = int(arg or "3")
+            count, _, style = arg.partition(":")
+            if style and style not in STREAM_ERROR_STYLES:
+                raise ValueError(item)
+            f.stream_error_after = int(count or "3")
+            f.stream_error_style = style or None
+        elif name == "restart":
+            f.restart_after = int(arg or "3")
         elif name == "drop":
             f.drop_after = int(arg or "200")
         elif name == "stall":
@@ -173,9 +193,17 @@ def _status_error(status: int, dialect: str, model: str) -> SimError:
 
 
 async def faulty_stream(
-    events: Iterable[StreamEvent], f: Faults, *, error_event: bytes, malformed: bytes
+    events: Iterable[StreamEvent],
+    f: Faults,
+    *,
+    error_event: bytes,
+    malformed: bytes,
+    restart: Iterable[StreamEvent] = (),
 ) -> AsyncIterator[bytes]:
-    """The stream's bytes with the post-200 faults applied, in event order."""
+    """The stream's bytes with the post-200 faults applied, in event order. ``restart``: the
+    whole stream of the relay's second attempt, sent after ``restart_after`` events."""
+    if f.restart_after is not None:
+        events = [*list(events)[: f.restart_after], *restart]
     sent = 0
     count = 0
     for event in events:

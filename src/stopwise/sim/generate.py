@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .behaviors import continuation_text
+from .citations import CitedDocument, citation_for, reference, split_for_citations
 from .conversation import Analysis
+from .documents import tool_call_input
 from .seeded import Seeded
 from .tokenizer import tokenize, tokens_of
 
@@ -29,6 +31,7 @@ __all__ = [
     "ServerTools",
     "generate",
     "plan",
+    "redacted_data",
     "signature_for",
     "thinking_text",
 ]
@@ -49,11 +52,15 @@ _THOUGHTS = [
 
 @dataclass(frozen=True)
 class PlannedBlock:
-    type: str  # thinking | text | tool_use | server_tool_use | web_search_tool_result
-    content: str = ""  # text, thinking, or input JSON
+    # thinking | redacted_thinking | text | tool_use | server_tool_use | web_search_tool_result
+    type: str
+    content: str = ""  # text, thinking (the hidden thinking of a redacted block), or input JSON
     id: str = ""
     name: str = ""
     results: tuple[dict[str, Any], ...] = ()
+    # With citations on, every text block has a ``citations`` field: its citations, or ``()``
+    # (rendered ``null``). ``None``: citations are off and the field is not sent.
+    citations: tuple[dict[str, Any], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -74,10 +81,27 @@ class Block:
     name: str = ""
     results: tuple[dict[str, Any], ...] = ()
     signature: str | None = None
+    citations: tuple[dict[str, Any], ...] | None = None
 
     @property
     def content(self) -> str:
         return "".join(self.pieces)
+
+
+@dataclass(frozen=True)
+class Shapes:
+    """The optional shapes of an answer (docs/sim.md): ``citations`` (the documents cited, or
+    ``()`` for none), ``citation_location`` (``x-sim-citations`` without documents),
+    ``tool_calls`` (calls in one turn), ``tool_names`` (the offered client tools, cycled),
+    ``interleaved`` (thinking between text and a tool call), ``redacted`` (the first thinking
+    block is a ``redacted_thinking`` block)."""
+
+    citations: tuple[CitedDocument, ...] = ()
+    citation_location: str | None = None
+    tool_calls: int = 1
+    tool_names: tuple[str, ...] = ()
+    interleaved: bool = False
+    redacted: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,6 +135,12 @@ def thinking_text(kind: str, tokens: int) -> str:
     return "".join(tokenize("".join(parts))[:tokens])
 
 
+def redacted_data(thinking: str) -> str:
+    """The opaque ``data`` of a ``redacted_thinking`` block (what the API encrypts)."""
+    digest = hashlib.sha256(b"stopwise-sim:redacted:" + thinking.encode()).digest()
+    return base64.b64encode(digest * 6).decode()
+
+
 def signature_for(thinking: str) -> str:
     """The signature of a complete thinking block; checked when the block is sent back."""
     digest = hashlib.sha256(b"stopwise-sim:signature:" + thinking.encode()).digest()
@@ -127,13 +157,15 @@ def plan(
     server_tools: ServerTools | None = None,
     new_id: Callable[[str], str] = lambda prefix: prefix + "0",
     tool_id_prefix: str = "toolu_01",
+    shapes: Shapes = Shapes(),
 ) -> tuple[list[PlannedBlock], str]:
     """The blocks the model writes with unlimited budget, and the natural stop reason.
     ``new_id(prefix)`` makes block ids."""
     blocks: list[PlannedBlock] = []
     doc = analysis.document
     if thinking_tokens:
-        blocks.append(PlannedBlock("thinking", thinking_text(analysis.kind, thinking_tokens)))
+        thought = thinking_text(analysis.kind, thinking_tokens)
+        blocks.append(PlannedBlock("redacted_thinking" if shapes.redacted else "thinking", thought))
     if server_tools is not None and analysis.mode in ("fresh", "server-continue"):
         done = analysis.prior_searches
         now = max(0, min(server_tools.total - done, server_tools.per_request))
@@ -150,12 +182,39 @@ def plan(
         text = doc.text[analysis.cursor :]
     if doc.tool_input is not None and tool_name is not None:
         if tool_preface:
-            blocks.append(PlannedBlock("text", text))
-        tid = new_id(tool_id_prefix)
-        blocks.append(PlannedBlock("tool_use", doc.tool_input, tid, tool_name))
+            blocks.extend(_text_blocks(text, analysis, shapes))
+        if shapes.interleaved and thinking_tokens:
+            # Interleaved thinking: the model thinks again between what it says and the call.
+            between = thinking_text(f"{analysis.kind}:before-tool", max(1, thinking_tokens // 4))
+            blocks.append(PlannedBlock("thinking", between))
+        if shapes.tool_calls > 1:
+            names = shapes.tool_names or (tool_name,)
+            for k in range(shapes.tool_calls):
+                tid = new_id(tool_id_prefix)
+                blocks.append(PlannedBlock("tool_use", tool_call_input(k), tid, names[k % len(names)]))
+        else:
+            tid = new_id(tool_id_prefix)
+            blocks.append(PlannedBlock("tool_use", doc.tool_input, tid, tool_name))
         return blocks, "tool_use"
-    blocks.append(PlannedBlock("text", text))
+    blocks.extend(_text_blocks(text, analysis, shapes))
     return blocks, "end_turn"
+
+
+def _text_blocks(text: str, analysis: Analysis, shapes: Shapes) -> list[PlannedBlock]:
+    documents = shapes.citations
+    if not documents and shapes.citation_location is not None:
+        documents = (reference(shapes.citation_location, analysis.kind, analysis.document.text),)
+    if not documents:
+        return [PlannedBlock("text", text)]
+    out: list[PlannedBlock] = []
+    cited = 0
+    for part, has_citation in split_for_citations(text):
+        citations: tuple[dict[str, Any], ...] = ()
+        if has_citation:
+            citations = (citation_for(documents, cited),)
+            cited += 1
+        out.append(PlannedBlock("text", part, citations=citations))
+    return out or [PlannedBlock("text", text, citations=())]
 
 
 def generate(blocks: list[PlannedBlock], natural_stop: str, limits: Limits) -> Reply:
@@ -176,11 +235,19 @@ def generate(blocks: list[PlannedBlock], natural_stop: str, limits: Limits) -> R
         if spec.type == "text" and limits.stop_sequences:
             tokens, matched = _cut_at_stop_sequence(spec.content, tokens, limits.stop_sequences)
         taken = tokens[:remaining]
-        remaining -= len(taken)
         complete = len(taken) == len(tokens)
+        if spec.type == "redacted_thinking" and not complete:
+            # A redacted block is sent whole or not at all.
+            stop = limits.cap_reason
+            remaining = 0
+            break
+        remaining -= len(taken)
         block = Block(spec.type, _group(taken), complete, len(taken), spec.id, spec.name)
+        block.citations = spec.citations
         if spec.type == "thinking" and complete:
             block.signature = signature_for(block.content)
+        if spec.type == "redacted_thinking":
+            block.signature = redacted_data(spec.content)
         out.append(block)
         if not complete:
             stop = limits.cap_reason
@@ -202,7 +269,7 @@ def generate(blocks: list[PlannedBlock], natural_stop: str, limits: Limits) -> R
         stop,
         stop_sequence,
         output_tokens=sum(b.tokens for b in out),
-        thinking_tokens=sum(b.tokens for b in out if b.type == "thinking"),
+        thinking_tokens=sum(b.tokens for b in out if b.type in ("thinking", "redacted_thinking")),
         searches=sum(1 for b in out if b.type == "server_tool_use"),
     )
 

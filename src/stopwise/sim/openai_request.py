@@ -98,7 +98,7 @@ def parse_openai(body: Any, *, relay: bool = False, relay_max_tokens: int = 8192
             "tools",
             "invalid_type",
         )
-    client_tool = _tool_name(tools)
+    client_tools = _tool_names(tools)
 
     model = lookup(body["model"], "anthropic" if relay else "openai")
     if model is None:
@@ -135,7 +135,8 @@ def parse_openai(body: Any, *, relay: bool = False, relay_max_tokens: int = 8192
         segments=segments,
         boundaries=boundaries,
         stop_sequences=tuple(stops),
-        client_tool=client_tool,
+        client_tool=client_tools[0] if client_tools else None,
+        client_tools=client_tools,
         prefill=relay and model.prefill,
         include_usage=include_usage or relay,
         tool_preface=False,
@@ -235,14 +236,15 @@ def _text(content: Any, i: int, role: str) -> str:
     return "".join(parts)
 
 
-def _tool_name(tools: Any) -> str | None:
+def _tool_names(tools: Any) -> tuple[str, ...]:
     if not isinstance(tools, list):
-        return None
+        return ()
+    names = []
     for tool in tools:
         function = tool.get("function") if isinstance(tool, dict) else None
         if isinstance(function, dict) and isinstance(function.get("name"), str):
-            return str(function["name"])
-    return None
+            names.append(str(function["name"]))
+    return tuple(names)
 
 
 def _segments(body: dict[str, Any]) -> tuple[list[Segment], list[int]]:

@@ -1,0 +1,296 @@
+"""Issue 10, invariant 3: nothing lost, duplicated or invented.
+
+Property tests over generated upstream behaviours (stopwise.testing.model: a scripted upstream
+that continues one ground truth whatever it is asked), both dialects, stream and not, driven
+through stopwise.testing.run (no sockets). The caller's answer is read as the official SDKs
+read it (their own stream accumulators)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from stopwise.finisher import Policy, RetryPolicy
+from stopwise.sse import SSEDecoder
+from stopwise.testing import Run, run
+from stopwise.testing.model import PREAMBLES, Behaviour, Fault, Model, Step, Truth, answer_of
+from stopwise.testing.strategies import json_values, texts
+
+FAST = RetryPolicy(initial_delay=0.001, max_delay=0.01)
+POLICY = Policy(max_rounds=400, retry=FAST)
+SETTINGS = settings(
+    max_examples=40,
+    deadline=None,
+    report_multiple_bugs=False,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+USER = [{"role": "user", "content": "Write it all, please."}]
+
+PREFILL_MODEL = "claude-sonnet-4-5"
+CONTINUE = (("anthropic", "claude-opus-4-6"), ("openai", "gpt-4o"))
+
+REGION = (
+    "Revenue grew in every quarter, and the table below gives the totals.\n\n"
+    "Here is the breakdown by region:\n\n"
+    "| Region | Q1 | Q2 |\n|---|---|---|\n| North | 120 | 135 |\n| South | 98 | 110 |\n\n"
+    "Sure enough, the north led. Certainly not, she thought.\n"
+)
+
+
+def body(model: str, max_tokens: int, stream: bool, **extra: Any) -> dict[str, Any]:
+    return {"model": model, "max_tokens": max_tokens, "stream": stream, "messages": list(USER), **extra}
+
+
+def faults(stream: bool) -> st.SearchStrategy[Fault]:
+    kinds = ["status", "break", "error"] + (["restart"] if stream else [])
+    return st.builds(
+        Fault,
+        kind=st.sampled_from(kinds),
+        after=st.integers(0, 8),
+        status=st.sampled_from([529, 500, 503, 429]),
+        retry_after=st.sampled_from([None, 0.0]),
+    )
+
+
+@st.composite
+def steps(draw: st.DrawFn, stream: bool, misbehaviours: list[str] | None = None) -> tuple[Step, ...]:
+    """Up to 10 requests' behaviour: a cut or not, a fault now and then (never more than two in
+    a row, so the default retry count always suffices), a continue-turn misbehaviour."""
+    out: list[Step] = []
+    run_of_faults = 0
+    for _ in range(draw(st.integers(0, 10))):
+        fault = draw(st.none() | faults(stream)) if run_of_faults < 2 else None
+        run_of_faults = run_of_faults + 1 if fault is not None else 0
+        out.append(
+            Step(
+                cut=draw(st.none() | st.integers(1, 12)),
+                fault=fault,
+                misbehave=draw(st.sampled_from(misbehaviours or ["faithful"])),  # type: ignore[arg-type]
+                words=draw(st.integers(4, 8)),
+                preamble=draw(st.integers(0, len(PREAMBLES) - 1)),
+            )
+        )
+    return tuple(out)
+
+
+def check_clean(m: Model, result: Run, dialect: str) -> Any:
+    """The answer the caller got; first, that every request agreed with the truth (no invented
+    or lost text in what the finisher sent back upstream)."""
+    for a in m.asked:
+        assert a.mismatch is None, f"request {a.n} ({a.mode}): {a.mismatch}"
+        assert a.rejected is None, f"request {a.n} ({a.mode}) rejected: {a.rejected}"
+    answer = answer_of(result, dialect)  # type: ignore[arg-type]
+    assert answer.sdk_error is None, answer.sdk_error
+    assert answer.error is None, answer.error
+    return answer
+
+
+# -- prefill: byte for byte, whatever the cuts and faults -------------------------------------------
+@SETTINGS
+@given(st.data())
+def test_prefill_final_text_is_the_truth(data: st.DataObject) -> None:
+    stream = data.draw(st.booleans(), label="stream")
+    text = data.draw(texts(min_size=1), label="text")
+    cap = data.draw(st.integers(2, 40), label="max_tokens")
+    behaviour = Behaviour(data.draw(steps(stream), label="steps"))
+    m = Model(Truth.of(text), behaviour)
+    result = run(body(PREFILL_MODEL, cap, stream), m, policy=POLICY)
+    answer = check_clean(m, result, "anthropic")
+    assert answer.text == text
+    assert result.summary["state"] == "complete"
+
+
+# -- continue turn: faithful and misbehaving replies ------------------------------------------------
+MISBEHAVIOURS = ["faithful", "strip", "word", "repeat", "restart", "preamble", "fence"]
+
+
+@SETTINGS
+@given(st.data())
+def test_continue_turn_final_text_is_the_truth(data: st.DataObject) -> None:
+    dialect, model = data.draw(st.sampled_from(CONTINUE), label="dialect")
+    stream = data.draw(st.booleans(), label="stream")
+    text = data.draw(texts(min_size=1), label="text")
+    cap = data.draw(st.integers(4, 40), label="max_tokens")
+    behaviour = Behaviour(data.draw(steps(stream, MISBEHAVIOURS), label="steps"))
+    m = Model(Truth.of(text), behaviour, dialect=dialect)
+    result = run(body(model, cap, stream), m, dialect=dialect, policy=POLICY)
+    answer = check_clean(m, result, dialect)
+    assert answer.text == text
+    assert result.summary["state"] == "complete"
+
+
+@settings(max_examples=60, deadline=None, report_multiple_bugs=False)
+@given(
+    st.sampled_from(CONTINUE),
+    st.booleans(),
+    st.integers(0, 6),
+    st.sampled_from(["faithful", "strip"]),
+)
+def test_a_real_sentence_that_looks_like_a_preamble_is_kept(
+    dialect_model: tuple[str, str], stream: bool, shift: int, lead: str
+) -> None:
+    """The first round ends right around "…totals.\\n\\nHere"; the faithful reply begins "Here is
+    the breakdown by region:" (or "Sure enough, …" further on), which is content."""
+    dialect, model = dialect_model
+    from stopwise.testing.model import tokens
+
+    at = len(tokens(REGION[: REGION.index("Here is the breakdown")])) - 3 + shift
+    m = Model(Truth.of(REGION), Behaviour(default=Step(misbehave=lead)), dialect=dialect)  # type: ignore[arg-type]
+    result = run(body(model, at, stream), m, dialect=dialect, policy=POLICY)
+    answer = check_clean(m, result, dialect)
+    assert answer.text == REGION
+
+
+# -- tool calls: each exactly once, never asked for again once shown ---------------------------------
+@st.composite
+def tool_truths(draw: st.DrawFn) -> Truth:
+    n = draw(st.integers(1, 3))
+    calls = [
+        (draw(st.sampled_from(["lookup", "fetch", "compute"])), {"arg": draw(json_values()), "n": i})
+        for i in range(n)
+    ]
+    text = draw(st.sampled_from(["", "Let me check that.", "I will call the tools now: first the lookup."]))
+    return Truth.of(text, tools=calls)
+
+
+def released_before(result: Run, m: Model, n: int, dialect: str) -> set[str]:
+    """Ids of tool calls the caller's stream had whole before request ``n`` went out.
+
+    Reads are counted conservatively: every chunk of each earlier stream reply but its last
+    was certainly read before the next request, so emits made at a lower read count are
+    certainly earlier."""
+    bound = 0
+    for a in m.asked[:n]:
+        if a.reply is not None and a.reply.status == 200 and a.body.get("stream"):
+            bound += max(0, len(a.reply.chunks) - 1)
+    data = b"".join(d for reads, d in result.emits if reads < bound)
+    decoder = SSEDecoder()
+    events = decoder.decode(data)
+    done: set[str] = set()
+    if dialect == "anthropic":
+        ids: dict[int, str] = {}
+        for e in events:
+            if e.event == "content_block_start":
+                obj = orjson.loads(e.data)
+                if obj["content_block"].get("type") == "tool_use":
+                    ids[obj["index"]] = obj["content_block"]["id"]
+            elif e.event == "content_block_stop":
+                idx = orjson.loads(e.data)["index"]
+                if idx in ids:
+                    done.add(ids[idx])
+        return done
+    truth = {c["id"]: c["input"] for c in m.truth.tool_calls}
+    args: dict[int, list[str]] = {}
+    names: dict[int, str] = {}
+    for e in events:
+        if e.data.startswith("[DONE]"):
+            continue
+        obj = orjson.loads(e.data)
+        for choice in obj.get("choices") or []:
+            for tc in (choice.get("delta") or {}).get("tool_calls") or []:
+                i = tc.get("index", 0)
+                if tc.get("id"):
+                    names[i] = tc["id"]
+                args.setdefault(i, []).append((tc.get("function") or {}).get("arguments") or "")
+    for i, parts in args.items():
+        try:
+            if i in names and orjson.loads("".join(parts)) == truth.get(names[i]):
+                done.add(names[i])
+        except orjson.JSONDecodeError:
+            pass
+    return done
+
+
+@SETTINGS
+@given(st.data())
+def test_tool_calls_exactly_once_and_never_asked_again(data: st.DataObject) -> None:
+    dialect, model = data.draw(st.sampled_from([("anthropic", PREFILL_MODEL), *CONTINUE]), label="dialect")
+    stream = data.draw(st.booleans(), label="stream")
+    truth = data.draw(tool_truths(), label="truth")
+    cap = data.draw(st.integers(3, 40), label="max_tokens")
+    m = Model(truth, dialect=dialect)
+    result = run(body(model, cap, stream), m, dialect=dialect, policy=POLICY)
+    answer = check_clean(m, result, dialect)
+    want = [(c["id"], c["name"], c["input"]) for c in truth.tool_calls]
+    assert answer.tool_calls == want, f"calls: {[c[0] for c in answer.tool_calls]}"
+    assert answer.text == truth.text
+    if stream:
+        index = {c["id"]: i for i, c in enumerate(m.truth.blocks) if c["type"] == "tool_use"}
+        for n in range(1, len(m.asked)):
+            for cid in released_before(result, m, n, dialect):
+                assert m.asked[n].start[0] > index[cid], (
+                    f"request {n} ({m.asked[n].mode}) asks again for {cid}, already shown to the caller"
+                )
+
+
+def test_parallel_calls_second_cut_at_max_tokens() -> None:
+    """The example from issue 10: two streamed parallel calls, the second cut at max_tokens."""
+    truth = Truth.of("Checking both.", tools=[("lookup", {"q": "alpha"}), ("fetch", {"id": 12345678})])
+    for dialect, model in [("anthropic", PREFILL_MODEL), *CONTINUE]:
+        for stream in (True, False):
+            m = Model(truth, dialect=dialect)  # type: ignore[arg-type]
+            result = run(body(model, 12, stream), m, dialect=dialect, policy=POLICY)  # type: ignore[arg-type]
+            answer = check_clean(m, result, dialect)
+            assert [c[0] for c in answer.tool_calls] == ["toolu_00", "toolu_01"], (dialect, model, stream)
+
+
+# -- restarted streams are never shown twice -----------------------------------------------------------
+@settings(max_examples=40, deadline=None, report_multiple_bugs=False)
+@given(
+    st.sampled_from([("anthropic", PREFILL_MODEL), *CONTINUE]),
+    texts(min_size=1),
+    st.integers(1, 8),
+    st.integers(3, 60),
+)
+def test_a_restarted_stream_is_shown_once(
+    dialect_model: tuple[str, str], text: str, after: int, cap: int
+) -> None:
+    dialect, model = dialect_model
+    m = Model(Truth.of(text), Behaviour((Step(fault=Fault("restart", after=after)),)), dialect=dialect)  # type: ignore[arg-type]
+    result = run(body(model, cap, True), m, dialect=dialect, policy=POLICY)  # type: ignore[arg-type]
+    answer = check_clean(m, result, dialect)
+    assert answer.text == text
+
+
+# -- giving up: everything received reaches the caller before the typed error ----------------------
+@settings(max_examples=40, deadline=None, report_multiple_bugs=False)
+@given(
+    st.sampled_from([("anthropic", PREFILL_MODEL), *CONTINUE]),
+    st.booleans(),
+    texts(min_size=20),
+    st.integers(3, 20),
+    st.none() | st.integers(2, 12),
+)
+def test_giving_up_hands_over_everything_received(
+    dialect_model: tuple[str, str], stream: bool, text: str, cap: int, break_after: int | None
+) -> None:
+    """The first round arrives (whole but cut at max_tokens, or broken off after some events);
+    every later request gets 529 until the finisher gives up. The caller has all the text that
+    arrived, then the error."""
+    dialect, model = dialect_model
+    first = Step(fault=Fault("break", after=break_after)) if break_after is not None else Step()
+    dead = Step(fault=Fault("status", status=529, retry_after=0.0))
+    m = Model(Truth.of(text), Behaviour((first,), default=dead), dialect=dialect)  # type: ignore[arg-type]
+    result = run(body(model, cap, stream), m, dialect=dialect, policy=POLICY)  # type: ignore[arg-type]
+    received = received_text(m, 0, stream, break_after)
+    if not received:
+        return
+    answer = answer_of(result, dialect)  # type: ignore[arg-type]
+    assert answer.sdk_error is None, answer.sdk_error
+    assert answer.text == received, f"received {received!r}, the caller got {answer.text!r}"
+    if stream:
+        assert answer.error is not None, "the stream ends without the typed error"
+    else:
+        assert result.summary["state"] != "complete"
+
+
+def received_text(m: Model, n: int, stream: bool, break_after: int | None) -> str:
+    """The text that reply ``n`` delivered before it broke (what the SDK makes of those bytes)."""
+    reply = m.asked[n].reply
+    assert reply is not None
+    if not stream and break_after is not None:
+        return ""  # half a JSON body: nothing usable arrived
+    return answer_of(Run(status=200, body=b"".join(reply.chunks), stream=stream), m.dialect).text

@@ -1,0 +1,92 @@
+"""Invariant 2 (issue 10), well-formed: every stream the caller gets, whatever the upstream did
+(cuts, breaks, error events, restarts, tool calls, citations, thinking), is accepted by the
+official SDKs' own accumulators, and the message they build equals the non-stream answer for the
+same upstream behaviour."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+
+from stopwise.finisher import Policy, RetryPolicy
+from stopwise.testing import run
+from stopwise.testing.render import differences, sdk_anthropic, sdk_openai
+from stopwise.testing.strategies import Behaviour, behaviours
+
+POLICY = Policy(retry=RetryPolicy(initial_delay=0.001, max_delay=0.01))
+PROPS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _prune(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _prune(v)
+            for k, v in value.items()
+            if v is not None and k not in ("parsed", "parsed_arguments")
+        }
+    if isinstance(value, list):
+        return [_prune(v) for v in value]
+    return value
+
+
+def _anthropic_view(msg: dict[str, Any], usage: bool) -> dict[str, Any]:
+    view: dict[str, Any] = {"content": _prune(msg.get("content")), "stop_reason": msg.get("stop_reason")}
+    if usage:
+        u = msg.get("usage") or {}
+        view["usage"] = {k: u.get(k) for k in ("input_tokens", "output_tokens")}
+    return view
+
+
+def _openai_view(doc: dict[str, Any], usage: bool) -> dict[str, Any]:
+    choice = (doc.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    calls = [
+        {
+            "id": c.get("id"),
+            "name": (c.get("function") or {}).get("name"),
+            "arguments": (c.get("function") or {}).get("arguments"),
+        }
+        for c in message.get("tool_calls") or []
+    ]
+    view: dict[str, Any] = {
+        "content": message.get("content"),
+        "tool_calls": calls,
+        "finish_reason": choice.get("finish_reason"),
+    }
+    if usage:
+        u = doc.get("usage") or {}
+        view["usage"] = {k: u.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+    return view
+
+
+def _both(b: Behaviour) -> tuple[dict[str, Any], dict[str, Any]]:
+    sdk = sdk_anthropic if b.dialect == "anthropic" else sdk_openai
+    view = _anthropic_view if b.dialect == "anthropic" else _openai_view
+    body = b.body(stream=True)
+    streamed = run(body, b.upstream(), dialect=b.dialect, policy=POLICY)
+    assert streamed.stream and streamed.status == 200
+    got = sdk(body, streamed.status, streamed.headers, streamed.body)  # must not raise
+    plain_body = b.body(stream=False)
+    plain = run(plain_body, b.upstream(), dialect=b.dialect, policy=POLICY)
+    assert plain.status == 200, plain.body[:300]
+    want = sdk(plain_body, plain.status, plain.headers, plain.body)
+    assert want == sdk(
+        plain_body, 200, {"content-type": "application/json"}, orjson.dumps(orjson.loads(plain.body))
+    )
+    return view(got, b.mode_neutral), view(want, b.mode_neutral)
+
+
+@PROPS
+@given(behaviours(dialect="anthropic"))
+def test_anthropic_streams_accumulate_to_the_non_stream_answer(b: Behaviour) -> None:
+    got, want = _both(b)
+    assert got == want, "\n".join(differences(got, want))
+
+
+@PROPS
+@given(behaviours(dialect="openai"))
+def test_openai_streams_accumulate_to_the_non_stream_answer(b: Behaviour) -> None:
+    got, want = _both(b)
+    assert got == want, "\n".join(differences(got, want))

@@ -55,8 +55,9 @@ from stopwise.finisher.seam import (
 KINDS = ("prose", "table", "code", "json", "cjk")
 MAX_CHARS = 100_000  # a longer document is used up to the last line break before this
 MIN_CHARS = 400
-# A max_tokens cut comes after a few tokens at least: an answer that is one word so far has no
-# whitespace to keep, and what the model writes after it cannot be checked against anything.
+# A max_tokens cut comes after a few tokens at least; and an answer that is one word so far (no
+# whitespace in what is kept) is skipped too: it has no seam whitespace to know, so a reply
+# without its leading whitespace cannot be told from one that has none.
 MIN_CUT = 16
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 SITE = [Path(p) for p in {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}]
@@ -327,8 +328,8 @@ def run(docs: dict[str, list[Doc]], cuts: int, seed: int, show: int) -> None:
         while tally.cuts < per_kind:
             doc = rng.choice(pool)
             seam = back_off(doc.text[: _cut(doc, rng)])
-            if not seam.kept.strip():
-                continue
+            if not any(c.isspace() for c in seam.kept.strip()):
+                continue  # a one-word answer so far: see MIN_CUT
             tally.cuts += 1
             structure = structure_at(seam.kept)
             rest = doc.text[len(seam.kept) :]

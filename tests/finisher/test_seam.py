@@ -516,13 +516,15 @@ REAL_DOCUMENTS = _real_documents()
 
 
 @settings(max_examples=1500, deadline=None)
-@given(st.sampled_from(REAL_DOCUMENTS), st.floats(0, 1, exclude_max=True), st.booleans())
+@given(st.integers(0, len(REAL_DOCUMENTS) - 1), st.floats(0, 1, exclude_max=True), st.booleans())
 def test_a_faithful_continuation_of_a_real_document_is_never_altered(
-    source_doc: tuple[str, str], where: float, lstrip: bool
+    which: int, where: float, lstrip: bool
 ) -> None:
-    source, doc = source_doc
+    source, doc = REAL_DOCUMENTS[which]  # by index: a whole document makes a huge example repr
     cut = 16 + int(where * (len(doc) - 17))
     seam = back_off(doc[:cut])
+    if not any(c.isspace() for c in seam.kept.strip()):
+        return  # a one-word answer so far: no seam whitespace to know (as in the bench)
     rest = doc[len(seam.kept) :]
     reply = rest.lstrip() if lstrip else rest
     joined = seam.kept + repair(seam, reply, structure_at(seam.kept))

@@ -575,11 +575,18 @@ def _table_vote(seam: Seam, body: str, length: int, final: bool) -> bool | None:
 def _restart_only(seam: Seam, body: str) -> bool:
     """``body`` is all text the answer already has, from the start of a line: a restart (of the
     line, the paragraph, the whole answer) that stopped before reaching the cut. When the body
-    starts with the dropped word it may be the answer's faithful end, so then it must be long
-    (_RESTART_CHARS): a document does not end on a copy of that much of itself."""
+    starts with the dropped word it may be the answer's faithful end (a document may end on a
+    copy of an earlier passage), so then it must be long (_RESTART_CHARS) and start where a model
+    restarts: the answer's start, or the start of the paragraph or line the cut is in."""
     kept = seam.kept
-    if not _loose(body) or (body.startswith(seam.dropped.strip()) and len(body) < _RESTART_CHARS):
+    if not _loose(body):
         return False
+    if body.startswith(seam.dropped.strip()):
+        if len(body) < _RESTART_CHARS:
+            return False
+        paragraph = kept.rfind("\n\n") + 2 if "\n\n" in kept else 0
+        starts = {0, paragraph, kept.rfind("\n") + 1}
+        return any(kept.startswith(body, j) for j in starts)
     probe = body[:_PROBE]
     j = kept.find(probe)
     while j >= 0:

@@ -115,8 +115,8 @@ def _outcome(raw_reason: str | None, output_tokens: int) -> Outcome:
     return Outcome(dialect="anthropic", state=state_for(stop.normalized), stop=stop, usage=usage, message={})
 
 
-@pytest.mark.parametrize("raw", ["end_turn", "stop", "tool_use", "tool_calls", "stop_sequence"])
-def test_output_at_max_tokens_is_truncated_whatever_the_reason(raw: str) -> None:
+@pytest.mark.parametrize("raw", ["end_turn", "stop"])
+def test_output_at_max_tokens_with_a_normal_stop_is_truncated(raw: str) -> None:
     at = _outcome(raw, 8192)
     apply_cap(at, 8192)
     assert at.state is State.TRUNCATED
@@ -125,6 +125,14 @@ def test_output_at_max_tokens_is_truncated_whatever_the_reason(raw: str) -> None
     apply_cap(above, 8192)
     assert above.state is State.TRUNCATED
     assert at.stop.raw == raw  # the reason itself is not rewritten
+
+
+@pytest.mark.parametrize("raw", ["tool_use", "tool_calls", "stop_sequence", "refusal", "content_filter"])
+def test_a_terminal_reason_at_max_tokens_is_what_it_says(raw: str) -> None:
+    # brief/wire.md: the cap never overrides a terminal reason.
+    at = _outcome(raw, 8192)
+    apply_cap(at, 8192)
+    assert at.state is State.COMPLETE and not at.reasons
 
 
 def test_output_below_max_tokens_stays_complete() -> None:

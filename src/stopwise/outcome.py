@@ -262,9 +262,13 @@ class Outcome:
 
 
 def apply_cap(outcome: Outcome, max_tokens: int | None) -> None:
-    """Output tokens at or above the request's ``max_tokens`` mean the cap was hit, whatever the
-    reason says (relays that report ``stop`` on a capped answer; brief/wire.md)."""
+    """Output tokens at or above the request's ``max_tokens`` with a normal stop mean the cap may
+    have been hit (relays that report ``stop`` on a capped answer; brief/wire.md). It never
+    overrides a terminal reason: refusal, content_filter, stop_sequence and a whole tool call at
+    the cap are what they say."""
     if max_tokens is None or max_tokens <= 0 or outcome.state is not State.COMPLETE:
+        return
+    if outcome.stop.normalized is not StopReason.END:
         return
     if outcome.usage.output_tokens >= max_tokens:
         outcome.state = State.TRUNCATED

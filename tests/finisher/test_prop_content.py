@@ -281,6 +281,8 @@ def test_giving_up_hands_over_everything_received(
     answer = answer_of(result, dialect)  # type: ignore[arg-type]
     assert answer.sdk_error is None, answer.sdk_error
     assert answer.text == received, f"received {received!r}, the caller got {answer.text!r}"
+    if len(result.requests) == 1 and answer.text == text:
+        return  # the first round was the whole answer (it fit under the cap): nothing to give up
     if stream:
         assert answer.error is not None, "the stream ends without the typed error"
     else:

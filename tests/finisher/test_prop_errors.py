@@ -123,7 +123,10 @@ def test_anthropic_error_event_is_classified_by_its_type(text: str, at: int, kin
     arrived = stream_text(sse_events(reply_bytes(first)))
     result = run(_body("anthropic", b.model, True), _scripted(b, first), policy=POLICY)
     events = caller_events(result.body)
-    if kind in ANTHROPIC_PASSING:
+    if _finish_arrived(first):
+        # The error came after the message's end: nothing was lost, the answer is complete.
+        assert len(result.requests) == 1 and stream_text(events) == text and not error_events(events)
+    elif kind in ANTHROPIC_PASSING:
         assert len(result.requests) >= 2, f"a passing {kind} was not resumed"
         assert stream_text(events) == text
         assert error_events(events) == []
@@ -147,6 +150,10 @@ def test_openai_error_chunk_is_classified_by_what_it_says(
     arrived = stream_text(sse_events(reply_bytes(first)))
     result = run(_body("openai", model, True), _scripted(b, first), dialect="openai", policy=POLICY)
     events = caller_events(result.body)
+    if _finish_arrived(first):
+        # The error came after the finish chunk: the answer is complete (invariant 7).
+        assert len(result.requests) == 1 and stream_text(events) == text and not error_events(events)
+        return
     passing = err["type"] not in (
         "invalid_request_error",
         "authentication_error",
@@ -258,6 +265,26 @@ def test_giving_up_on_a_stream_hands_over_everything_received_first(
     events = caller_events(result.body)
     if first.fail is None:  # the break fell after the end: nothing to give up on
         return
+    if dialect == "openai" and _finish_arrived(first):
+        # Invariant 7: a stream whose finish chunk arrived is complete, whatever follows it.
+        assert stream_text(events) == arrived and not error_events(events)
+        return
     assert stream_text(events) == arrived, "text that arrived was not handed over before giving up"
     errors = error_events(events)
     assert errors and events[-1][1] == errors[-1], "a stream given up on ends with an error event"
+
+
+def _finish_arrived(reply: Reply) -> bool:
+    """The stream's own end (Anthropic message_delta with a stop reason, an OpenAI finish chunk)
+    came before it broke off or erred."""
+    for _, obj in sse_events(reply_bytes(reply)):
+        if not isinstance(obj, dict):
+            continue
+        if obj.get("type") == "error" or "error" in obj:
+            return False
+        delta = obj.get("delta")
+        if obj.get("type") == "message_delta" and isinstance(delta, dict) and delta.get("stop_reason"):
+            return True
+        if any(isinstance(c, dict) and c.get("finish_reason") is not None for c in obj.get("choices") or ()):
+            return True
+    return False

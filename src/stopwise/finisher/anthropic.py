@@ -27,7 +27,6 @@ from typing import Any
 
 import orjson
 
-from ..dialects._errors import error_from_payload
 from ..dialects.anthropic import AnthropicAccumulator, parse_message
 from ..errors import APIError, ProtocolError
 from ..outcome import Outcome, State, StopReason
@@ -94,6 +93,12 @@ class _Round:
     # reasoning about the nudge, not part of the answer, so neither shown nor kept.
     skip_thinking: bool = False
     skipped: set[int] = field(default_factory=set)
+    # A round that begins the answer again (from scratch, into an open text block that showed
+    # only citations): the citations already shown, which it writes again.
+    cite_skip: list[Any] = field(default_factory=list)
+    scratch: bool = False
+    cites: dict[int, int] = field(default_factory=dict)  # citations shown, per upstream index
+    cite_replay: dict[int, int] = field(default_factory=dict)  # after a restart: to skip
     saw_start: bool = False
     deltas: list[bytes] = field(default_factory=list)  # message_delta events, held
     stop: bytes | None = None  # message_stop, held
@@ -318,9 +323,13 @@ class AnthropicDialect(Dialect):
             return None
         if not outcome.text:
             return None  # reasoning-only: continuing would spend the budget thinking again
-        if plan.mode != "initial" and not self.round.progressed:
-            return None
         nxt = self.ledger.grown(plan.max_tokens, self.memory.ceiling(self.ledger.model))
+        if (
+            plan.mode != "initial"
+            and not self.round.progressed
+            and not self.ledger.grows(plan.max_tokens, nxt)
+        ):
+            return None  # a round that added nothing, and the next could do no better
         planned = self._continue("continue", nxt)
         if planned is None and reason is not StopReason.MAX_TOKENS:
             self._complete_at_cap(outcome)
@@ -339,8 +348,7 @@ class AnthropicDialect(Dialect):
         # Drop the cut call and any call before it that was never shown (they are written again,
         # whole) and go on from what preceded them.
         saved = list(self.content)
-        while self.content and self.content[-1].get("type") in _TOOL_BLOCKS:
-            self.content.pop()
+        self._drop_unshown_tail()
         if not self._visible():
             return self._from_scratch("tool-retry", bigger)
         planned = self._continue("tool-retry", bigger, whole=True)
@@ -360,7 +368,25 @@ class AnthropicDialect(Dialect):
         return Plan("structured-retry", {**self.request, "max_tokens": bigger}, bigger)
 
     def _visible(self) -> bool:
-        return any(b.get("type") != "text" or b.get("text") for b in self.content)
+        """The answer holds something to go on from (thinking alone is not: a turn cannot end
+        on it)."""
+        return any(b.get("type") not in ("text", *_THINKING) or b.get("text") for b in self.content)
+
+    def _drop_unshown_tail(self) -> None:
+        """Blocks at the answer's end the caller never saw (a cut tool call, whole calls and a
+        thinking block held back with it) go: the retry writes them again. A body shows nothing
+        before its end, so there every trailing tool call and thinking block goes."""
+        while self.content:
+            last = len(self.content) - 1
+            if self.ledger.stream:
+                if not self.outbox.holds(("block", last)):
+                    return
+            elif self.content[last].get("type") not in (*_TOOL_BLOCKS, *_THINKING):
+                return
+            self.content.pop()
+
+    def _has_thinking(self) -> bool:
+        return any(b.get("type") in _THINKING for b in self.content)
 
     def _from_scratch(self, mode: str, max_tokens: int | None) -> Plan:
         """The caller's request again: nothing of the answer was shown but, perhaps, the start of
@@ -375,6 +401,7 @@ class AnthropicDialect(Dialect):
         budget = self.ledger.budget(plan.max_tokens)
         if budget is not None and budget <= 0:
             return None
+        self._drop_unshown_tail()
         if not self._visible():
             return self._from_scratch("resume", budget)
         if self.constrained:
@@ -385,7 +412,17 @@ class AnthropicDialect(Dialect):
     def begin_round(self, plan: Plan) -> None:
         join = self.next_join if self._ends_in_text() else None
         acc = AnthropicAccumulator(max_tokens=plan.body.get("max_tokens"))
-        self.round = _Round(plan, acc, join, self.next_index, skip_thinking=self.thinking and plan.continues)
+        self.round = _Round(
+            plan,
+            acc,
+            join,
+            self.next_index,
+            skip_thinking=self.thinking and (plan.continues or self._has_thinking()),
+        )
+        if join is not None and not plan.continues:
+            cites = self.content[-1].get("citations")
+            self.round.cite_skip = list(cites) if isinstance(cites, list) else []
+            self.round.scratch = True
         self.next_join = None
 
     def round_done(self) -> bool:
@@ -464,6 +501,8 @@ class AnthropicDialect(Dialect):
             shown[index] = down
             if index in r.raw_texts:
                 r.replay[index] = "".join(r.raw_texts[index])
+            if r.cites.get(index):
+                r.cite_replay[index] = r.cites[index]
         r.replayed = set(shown)
         self.next_index = max([r.first_index, *(d + 1 for d in shown.values() if d >= r.first_index)])
         self.ledger.note("upstream restarted the stream: replayed against what was shown")
@@ -585,6 +624,16 @@ class AnthropicDialect(Dialect):
             if isinstance(piece, str):
                 self._text(index, piece, obj, event, out)
             return
+        if delta.get("type") == "citations_delta":
+            if r.cite_replay.get(index):
+                r.cite_replay[index] -= 1
+                return
+            r.cites[index] = r.cites.get(index, 0) + 1
+        if index == r.merged and delta.get("type") == "citations_delta" and r.cite_skip:
+            if delta.get("citation") == r.cite_skip[0]:
+                r.cite_skip.pop(0)
+                return
+            r.cite_skip.clear()
         if index == r.merged:
             data = _event("content_block_delta", {**obj, "index": down})
         else:
@@ -643,12 +692,6 @@ class AnthropicDialect(Dialect):
             obj = orjson.loads(body)
         except orjson.JSONDecodeError:
             return AnthropicAccumulator().finish()  # nothing usable: an interrupted, empty outcome
-        if isinstance(obj, dict) and (obj.get("type") == "error" or isinstance(obj.get("error"), dict)):
-            # A 200 that carries an error body is that error.
-            err = error_from_payload(200, obj)
-            outcome = AnthropicAccumulator().finish()
-            outcome.state, outcome.error = State.FAILED, err
-            return outcome
         try:
             outcome = parse_message(obj, max_tokens=self.round.acc.max_tokens)
         except ProtocolError:
@@ -671,9 +714,8 @@ class AnthropicDialect(Dialect):
         if len(self.usages) > 1 or partial or plan.mode != "initial":
             self.raw = None
         if not partial:
-            self.stop_fields = {k: v for k, v in message.items() if k in _STOP_FIELDS}
-            for k in _STOP_FIELDS[:2]:
-                self.stop_fields.setdefault(k, None)
+            # The last round's stop fields; a field only an earlier round sent is kept.
+            self.stop_fields.update({k: v for k, v in message.items() if k in _STOP_FIELDS})
         blocks = [dict(b) for b in outcome.content]
         if partial and blocks and blocks[-1].get("type") != "text":
             # Only the last block can be cut. Keep text (we continue from it), never a cut tool
@@ -689,15 +731,29 @@ class AnthropicDialect(Dialect):
         if r.skip_thinking:
             blocks = [b for b in blocks if b.get("type") not in _THINKING]
         if blocks and blocks[0].get("type") == "text" and r.join is not None and self._ends_in_text():
-            new = r.join.feed(blocks.pop(0).get("text", "")) + r.join.finish()
+            first = blocks.pop(0)
+            new = r.join.feed(first.get("text", "")) + r.join.finish()
             self._note_join(r.join)
-            self.content[-1]["text"] = self.content[-1].get("text", "") + new
+            self._merge_text(first, new)
             r.progressed = r.progressed or bool(new.strip())
         if r.plan.mode != "initial":
             blocks = [b for b in blocks if b.get("type") != "text" or (b.get("text") or "").strip()]
         if blocks:
             r.progressed = True
         self.content.extend(blocks)
+
+    def _merge_text(self, block: dict[str, Any], text: str) -> None:
+        """A round's first text block goes on in the answer's last one: its text (as joined) and
+        its citations. A round that began the answer again cites again what was cited already."""
+        into = self.content[-1]
+        into["text"] = into.get("text", "") + text
+        new = block.get("citations")
+        if isinstance(new, list) and new:
+            old = into.get("citations")
+            old = old if isinstance(old, list) else []
+            if self.round.scratch:
+                new = new[len(_common_prefix(old, new)) :]
+            into["citations"] = old + new
 
     def _absorb_stream(self, blocks: list[dict[str, Any]]) -> None:
         # The round's text blocks as shown (joined); other blocks as the accumulator folded them
@@ -720,7 +776,7 @@ class AnthropicDialect(Dialect):
             if index is not None and index in r.texts:
                 text = "".join(r.texts[index])
                 if index == r.merged and self._ends_in_text():
-                    self.content[-1]["text"] = self.content[-1].get("text", "") + text
+                    self._merge_text(block, text)
                     continue
                 block["text"] = text
             self.content.append(block)
@@ -820,6 +876,13 @@ class AnthropicDialect(Dialect):
         if self.policy.report_event:
             out.append(_event("stopwise", {"type": "stopwise", **summary}))
         return b"".join(out)
+
+
+def _common_prefix(a: list[Any], b: list[Any]) -> list[Any]:
+    n = 0
+    while n < len(a) and n < len(b) and a[n] == b[n]:
+        n += 1
+    return a[:n]
 
 
 def _whole_head(kept: str, ws: str, structure: seams.Structure) -> Any:

@@ -32,7 +32,8 @@ Engine = Generator[Effect, Any, None]
 
 # Headers of an upstream response that describe its body, which we replace.
 _BODY_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding", "content-type"})
-_HOP_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
+# A body handed on unchanged keeps its own content-length; these describe the connection.
+_HOP_HEADERS = frozenset({"transfer-encoding", "connection", "keep-alive"})
 
 # Mid-stream and 200-body errors carry no HTTP status: what they say decides. Types that name a
 # passing fault, across Anthropic, OpenAI and the relays in front of them (LiteLLM writes
@@ -173,11 +174,19 @@ class Finisher:
             rid = head.headers.get("request-id") or head.headers.get("x-request-id")
             if rid:
                 self.request_ids.append(rid)
+            http_err: APIError | None = None
+            raw = b""
             if head.status >= 400:
-                raw = yield from self._read_all()
-                if isinstance(raw, Failure):
-                    raw = b""
+                got = yield from self._read_all()
+                raw = got if isinstance(got, bytes) else b""
                 http_err = error_from_response(head.status, raw, head.headers)
+            elif not plan.body.get("stream"):
+                got = yield from self._read_all()
+                if isinstance(got, bytes):
+                    raw = got
+                    http_err = self.dialect.body_error(raw, head.headers)
+            if http_err is not None:
+                # An HTTP error, or a 200 that carries an error body (which is that error).
                 replanned = self._replan_for(http_err, plan)
                 if replanned is not None:
                     plan = replanned
@@ -194,7 +203,6 @@ class Finisher:
                 self.upstream_headers = head.headers
             self.dialect.begin_round(plan)
             failure: BaseException | None = None
-            raw = b""
             if plan.body.get("stream"):
                 if led.stream and not self.started:
                     yield Start(200, self._headers(head.headers, streaming=True))
@@ -216,14 +224,11 @@ class Finisher:
                     if out:
                         yield Emit(b"".join(out))
                 outcome = self.dialect.stream_outcome()
+            elif isinstance(got, Failure):
+                failure = got.error
+                outcome = self.dialect.body_outcome(b"")
             else:
-                got = yield from self._read_all()
-                if isinstance(got, Failure):
-                    failure = got.error
-                    outcome = self.dialect.body_outcome(b"")
-                else:
-                    raw = got
-                    outcome = self.dialect.body_outcome(raw)
+                outcome = self.dialect.body_outcome(raw)
             self._count(outcome, plan)
 
             if outcome.state in (State.INTERRUPTED, State.FAILED):

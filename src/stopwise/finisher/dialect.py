@@ -17,6 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
+from ..dialects._errors import error_from_payload
 from ..errors import APIError
 from ..outcome import Outcome, State, Usage
 from ..sse import ServerSentEvent
@@ -71,6 +74,10 @@ class Ledger:
             return max_tokens
         return left if max_tokens is None else min(max_tokens, left)
 
+    @staticmethod
+    def grows(previous: int | None, nxt: int | None) -> bool:
+        return previous is not None and nxt is not None and nxt > previous
+
     def grown(self, previous: int | None, ceiling: int | None) -> int | None:
         """The max_tokens of the next continuation round (``Policy.grow_max_tokens``)."""
         if previous is None:
@@ -111,6 +118,19 @@ class Dialect(ABC):
 
     @abstractmethod
     def body_outcome(self, body: bytes) -> Outcome: ...
+
+    def body_error(self, body: bytes, headers: dict[str, str]) -> APIError | None:
+        """A 200 body that is an error object (``{"type": "error", …}``, ``{"error": {…}}``):
+        that error, to be retried or handed on like an HTTP error."""
+        try:
+            obj = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        if not isinstance(obj, dict) or "choices" in obj or "content" in obj:
+            return None
+        if obj.get("type") == "error" or isinstance(obj.get("error"), dict):
+            return error_from_payload(200, obj, headers)
+        return None
 
     @abstractmethod
     def absorb(self, outcome: Outcome, plan: Plan, *, partial: bool) -> None:

@@ -25,8 +25,7 @@ from typing import Any
 
 import orjson
 
-from ..dialects._errors import error_from_payload
-from ..dialects._json import is_whole_json
+from ..dialects._json import is_whole_json, payload
 from ..dialects.openai import OpenAIAccumulator, parse_completion
 from ..errors import APIError, ProtocolError
 from ..outcome import Outcome, State, StopReason, normalize_stop_reason
@@ -97,6 +96,12 @@ class _Round:
     body: dict[str, Any] | None = None  # non-stream: the parsed body
     progressed: bool = False
     cut_calls: bool = False
+    first_id: str | None = None
+    raw_text: list[str] = field(default_factory=list)  # content as the upstream wrote it
+    # A relay that began the stream again: the content it must write again before it is new.
+    replay: str | None = None
+    diverged: bool = False
+    before: Outcome | None = None
 
 
 class OpenAIDialect(Dialect):
@@ -219,11 +224,15 @@ class OpenAIDialect(Dialect):
             return self._tool_retry(plan)
         if not self.policy.continue_truncated:
             return None
-        if plan.mode != "initial" and not self.round.progressed:
-            return None
         if not self.text.strip():
             return None  # reasoning-only: nothing visible to continue from
         nxt = self.ledger.grown(plan.max_tokens, self.memory.ceiling(self.ledger.model))
+        if (
+            plan.mode != "initial"
+            and not self.round.progressed
+            and not self.ledger.grows(plan.max_tokens, nxt)
+        ):
+            return None  # a round that added nothing, and the next could do no better
         return self._continue("continue", nxt)
 
     def _tool_retry(self, plan: Plan) -> Plan | None:
@@ -264,7 +273,7 @@ class OpenAIDialect(Dialect):
         self.next_join = None
 
     def round_done(self) -> bool:
-        return self.round.acc.done
+        return self.round.acc.done or self.round.diverged
 
     def _first(self) -> bool:
         return not self.ledger.rounds and self.round.plan.mode == "initial"
@@ -281,17 +290,45 @@ class OpenAIDialect(Dialect):
     def _rewrite(self, obj: dict[str, Any], choice: dict[str, Any] | None) -> bytes:
         """A later round's chunk as if it were the first's."""
         new = dict(obj)
-        for key in ("id", "created", "model"):
-            if key in self.envelope:
-                new[key] = self.envelope[key]
+        for key, value in self.envelope.items():
+            if key != "object":
+                new[key] = value
         if not self.wants_usage:
             new.pop("usage", None)
         if choice is not None:
             new["choices"] = [choice]
         return _chunk_bytes(new)
 
+    def _restarts(self, event: ServerSentEvent) -> bool:
+        """A chunk that begins the stream again (a relay retried upstream after part of it had
+        gone out): a new role chunk, or a new id, once content came."""
+        r = self.round
+        if not r.raw_text or r.first_id is None:
+            return False
+        if '"role"' not in event.data and r.first_id in event.data:
+            return False
+        obj = payload(event.data)
+        if obj is None:
+            return False
+        if obj.get("id") not in (None, r.first_id):
+            return True
+        choices = obj.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            return False
+        delta = choices[0].get("delta")
+        return isinstance(delta, dict) and bool(delta.get("role"))
+
     def feed(self, event: ServerSentEvent) -> list[bytes]:
         r = self.round
+        if r.diverged:
+            return []
+        if self.ledger.stream and not self.passthrough and self._restarts(event):
+            r.before = r.acc.finish()
+            r.acc = OpenAIAccumulator(max_tokens=r.acc.max_tokens)
+            r.replay = "".join(r.raw_text)
+            r.raw_text = []
+            self.outbox.drop({_TOOLS, _FINISH}, [])
+            self.ledger.note("upstream restarted the stream: replayed against what was shown")
         obj = r.acc.feed(event)
         if not self.ledger.stream:
             return []
@@ -305,6 +342,8 @@ class OpenAIDialect(Dialect):
             return out
         if not self.envelope:
             self.envelope = {k: v for k, v in obj.items() if k not in ("choices", "usage")}
+        if r.first_id is None and isinstance(obj.get("id"), str):
+            r.first_id = obj["id"]
         raw = encode_event(event.data, event=event.event)
         first = self._first()
         choices = obj.get("choices")
@@ -321,6 +360,26 @@ class OpenAIDialect(Dialect):
         assert isinstance(delta, dict)
         finish = choice.get("finish_reason")
         content = delta.get("content") if isinstance(delta.get("content"), str) else None
+        if r.replay is not None:
+            if content is None:
+                if delta.get("role") and finish is None and not delta.get("tool_calls"):
+                    return out  # the restart's role chunk
+            elif r.replay.startswith(content):
+                r.replay = r.replay[len(content) :]
+                r.raw_text.append(content)
+                return out
+            elif content.startswith(r.replay):
+                r.raw_text.append(r.replay)
+                content = content[len(r.replay) :]
+                delta = {**delta, "content": content}
+                r.replay = None
+                first = False  # the chunk is rewritten
+            else:
+                r.diverged = True
+                self.ledger.note("restarted stream wrote something else than what was shown: resumed instead")
+                return out
+        if content:
+            r.raw_text.append(content)
         piece = content
         if content and r.join is not None:
             piece = r.join.feed(content)
@@ -388,13 +447,18 @@ class OpenAIDialect(Dialect):
         return False
 
     def stream_outcome(self) -> Outcome:
+        if self.round.diverged and self.round.before is not None:
+            before = self.round.before
+            before.state, before.error = State.INTERRUPTED, None
+            return before
         outcome = self.round.acc.finish()
-        if self.round.final and outcome.state is State.INTERRUPTED and outcome.error is None:
-            # The finish chunk arrived; only the usage chunk or [DONE] went missing.
+        if self.round.final and outcome.state in (State.INTERRUPTED, State.FAILED):
+            # The finish chunk arrived: the answer is whole. Only the usage chunk or [DONE] went
+            # missing, or an error came after the end.
+            outcome.error = None
             choice = outcome.choices[0] if outcome.choices else None
-            outcome.state = State.COMPLETE if choice is None else choice.state
-            if outcome.state is State.INTERRUPTED:
-                outcome.state = State.COMPLETE
+            broken = (State.INTERRUPTED, State.FAILED)
+            outcome.state = State.COMPLETE if choice is None or choice.state in broken else choice.state
             self.ledger.note("stream ended after its finish chunk, before usage or [DONE]")
         return outcome
 
@@ -404,10 +468,6 @@ class OpenAIDialect(Dialect):
             obj = orjson.loads(body)
         except orjson.JSONDecodeError:
             return OpenAIAccumulator().finish()
-        if isinstance(obj, dict) and isinstance(obj.get("error"), dict) and "choices" not in obj:
-            outcome = OpenAIAccumulator().finish()
-            outcome.state, outcome.error = State.FAILED, error_from_payload(200, obj)
-            return outcome
         try:
             outcome = parse_completion(obj, max_tokens=r.acc.max_tokens)
         except ProtocolError:
@@ -474,15 +534,7 @@ class OpenAIDialect(Dialect):
         self.text += new
 
     def _text_chunk(self, text: str) -> bytes:
-        return _chunk_bytes(
-            {
-                **{k: self.envelope.get(k) for k in ("id", "object", "created", "model")},
-                "object": "chat.completion.chunk",
-                "choices": [
-                    {"index": 0, "delta": {"content": text}, "logprobs": None, "finish_reason": None}
-                ],
-            }
-        )
+        return self._chunk({"content": text})
 
     def conclude(self, nxt: Plan | None, *, failed: bool) -> bytes:
         if not self.ledger.stream or self.passthrough:
@@ -555,16 +607,20 @@ class OpenAIDialect(Dialect):
         body["usage"] = self._usage()
         return orjson.dumps(body)
 
-    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
-        return _chunk_bytes(
-            {
-                "id": self.envelope.get("id"),
-                "object": "chat.completion.chunk",
-                "created": self.envelope.get("created", int(self.ledger.clock())),
-                "model": self.envelope.get("model", self.ledger.model),
-                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
-            }
-        )
+    def _chunk(self, delta: dict[str, Any] | None, finish_reason: str | None = None, **extra: Any) -> bytes:
+        """A chunk of our own, with the first round's envelope (id, model, service_tier, every
+        field of it); ``delta=None``: one with no choices (the usage chunk)."""
+        chunk: dict[str, Any] = {
+            "id": None,
+            "created": int(self.ledger.clock()),
+            "model": self.ledger.model,
+            **{k: v for k, v in self.envelope.items() if k != "object"},
+            "object": "chat.completion.chunk",
+        }
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        chunk["choices"] = [] if delta is None else [choice]
+        chunk.update(extra)
+        return _chunk_bytes(chunk)
 
     def close_stream(self, error: APIError | None, summary: dict[str, Any]) -> bytes:
         if self.passthrough:
@@ -588,18 +644,7 @@ class OpenAIDialect(Dialect):
             if one and r.usage_raw is not None:
                 out.append(r.usage_raw)
             else:
-                out.append(
-                    _chunk_bytes(
-                        {
-                            "id": self.envelope.get("id"),
-                            "object": "chat.completion.chunk",
-                            "created": self.envelope.get("created", int(self.ledger.clock())),
-                            "model": self.envelope.get("model", self.ledger.model),
-                            "choices": [],
-                            "usage": self._usage(),
-                        }
-                    )
-                )
+                out.append(self._chunk(None, usage=self._usage()))
         out.append(r.done if one and r.done is not None else b"data: [DONE]\n\n")
         if self.policy.report_event:
             out.append(encode_event(orjson.dumps({"type": "stopwise", **summary}).decode(), event="stopwise"))

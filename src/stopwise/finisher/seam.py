@@ -623,19 +623,19 @@ def repair(seam: Seam, reply: str, structure: Structure) -> str:
     rest = body[cut:] if cut else lead + body
     visible = rest.lstrip()
     own = rest[: len(rest) - len(visible)]
+    if not seam.dropped:
+        # Nothing dropped (CJK, or no whitespace to back off to): the model's own whitespace is
+        # all we have, and it is the answer's even when it is all the reply holds.
+        return own + visible
     if not visible:
         return ""
     if seam.dropped.strip():
         # We backed off to just before a whitespace run we know completely (a word followed
         # it): exactly that whitespace goes back.
         return seam.whitespace + visible
-    if seam.dropped:
-        # We dropped only whitespace, and the cut may have split the run ("\n" of "\n\n"):
-        # trust the reply's own run when it extends ours.
-        return (own if own.startswith(seam.dropped) else seam.dropped) + visible
-    # Nothing dropped (CJK, or no whitespace to back off to): the model's own whitespace is all
-    # we have.
-    return own + visible
+    # We dropped only whitespace, and the cut may have split the run ("\n" of "\n\n"): trust
+    # the reply's own run when it extends ours.
+    return (own if own.startswith(seam.dropped) else seam.dropped) + visible
 
 
 def undecided(seam: Seam, reply: str, structure: Structure) -> bool:

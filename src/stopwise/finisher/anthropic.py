@@ -305,7 +305,7 @@ class AnthropicDialect(Dialect):
             return Plan("pause", body, body.get("max_tokens"))
         if outcome.state is not State.TRUNCATED or reason is StopReason.CONTEXT_WINDOW:
             return None  # complete, or truncated by a full window: continuing would not fit
-        if reason is not StopReason.MAX_TOKENS and not (
+        if reason is StopReason.END and not (
             self.policy.continue_truncated and self._can_prefill() and self._ends_in_text()
         ):
             # A normal stop with output at the cap: the answer may be whole. Only a prefill,

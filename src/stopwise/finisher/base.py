@@ -180,7 +180,8 @@ class Finisher:
                 got = yield from self._read_all()
                 raw = got if isinstance(got, bytes) else b""
                 http_err = error_from_response(head.status, raw, head.headers)
-            elif not plan.body.get("stream"):
+            elif not plan.body.get("stream") or _json_body(head):
+                # A body, or a stream request answered with JSON (a relay's error): read whole.
                 got = yield from self._read_all()
                 if isinstance(got, bytes):
                     raw = got
@@ -208,8 +209,12 @@ class Finisher:
                     yield Start(200, self._headers(head.headers, streaming=True))
                     self.started = True
                 decoder = SSEDecoder()
+                ahead = raw  # what was read already (a JSON answer to a stream request)
                 while not self.dialect.round_done():
-                    chunk = yield Read()
+                    if ahead:
+                        chunk, ahead = ahead, b""
+                    else:
+                        chunk = yield Read()
                     if isinstance(chunk, Failure):
                         failure = chunk.error
                         break
@@ -426,6 +431,10 @@ class Finisher:
             headers["content-type"] = "application/json"
             headers.update(self._stopwise_headers())
         return headers
+
+
+def _json_body(head: Head) -> bool:
+    return head.headers.get("content-type", "").split(";")[0].strip() == "application/json"
 
 
 class _UpstreamUnreachable(Exception):

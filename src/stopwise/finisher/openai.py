@@ -209,7 +209,7 @@ class OpenAIDialect(Dialect):
         reason = outcome.stop.normalized
         if reason is StopReason.CONTEXT_WINDOW:
             return None
-        if reason is not StopReason.MAX_TOKENS and not self.round.cut_calls:
+        if reason is StopReason.END and not self.round.cut_calls:
             # A normal stop with output at the cap: there is no prefill here to look without
             # altering a finished answer, so it is what it says.
             self.at_cap_complete = True

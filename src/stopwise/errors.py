@@ -207,6 +207,23 @@ _BY_STATUS: dict[int, type[APIError]] = {
 }
 
 
+#: The HTTP status each error type comes with (Anthropic's table, brief/wire.md, plus OpenAI's
+#: quota type): for an error object met without its status (a 200 body, a pasted log).
+STATUS_OF_TYPE: dict[str, int] = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "insufficient_quota": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+
 def api_error_class(status: int, error_type: str | None) -> type[APIError]:
     """The class for an error. The status decides when it is a real HTTP status; the error type
     decides inside a 200 stream (status 200) and for a body read without its status (0)."""

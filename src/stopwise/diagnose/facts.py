@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..dialects import error_from_payload, parse_body, parse_retry_after
-from ..errors import APIError, ProtocolError
+from ..errors import STATUS_OF_TYPE, APIError, ProtocolError
 from ..outcome import Outcome, StopReason
 from . import models
 from ._scan import is_json
@@ -22,19 +22,6 @@ from .extract import Extraction, Found
 
 __all__ = ["Facts", "gather"]
 
-_ERROR_STATUS = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "billing_error": 402,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "insufficient_quota": 429,
-    "api_error": 500,
-    "timeout_error": 504,
-    "overloaded_error": 529,
-}
 _NEAR = 30  # lines between a status line and the body it belongs to
 
 
@@ -291,7 +278,7 @@ def _from_errors(f: Facts, ex: Extraction) -> None:
         elif status is None:
             etype = err.get("type") if isinstance(err, dict) else None
             code = err.get("code") if isinstance(err, dict) else None
-            guessed = _ERROR_STATUS.get(etype if isinstance(etype, str) else "") or (
+            guessed = STATUS_OF_TYPE.get(etype if isinstance(etype, str) else "") or (
                 code if isinstance(code, int) and 400 <= code <= 599 else None
             )
             status = guessed or status

@@ -141,9 +141,7 @@ class AnthropicDialect(Dialect):
         self.meta: dict[str, Any] = {}  # the first round's envelope, less content and stop fields
         self.stop_fields: dict[str, Any] = {"stop_reason": None, "stop_sequence": None}
         self.usages: list[dict[str, Any]] = []
-        self.raw: bytes | None = None  # the only round's body, while it is the only round
         self.pauses = 0
-        self.at_cap_complete = False
         # Where the answer's last text block stood at each continuation (for cache segments).
         self.text_marks: list[int] = []
         self.marks_block = -1
@@ -272,13 +270,7 @@ class AnthropicDialect(Dialect):
         current = plan.body.get("max_tokens")
         if not isinstance(current, int):
             return None
-        ceiling = self.memory.ceiling(self.ledger.model)
-        bigger = int(current * self.policy.tool_budget_factor)
-        if ceiling is not None:
-            bigger = min(bigger, ceiling)
-        budget = self.ledger.budget(bigger)
-        bigger = bigger if budget is None else budget
-        return bigger if bigger > current else None
+        return self.ledger.bigger(current, self.memory.ceiling(self.ledger.model))
 
     def next_plan(self, outcome: Outcome, plan: Plan) -> Plan | None:
         reason = outcome.stop.normalized
@@ -541,6 +533,7 @@ class AnthropicDialect(Dialect):
         self.next_index += 1
         r.index_map[index] = down
         held = kind in _CLIENT_TOOLS or kind in _THINKING or (self.constrained and kind == "text")
+        self._decide_head(out)
         if not held:
             # The model moved on past whatever was held: it is whole.
             self._settle_all(out)
@@ -553,6 +546,25 @@ class AnthropicDialect(Dialect):
         if kind == "text":
             r.texts[index], r.raw_texts[index] = [block.get("text") or ""], [block.get("text") or ""]
             self.open_text = down
+
+    def _decide_head(self, out: list[bytes]) -> None:
+        """The merged block's continue-turn head, still held: decided now."""
+        r = self.round
+        if r.merged is None or r.join is None or r.join.head.decided:
+            return
+        tail = r.join.finish()
+        if tail:
+            r.texts[r.merged].append(tail)
+            r.progressed = r.progressed or bool(tail.strip())
+            down = r.index_map[r.merged]
+            data = _event(
+                "content_block_delta",
+                {"type": "content_block_delta", "index": down, "delta": {"type": "text_delta", "text": tail}},
+            )
+            if self.outbox.holds(("block", down)):
+                self.outbox.hold(("block", down), data)
+            else:
+                self.outbox.send_before(("stop", down), data, out)
 
     def _close_open_text(self, out: list[bytes]) -> None:
         """A new block follows the answer's open text block: its stop goes out now."""
@@ -588,10 +600,7 @@ class AnthropicDialect(Dialect):
                     "delta": {"type": "text_delta", "text": shown},
                 },
             )
-        if self.outbox.holds(("block", down)):
-            self.outbox.hold(("block", down), data)
-        else:
-            self.outbox.send(data, out)
+        self._put(down, data, out)
 
     def _on_delta(self, obj: dict[str, Any], event: ServerSentEvent, out: list[bytes]) -> None:
         r = self.round
@@ -638,10 +647,7 @@ class AnthropicDialect(Dialect):
             data = _event("content_block_delta", {**obj, "index": down})
         else:
             data = self._raw_or(event, obj, index, down)
-        if self.outbox.holds(("block", down)):
-            self.outbox.hold(("block", down), data)
-        else:
-            self.outbox.send(data, out)
+        self._put(down, data, out)
 
     def _on_stop(self, obj: dict[str, Any], event: ServerSentEvent, out: list[bytes]) -> None:
         r = self.round
@@ -653,17 +659,16 @@ class AnthropicDialect(Dialect):
             return
         down = r.index_map[index]
         if kind == "text":
-            if index == r.merged and r.join is not None:
-                tail = r.join.finish()
-                if tail:
-                    r.texts[index].append(tail)
-                    r.progressed = r.progressed or bool(tail.strip())
-                    self._emit_text(down, tail, out)
+            self._decide_head(out)  # the block is over: its continue-turn head is decided
             if self.outbox.holds(("stop", down)):
                 return
             self.outbox.hold(("stop", down), self._raw_or(event, obj, index, down))
             return
         data = self._raw_or(event, obj, index, down)
+        self._put(down, data, out)
+
+    def _put(self, down: int, data: bytes, out: list[bytes]) -> None:
+        """An event of block ``down``: held with the block when the block is held, else out."""
         if self.outbox.holds(("block", down)):
             self.outbox.hold(("block", down), data)
         else:
@@ -674,10 +679,7 @@ class AnthropicDialect(Dialect):
             "content_block_delta",
             {"type": "content_block_delta", "index": down, "delta": {"type": "text_delta", "text": text}},
         )
-        if self.outbox.holds(("block", down)):
-            self.outbox.hold(("block", down), data)
-        else:
-            self.outbox.send(data, out)
+        self._put(down, data, out)
 
     def stream_outcome(self) -> Outcome:
         r = self.round
@@ -760,13 +762,8 @@ class AnthropicDialect(Dialect):
         # (positions follow upstream indices in order).
         r = self.round
         if r.join is not None:
-            if r.merged is not None:
-                # The round ended while its reply's head was still undecided: decide it now.
-                tail = r.join.finish()
-                if tail:
-                    r.texts[r.merged].append(tail)
-                    r.progressed = r.progressed or bool(tail.strip())
-                    self._emit_text(r.index_map[r.merged], tail, self.late)
+            # The round ended while its reply's head was still undecided: decide it now.
+            self._decide_head(self.late)
             self._note_join(r.join)
         upstream = sorted({*r.index_map, *r.skipped})
         for position, block in enumerate(blocks):
@@ -819,17 +816,6 @@ class AnthropicDialect(Dialect):
 
     def answer_size(self) -> int:
         return sum(len(b.get("text") or "") + 1 for b in self.content)
-
-    def transparent(self) -> bool:
-        return self.raw is not None and len(self.ledger.rounds) == 1
-
-    def final_state(self) -> State:
-        rounds = self.ledger.rounds
-        if not rounds:
-            return State.FAILED
-        if self.at_cap_complete and rounds[-1].state is State.TRUNCATED:
-            return State.COMPLETE
-        return rounds[-1].state
 
     def _usage(self) -> dict[str, Any]:
         return sum_usage(self.usages) if self.usages else {"input_tokens": 0, "output_tokens": 0}

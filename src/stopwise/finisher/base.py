@@ -16,7 +16,7 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from ..dialects import error_from_response
-from ..errors import APIError
+from ..errors import STATUS_OF_TYPE, APIError
 from ..outcome import Outcome, State, Usage
 from ..sse import SSEDecoder
 from .dialect import Dialect, Plan
@@ -73,19 +73,6 @@ _FINAL_TYPES = frozenset(
         "content_policy_violation",
     }
 )
-# The status a 200-with-an-error-body is handed back with, when nothing else says.
-_STATUS_OF_TYPE = {
-    "invalid_request_error": 400,
-    "authentication_error": 401,
-    "billing_error": 402,
-    "permission_error": 403,
-    "not_found_error": 404,
-    "request_too_large": 413,
-    "rate_limit_error": 429,
-    "api_error": 500,
-    "timeout_error": 504,
-    "overloaded_error": 529,
-}
 
 
 def status_of(err: APIError) -> int | None:
@@ -365,7 +352,7 @@ class Finisher:
             # error body goes back with the status the error names.
             status = head.status
             if status < 400 and err is not None:
-                status = status_of(err) or _STATUS_OF_TYPE.get(err.error_type or "", 502)
+                status = status_of(err) or STATUS_OF_TYPE.get(err.error_type or "", 502)
             headers = {k: v for k, v in head.headers.items() if k not in _HOP_HEADERS}
             headers["x-should-retry"] = "false"
             headers["x-stopwise-retries"] = str(led.retries)

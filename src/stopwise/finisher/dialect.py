@@ -78,6 +78,17 @@ class Ledger:
     def grows(previous: int | None, nxt: int | None) -> bool:
         return previous is not None and nxt is not None and nxt > previous
 
+    def bigger(self, current: int, ceiling: int | None) -> int | None:
+        """A retry's budget for an answer that must come whole (a cut tool call, a constrained
+        answer): ``tool_budget_factor`` times the last, up to the ceiling and what
+        ``max_output_tokens`` leaves; None when that is no more than the last."""
+        bigger = int(current * self.policy.tool_budget_factor)
+        if ceiling is not None:
+            bigger = min(bigger, ceiling)
+        budget = self.budget(bigger)
+        bigger = bigger if budget is None else budget
+        return bigger if bigger > current else None
+
     def grown(self, previous: int | None, ceiling: int | None) -> int | None:
         """The max_tokens of the next continuation round (``Policy.grow_max_tokens``)."""
         if previous is None:
@@ -97,6 +108,8 @@ class Dialect(ABC):
         self.ledger = ledger
         self.policy = ledger.policy
         self.memory = ledger.memory
+        self.raw: bytes | None = None  # the only round's body, while it is the only round
+        self.at_cap_complete = False  # a normal stop at the cap, returned complete
 
     @abstractmethod
     def first_plan(self) -> Plan: ...
@@ -172,9 +185,14 @@ class Dialect(ABC):
     @abstractmethod
     def final_body(self) -> bytes: ...
 
-    @abstractmethod
-    def final_state(self) -> State: ...
+    def final_state(self) -> State:
+        rounds = self.ledger.rounds
+        if not rounds:
+            return State.FAILED
+        if self.at_cap_complete and rounds[-1].state is State.TRUNCATED:
+            return State.COMPLETE
+        return rounds[-1].state
 
-    @abstractmethod
     def transparent(self) -> bool:
         """One round that needed no finishing: handed on exactly as it came."""
+        return self.raw is not None and len(self.ledger.rounds) == 1

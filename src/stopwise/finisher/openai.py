@@ -133,8 +133,6 @@ class OpenAIDialect(Dialect):
         self.choice_extra: dict[str, Any] = {}
         self.finish_reason: str | None = None
         self.usages: list[dict[str, Any]] = []
-        self.raw: bytes | None = None
-        self.at_cap_complete = False
         self.next_join: Join | None = None
         self.outbox = Outbox()
         self.late: list[bytes] = []  # text a round's seam held until its end, not yet sent
@@ -195,13 +193,7 @@ class OpenAIDialect(Dialect):
         if not isinstance(current, int):
             # The relay chose the cap; ask explicitly for twice what came back.
             current = max(self.ledger.rounds[-1].output_tokens, 1)
-        ceiling = self.memory.ceiling(self.ledger.model)
-        bigger = int(current * self.policy.tool_budget_factor)
-        if ceiling is not None:
-            bigger = min(bigger, ceiling)
-        budget = self.ledger.budget(bigger)
-        bigger = bigger if budget is None else budget
-        return bigger if bigger > current else None
+        return self.ledger.bigger(current, self.memory.ceiling(self.ledger.model))
 
     def next_plan(self, outcome: Outcome, plan: Plan) -> Plan | None:
         if self.passthrough or outcome.state is not State.TRUNCATED:
@@ -403,6 +395,15 @@ class OpenAIDialect(Dialect):
         # The chunk that says why the round ended.
         final = self._final_reason(finish)
         r.final = final
+        if r.join is not None and not r.join.head.decided:
+            # A continue-turn head still undecided: decided before the reason goes out.
+            tail = r.join.finish()
+            if tail:
+                r.texts.append(tail)
+                r.progressed = r.progressed or bool(tail.strip())
+                content = (content or "") + tail
+                piece = (piece or "") + tail
+                delta = {**delta, "content": content}
         if final:
             self.outbox.settle_all(out)
             if not first:
@@ -553,17 +554,6 @@ class OpenAIDialect(Dialect):
 
     def answer_size(self) -> int:
         return len(self.text) + len(self.tool_calls) + len(self.refusal or "")
-
-    def transparent(self) -> bool:
-        return self.raw is not None and len(self.ledger.rounds) == 1
-
-    def final_state(self) -> State:
-        rounds = self.ledger.rounds
-        if not rounds:
-            return State.FAILED
-        if self.at_cap_complete and rounds[-1].state is State.TRUNCATED:
-            return State.COMPLETE
-        return rounds[-1].state
 
     def _finish_word(self) -> str | None:
         raw = self.finish_reason

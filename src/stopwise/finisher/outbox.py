@@ -32,6 +32,15 @@ class Outbox:
         else:
             out.append(data)
 
+    def send_before(self, key: Hashable, data: bytes, out: list[bytes]) -> None:
+        """``data`` belongs before ``key``'s events (text of a block whose stop is held)."""
+        for i, (k, _) in enumerate(self._queue):
+            if k == key:
+                self._queue.insert(i, (None, data))
+                self._drain(out)
+                return
+        self.send(data, out)
+
     def hold(self, key: Hashable, data: bytes) -> None:
         self._held.add(key)
         self._queue.append((key, data))

@@ -627,9 +627,9 @@ def repair(seam: Seam, reply: str, structure: Structure) -> str:
         # Nothing dropped (CJK, or no whitespace to back off to): the model's own whitespace is
         # all we have, and it is the answer's even when it is all the reply holds.
         return own + visible
-    if not visible:
-        return ""
     if seam.dropped.strip():
+        if not visible:
+            return ""
         # We backed off to just before a whitespace run we know completely (a word followed
         # it): exactly that whitespace goes back.
         return seam.whitespace + visible

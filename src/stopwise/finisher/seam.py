@@ -502,6 +502,8 @@ def _unmistakable(kept: str, length: int, whitespace: str) -> bool:
     # A periodic run (a table's or a list's identical rows, ``0, 0, 0``, identical lines): the
     # kept text already repeats with the square's period, so one more period is as likely
     # content. A model's repeat has no such period: the text before it is whatever came before.
+    if (s + s).find(s, 1) < len(s):
+        return False  # the square is itself a run of one unit (``0000``, ``abab``): as likely content
     period = length + len(whitespace)
     earlier = kept[: len(kept) - period]
     same = 0

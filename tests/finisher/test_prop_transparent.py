@@ -4,6 +4,7 @@ keeps the upstream envelope and blocks and sums usage field by field."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -224,3 +225,47 @@ def test_openai_two_rounds_keep_the_envelope_and_sum_usage(
     got = sdk_openai(body, result.status, result.headers, result.body)
     assert got["choices"][0]["message"]["content"] == first + rest
     assert got["choices"][0]["finish_reason"] == "stop"
+
+
+@PROPS
+@given(
+    st.lists(
+        st.tuples(st.text(max_size=40), st.sampled_from(["stop", "length", "content_filter"])),
+        min_size=2,
+        max_size=3,
+    ),
+    st.dictionaries(st.sampled_from(["x_relay", "service_tier", "system_fingerprint"]), st.text(max_size=8)),
+)
+def test_several_choices_go_through_byte_for_byte(
+    choices: list[tuple[str, str]], extra: dict[str, str]
+) -> None:
+    # n > 1 is never finished (continuing several choices behind the caller's back is not
+    # wanted), so the body is the upstream's own, whatever its choices' reasons.
+    completion = {
+        "id": "chatcmpl-n",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-4o",
+        **extra,
+        "choices": [
+            {
+                "index": i,
+                "message": {"role": "assistant", "content": text, "x_field": i},
+                "finish_reason": why,
+            }
+            for i, (text, why) in enumerate(choices)
+        ],
+        "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
+    }
+    raw = json.dumps(completion, indent=1).encode()  # the upstream's own spacing, not ours
+    body = {
+        "model": "gpt-4o",
+        "n": len(choices),
+        "max_tokens": 2,
+        "messages": [{"role": "user", "content": "Go."}],
+    }
+    result = run(
+        body, [Reply(200, {"content-type": "application/json"}, (raw,))], dialect="openai", policy=POLICY
+    )
+    assert len(result.requests) == 1
+    assert result.body == raw

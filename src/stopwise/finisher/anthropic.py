@@ -36,6 +36,7 @@ from .dialect import Dialect, Ledger, Plan
 from .join import Join
 from .outbox import Outbox
 from .report import sum_usage
+from .text import Head
 
 __all__ = ["AnthropicDialect"]
 
@@ -224,7 +225,10 @@ class AnthropicDialect(Dialect):
                 kept, join = Join.prefill(text)
                 self.next_structure = seams.structure_at(kept)
                 if not prefill:
-                    join = Join(join.shown, head=_whole_head(kept, join.shown, self.next_structure))
+                    # A continue turn after text that ended whole (before a tool call): only the
+                    # trailing whitespace is the seam.
+                    head = Head(seams.Seam(kept, join.shown), self.next_structure)
+                    join = Join(join.shown, head=head)
             else:
                 kept, join, self.next_structure = Join.continue_turn(text)
             self.next_join = join
@@ -315,13 +319,11 @@ class AnthropicDialect(Dialect):
             return None
         if not outcome.text:
             return None  # reasoning-only: continuing would spend the budget thinking again
-        nxt = self.ledger.grown(plan.max_tokens, self.memory.ceiling(self.ledger.model))
-        if (
-            plan.mode != "initial"
-            and not self.round.progressed
-            and not self.ledger.grows(plan.max_tokens, nxt)
-        ):
-            return None  # a round that added nothing, and the next could do no better
+        go_on, nxt = self.ledger.next_continuation(
+            plan, self.round.progressed, self.memory.ceiling(self.ledger.model)
+        )
+        if not go_on:
+            return None
         planned = self._continue("continue", nxt)
         if planned is None and reason is not StopReason.MAX_TOKENS:
             self._complete_at_cap(outcome)
@@ -504,9 +506,6 @@ class AnthropicDialect(Dialect):
         r.diverged = True
         self.ledger.note("restarted stream wrote something else than what was shown: resumed instead")
 
-    def _settle_all(self, out: list[bytes]) -> None:
-        self.outbox.settle_all(out)
-
     def _on_start(self, obj: dict[str, Any], event: ServerSentEvent, out: list[bytes]) -> None:
         r = self.round
         index, block = obj.get("index"), obj.get("content_block")
@@ -536,7 +535,7 @@ class AnthropicDialect(Dialect):
         self._decide_head(out)
         if not held:
             # The model moved on past whatever was held: it is whole.
-            self._settle_all(out)
+            self.outbox.settle_all(out)
             self._close_open_text(out)
         data = self._raw_or(event, obj, index, down)
         if held:
@@ -869,14 +868,6 @@ def _common_prefix(a: list[Any], b: list[Any]) -> list[Any]:
     while n < len(a) and n < len(b) and a[n] == b[n]:
         n += 1
     return a[:n]
-
-
-def _whole_head(kept: str, ws: str, structure: seams.Structure) -> Any:
-    """A continue turn after text that ended whole (before a tool call): only the trailing
-    whitespace is the seam."""
-    from .text import Head
-
-    return Head(seams.Seam(kept, ws), structure)
 
 
 def _count_cache_control(part: object) -> int:

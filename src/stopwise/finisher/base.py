@@ -225,8 +225,7 @@ class Finisher:
 
             if outcome.state in (State.INTERRUPTED, State.FAILED):
                 err: APIError | None = outcome.error
-                ok = self.policy.resume_interrupted or (err is not None and not led.stream)
-                delay = self._retry_delay(err, attempts) if ok else None
+                delay = self._retry_delay(err, attempts) if self.policy.resume_interrupted else None
                 before = self.dialect.answer_size()
                 self.dialect.absorb(outcome, plan, partial=True)
                 if delay is None or not led.rounds_left():

@@ -74,10 +74,6 @@ class Ledger:
             return max_tokens
         return left if max_tokens is None else min(max_tokens, left)
 
-    @staticmethod
-    def grows(previous: int | None, nxt: int | None) -> bool:
-        return previous is not None and nxt is not None and nxt > previous
-
     def bigger(self, current: int, ceiling: int | None) -> int | None:
         """A retry's budget for an answer that must come whole (a cut tool call, a constrained
         answer): ``tool_budget_factor`` times the last, up to the ceiling and what
@@ -88,6 +84,13 @@ class Ledger:
         budget = self.budget(bigger)
         bigger = bigger if budget is None else budget
         return bigger if bigger > current else None
+
+    def next_continuation(self, plan: Plan, progressed: bool, ceiling: int | None) -> tuple[bool, int | None]:
+        """Whether to ask for another continuation round after ``plan``, and its max_tokens: a
+        round that added nothing is worth repeating only with a larger budget."""
+        nxt = self.grown(plan.max_tokens, ceiling)
+        grows = plan.max_tokens is not None and nxt is not None and nxt > plan.max_tokens
+        return plan.mode == "initial" or progressed or grows, nxt
 
     def grown(self, previous: int | None, ceiling: int | None) -> int | None:
         """The max_tokens of the next continuation round (``Policy.grow_max_tokens``)."""
@@ -135,6 +138,8 @@ class Dialect(ABC):
     def body_error(self, body: bytes, headers: dict[str, str]) -> APIError | None:
         """A 200 body that is an error object (``{"type": "error", …}``, ``{"error": {…}}``):
         that error, to be retried or handed on like an HTTP error."""
+        if b'"error"' not in body:
+            return None  # the common case, without parsing the body a second time
         try:
             obj = orjson.loads(body)
         except orjson.JSONDecodeError:

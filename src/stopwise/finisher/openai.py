@@ -137,6 +137,7 @@ class OpenAIDialect(Dialect):
         self.outbox = Outbox()
         self.late: list[bytes] = []  # text a round's seam held until its end, not yet sent
         self.sent_any = False
+        self.passthrough_body: dict[str, Any] = {}  # n > 1: the body as the upstream sent it
         self.round = _Round(Plan("initial", request), OpenAIAccumulator(), None)
 
     # -- plans ----------------------------------------------------------------------------------
@@ -218,13 +219,11 @@ class OpenAIDialect(Dialect):
             return None
         if not self.text.strip():
             return None  # reasoning-only: nothing visible to continue from
-        nxt = self.ledger.grown(plan.max_tokens, self.memory.ceiling(self.ledger.model))
-        if (
-            plan.mode != "initial"
-            and not self.round.progressed
-            and not self.ledger.grows(plan.max_tokens, nxt)
-        ):
-            return None  # a round that added nothing, and the next could do no better
+        go_on, nxt = self.ledger.next_continuation(
+            plan, self.round.progressed, self.memory.ceiling(self.ledger.model)
+        )
+        if not go_on:
+            return None
         return self._continue("continue", nxt)
 
     def _tool_retry(self, plan: Plan) -> Plan | None:
@@ -481,8 +480,8 @@ class OpenAIDialect(Dialect):
     def absorb(self, outcome: Outcome, plan: Plan, *, partial: bool) -> None:
         r = self.round
         if self.passthrough:
-            self.raw = None
-            self.passthrough_body = outcome.message
+            # Several choices go through as they came: the body byte for byte (transparent()).
+            self.passthrough_body = dict(outcome.message)
             return
         if len(self.ledger.rounds) > 1 or partial or plan.mode != "initial":
             self.raw = None
@@ -571,7 +570,7 @@ class OpenAIDialect(Dialect):
             assert self.raw is not None
             return self.raw
         if self.passthrough:
-            return orjson.dumps(getattr(self, "passthrough_body", {}))
+            return orjson.dumps(self.passthrough_body)
         message: dict[str, Any] = {"role": "assistant", "content": self.text or None, "refusal": self.refusal}
         if self.tool_calls:
             message["tool_calls"] = [

@@ -45,6 +45,7 @@ from typing import Any, Literal
 import orjson
 
 from ..catalog import model_ceiling, prefill_supported
+from ..dialects import ANTHROPIC_STREAM_EVENTS
 from . import Reply, render, sse
 
 __all__ = [
@@ -803,16 +804,8 @@ def _answer_openai(doc: dict[str, Any], status: int) -> Answer:
     return Answer(status, text=text, content=content, tool_calls=calls, stop=choice.get("finish_reason"))
 
 
-_ANTHROPIC_EVENTS = frozenset(
-    {
-        "message_start",
-        "message_delta",
-        "message_stop",
-        "content_block_start",
-        "content_block_delta",
-        "content_block_stop",
-    }
-)
+# What the SDK accumulates (pings carry nothing).
+_ANTHROPIC_EVENTS = ANTHROPIC_STREAM_EVENTS - {"ping"}
 
 
 def _stream_anthropic(events: Sequence[Any]) -> Answer:

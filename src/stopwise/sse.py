@@ -77,7 +77,17 @@ class SSEDecoder:
     :class:`~stopwise.errors.EventTooLargeError` is raised and the decoder is unusable.
     """
 
-    __slots__ = ("_bom_done", "_cr", "_last_id", "_max", "_pending", "_pending_size", "_plain", "_started")
+    __slots__ = (
+        "_bom_done",
+        "_cr",
+        "_last_id",
+        "_max",
+        "_pending",
+        "_pending_size",
+        "_plain",
+        "_started",
+        "exact",
+    )
 
     def __init__(self, max_event_size: int = DEFAULT_MAX_EVENT_SIZE) -> None:
         self._max = max_event_size
@@ -88,12 +98,22 @@ class SSEDecoder:
         self._started = b""  # the first bytes, held until we know whether they are a BOM
         self._last_id: str | None = None
         self._plain = False  # BOM settled and no CR carried over: decode() may take its fast path
+        #: The last :meth:`decode` returned one event and the chunk was exactly its encoding
+        #: (``event: x\ndata: y\n\n``): a relay of unchanged events can send the chunk itself.
+        self.exact = False
 
     @property
     def last_event_id(self) -> str | None:
         return self._last_id
 
+    @property
+    def idle(self) -> bool:
+        """Between events, with nothing held: a chunk that is one whole plain event may be read
+        by its caller directly (it would decode to exactly that event)."""
+        return self._plain and not self._pending
+
     def decode(self, chunk: bytes) -> list[ServerSentEvent]:
+        self.exact = False
         if self._plain and not self._pending and 13 not in chunk:
             # The common case: BOM settled, no CR anywhere, nothing held back.
             head, sep, tail = chunk.rpartition(b"\n\n")
@@ -103,6 +123,7 @@ class SSEDecoder:
                 # One read, one event: the way tokens arrive. Inlined, it is most of the work.
                 m = _ONE_EVENT.fullmatch(head.decode("utf-8", "replace"))
                 if m is not None:
+                    self.exact = True
                     return [_new_event(ServerSentEvent, (*m.groups(), self._last_id, None))]
                 return self._events(head)
             if sep:

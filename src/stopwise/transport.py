@@ -158,11 +158,9 @@ class _SyncDriver:
                     self.upstream.status_code, {k.lower(): v for k, v in self.upstream.headers.items()}
                 )
             elif isinstance(effect, Read):
-                assert self.chunks is not None
-                try:
-                    value = next(self.chunks, b"")
-                except httpx2.TransportError as exc:
-                    value = Failure(exc)
+                if effect.emit:
+                    return effect  # events() sends the bytes on, then reads
+                value = self._read()
             elif isinstance(effect, Sleep):
                 self.sleep(effect.seconds)
                 value = None
@@ -184,11 +182,23 @@ class _SyncDriver:
         assert isinstance(effect, Start)
         return _response(effect, self.request, stream=_SyncStream(self))
 
+    def _read(self) -> bytes | Failure:
+        assert self.chunks is not None
+        try:
+            return next(self.chunks, b"")
+        except httpx2.TransportError as exc:
+            return Failure(exc)
+
     def events(self) -> Iterator[bytes]:
         try:
+            value: Any = None
             while True:
-                effect = self._step(None)
-                if isinstance(effect, Emit):
+                effect = self._step(value)
+                value = None
+                if isinstance(effect, Read):
+                    yield effect.emit
+                    value = self._read()
+                elif isinstance(effect, Emit):
                     yield effect.data
                 elif isinstance(effect, Finish):
                     self._close_upstream(drain=True)
@@ -307,11 +317,9 @@ class _AsyncDriver:
                     self.upstream.status_code, {k.lower(): v for k, v in self.upstream.headers.items()}
                 )
             elif isinstance(effect, Read):
-                assert self.chunks is not None
-                try:
-                    value = await anext(self.chunks, b"")
-                except httpx2.TransportError as exc:
-                    value = Failure(exc)
+                if effect.emit:
+                    return effect  # events() sends the bytes on, then reads
+                value = await self._read()
             elif isinstance(effect, Sleep):
                 await self.sleep(effect.seconds)
                 value = None
@@ -334,11 +342,23 @@ class _AsyncDriver:
         assert isinstance(effect, Start)
         return _response(effect, self.request, stream=_AsyncStream(self))
 
+    async def _read(self) -> bytes | Failure:
+        assert self.chunks is not None
+        try:
+            return await anext(self.chunks, b"")
+        except httpx2.TransportError as exc:
+            return Failure(exc)
+
     async def events(self) -> AsyncIterator[bytes]:
         try:
+            value: Any = None
             while True:
-                effect = await self._step(None)
-                if isinstance(effect, Emit):
+                effect = await self._step(value)
+                value = None
+                if isinstance(effect, Read):
+                    yield effect.emit
+                    value = await self._read()
+                elif isinstance(effect, Emit):
                     yield effect.data
                 elif isinstance(effect, Finish):
                     await self._close_upstream(drain=True)

@@ -182,6 +182,12 @@ class AnthropicAccumulator:
         self.feed_json(obj, name)
         return obj
 
+    def fold_text(self, index: int, text: str) -> None:
+        """Fold a ``text_delta`` of text block ``index``, already read and checked by the caller
+        (the finisher's path for the deltas it passes on unchanged)."""
+        self.events += 1
+        self._text[index].append(text)
+
     def feed_json(self, obj: dict[str, Any], event: str | None = None) -> None:
         """Fold one event payload. The ``type`` inside the payload decides; the SSE ``event:``
         name is the fallback (the SDK dispatches on it, and skips payloads without one; we

@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from ..dialects._json import payload
 from ..dialects.anthropic import AnthropicAccumulator, parse_message
 from ..errors import APIError, ProtocolError
 from ..outcome import Outcome, State, StopReason
@@ -77,6 +78,13 @@ def _constrained(body: dict[str, Any]) -> bool:
     return isinstance(fmt, dict) and fmt.get("type") in ("json_schema", "json_object")
 
 
+# How the API writes a text delta of block %d, up to the text's opening quote.
+_PLAIN_DELTA = (
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,'
+    b'"delta":{"type":"text_delta","text":"'
+)
+
+
 @dataclass(slots=True)
 class _Round:
     """One round's state, replaced at each :meth:`AnthropicDialect.begin_round`."""
@@ -109,6 +117,9 @@ class _Round:
     diverged: bool = False  # the restart wrote something else than what was shown
     before: Outcome | None = None  # the outcome before the restart, if it diverged
     progressed: bool = False
+    # The open text block whose deltas go out as they came, with nothing to decide (not held,
+    # not merged, not replayed, same index downstream): the hot path of every stream.
+    plain_text: int | None = None
 
 
 class AnthropicDialect(Dialect):
@@ -116,6 +127,8 @@ class AnthropicDialect(Dialect):
 
     def __init__(self, request: dict[str, Any], ledger: Ledger) -> None:
         super().__init__(request, ledger)
+        self._raw: bytes | None = None  # the event being fed, as it came (see feed)
+        self._plain_prefix: bytes | None = None  # how a plain text delta starts (take_plain)
         messages = request.get("messages")
         self.messages: list[dict[str, Any]] = list(messages) if isinstance(messages, list) else []
         # A caller's own prefill: the response continues it, but is not part of the response.
@@ -404,6 +417,7 @@ class AnthropicDialect(Dialect):
 
     # -- folding a round ------------------------------------------------------------------------
     def begin_round(self, plan: Plan) -> None:
+        self._plain_prefix = None
         join = self.next_join if self._ends_in_text() else None
         acc = AnthropicAccumulator(max_tokens=plan.body.get("max_tokens"))
         self.round = _Round(
@@ -422,10 +436,55 @@ class AnthropicDialect(Dialect):
     def round_done(self) -> bool:
         return self.round.acc.done or self.round.diverged
 
-    def feed(self, event: ServerSentEvent) -> list[bytes]:
+    def take_plain(self, chunk: bytes) -> bool:
+        # The exact shape the API writes a text delta in; anything else (another index, spaces,
+        # extra fields, an escape that ends the string early) takes the general path.
+        prefix = self._plain_prefix
+        if (
+            prefix is None
+            or not chunk.startswith(prefix)
+            or not chunk.endswith(b'"}}\n\n')
+            or chunk.count(b"\n") != 3
+            or 13 in chunk
+        ):
+            return False
+        try:
+            piece = orjson.loads(chunk[len(prefix) - 1 : -4])
+        except orjson.JSONDecodeError:
+            return False
+        r = self.round
+        index = r.plain_text
+        if not isinstance(piece, str) or index is None:
+            return False
+        r.acc.fold_text(index, piece)
+        r.raw_texts[index].append(piece)
+        r.texts[index].append(piece)
+        if not r.progressed and piece.strip():
+            r.progressed = True
+        return True
+
+    def feed(self, event: ServerSentEvent, raw: bytes | None) -> list[bytes]:
+        out = self._feed(event, raw)
+        r = self.round
+        plain = r.plain_text is not None and not self.outbox and not r.diverged and self.ledger.stream
+        self._plain_prefix = _PLAIN_DELTA % r.plain_text if plain else None
+        return out
+
+    def _feed(self, event: ServerSentEvent, raw: bytes | None) -> list[bytes]:
         r = self.round
         if r.diverged:
             return []
+        self._raw = raw
+        if r.plain_text is not None and raw is not None and event.event == "content_block_delta":
+            piece = self._plain_delta(event.data)
+            if piece is not None:
+                r.raw_texts[r.plain_text].append(piece)
+                r.texts[r.plain_text].append(piece)
+                if not r.progressed and piece.strip():
+                    r.progressed = True
+                out = []
+                self.outbox.send(raw, out)
+                return out
         obj = r.acc.feed(event)
         if not self.ledger.stream:
             return []
@@ -433,9 +492,9 @@ class AnthropicDialect(Dialect):
         name = event.event
         if name == "ping" or obj is None:
             if name == "ping" or (name not in (None, "message_stop") and not event.data):
-                self.outbox.send(encode_event(event.data, event=name), out)
+                self.outbox.send(self._same(event), out)
             elif name == "message_stop":
-                r.stop = encode_event(event.data, event=name)
+                r.stop = self._same(event)
             return out
         kind = obj.get("type", name)
         if kind == "content_block_delta":
@@ -445,9 +504,9 @@ class AnthropicDialect(Dialect):
         elif kind == "content_block_stop":
             self._on_stop(obj, event, out)
         elif kind == "message_delta":
-            r.deltas.append(encode_event(event.data, event=name))
+            r.deltas.append(self._same(event))
         elif kind == "message_stop":
-            r.stop = encode_event(event.data, event=name)
+            r.stop = self._same(event)
         elif kind == "message_start":
             self._on_message_start(obj, event, out)
         elif kind == "error":
@@ -455,12 +514,32 @@ class AnthropicDialect(Dialect):
         else:
             # An event type we do not know: passed on as it came (the SDKs skip what they do
             # not know, and the caller may know it).
-            self.outbox.send(encode_event(event.data, event=name), out)
+            self.outbox.send(self._same(event), out)
         return out
+
+    def _plain_delta(self, data: str) -> str | None:
+        """A text delta of the plain open block, folded: its text; ``None`` for anything else
+        (the general path then reads the event)."""
+        r = self.round
+        obj = payload(data)
+        if obj is None or obj.get("type") != "content_block_delta" or obj.get("index") != r.plain_text:
+            return None
+        delta = obj.get("delta")
+        if not isinstance(delta, dict) or delta.get("type") != "text_delta":
+            return None
+        piece = delta.get("text")
+        if not isinstance(piece, str):
+            return None
+        r.acc.fold_text(r.plain_text, piece)
+        return piece
+
+    def _same(self, event: ServerSentEvent) -> bytes:
+        """The event being fed, unchanged: as it came when the decoder saw it whole."""
+        return self._raw or encode_event(event.data, event=event.event)
 
     def _raw_or(self, event: ServerSentEvent, obj: dict[str, Any], index: int, down: int) -> bytes:
         if index == down:
-            return encode_event(event.data, event=event.event)
+            return self._same(event)
         return _event(str(obj.get("type")), {**obj, "index": down})
 
     def _on_message_start(self, obj: dict[str, Any], event: ServerSentEvent, out: list[bytes]) -> None:
@@ -471,12 +550,13 @@ class AnthropicDialect(Dialect):
         r.saw_start = True
         if not self.sent_start and isinstance(obj.get("message"), dict):
             self.sent_start = True
-            self.outbox.send(encode_event(event.data, event=event.event), out)
+            self.outbox.send(self._same(event), out)
 
     def _restart(self, obj: dict[str, Any]) -> None:
         """A relay began the message again: what it writes again is checked against what was
         shown and dropped; a cut held block is forgotten (it was never shown)."""
         r = self.round
+        r.plain_text = None
         r.before = r.acc.finish()
         r.acc = AnthropicAccumulator(max_tokens=r.plan.body.get("max_tokens"))
         r.acc.feed_json(obj, "message_start")
@@ -508,6 +588,7 @@ class AnthropicDialect(Dialect):
 
     def _on_start(self, obj: dict[str, Any], event: ServerSentEvent, out: list[bytes]) -> None:
         r = self.round
+        r.plain_text = None
         index, block = obj.get("index"), obj.get("content_block")
         if not isinstance(index, int) or not isinstance(block, dict):
             return
@@ -545,6 +626,8 @@ class AnthropicDialect(Dialect):
         if kind == "text":
             r.texts[index], r.raw_texts[index] = [block.get("text") or ""], [block.get("text") or ""]
             self.open_text = down
+            if not held and index == down:
+                r.plain_text = index
 
     def _decide_head(self, out: list[bytes]) -> None:
         """The merged block's continue-turn head, still held: decided now."""
@@ -589,7 +672,7 @@ class AnthropicDialect(Dialect):
         if not shown:
             return
         if shown == piece and index == down and obj.get("type") == "content_block_delta":
-            data = encode_event(event.data, event=event.event)
+            data = self._same(event)
         else:
             data = _event(
                 "content_block_delta",
@@ -650,6 +733,7 @@ class AnthropicDialect(Dialect):
 
     def _on_stop(self, obj: dict[str, Any], event: ServerSentEvent, out: list[bytes]) -> None:
         r = self.round
+        r.plain_text = None
         index = obj.get("index")
         if not isinstance(index, int) or index not in r.index_map:
             return

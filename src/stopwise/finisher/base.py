@@ -28,6 +28,7 @@ from .report import Report, RoundReport
 __all__ = ["Engine", "Finisher", "Plan"]
 
 Effect = Send | Read | Sleep | Start | Emit | Finish
+_READ = Read()
 Engine = Generator[Effect, Any, None]
 
 # Headers of an upstream response that describe its body, which we replace.
@@ -196,25 +197,35 @@ class Finisher:
                     yield Start(200, self._headers(head.headers, streaming=True))
                     self.started = True
                 decoder = SSEDecoder()
+                feed = self.dialect.feed
                 ahead = raw  # what was read already (a JSON answer to a stream request)
+                # What one upstream read releases goes out with the next Read (one effect per
+                # read: the hot path of every stream), or as an Emit when the round ends.
+                release = b""
                 while not self.dialect.round_done():
                     if ahead:
                         chunk, ahead = ahead, b""
                     else:
-                        chunk = yield Read()
+                        chunk = yield Read(release) if release else _READ
+                        release = b""
                     if isinstance(chunk, Failure):
                         failure = chunk.error
                         break
-                    # What one upstream read releases goes out as one Emit.
                     if not chunk:
                         last = decoder.flush()
-                        out = self.dialect.feed(last) if last is not None else []
-                        if out:
-                            yield Emit(b"".join(out))
+                        if last is not None:
+                            release = b"".join(feed(last, None))
                         break
-                    out = [data for event in decoder.decode(chunk) for data in self.dialect.feed(event)]
-                    if out:
-                        yield Emit(b"".join(out))
+                    if decoder.idle and self.dialect.take_plain(chunk):
+                        release = chunk
+                        continue
+                    events = decoder.decode(chunk)
+                    if decoder.exact:
+                        release = b"".join(feed(events[0], chunk))
+                    elif events:
+                        release = b"".join([data for event in events for data in feed(event, None)])
+                if release:
+                    yield Emit(release)
                 outcome = self.dialect.stream_outcome()
             elif isinstance(got, Failure):
                 failure = got.error
@@ -259,7 +270,7 @@ class Finisher:
     def _read_all(self) -> Generator[Effect, Any, bytes | Failure]:
         parts: list[bytes] = []
         while True:
-            chunk = yield Read()
+            chunk = yield _READ
             if isinstance(chunk, Failure):
                 return chunk
             if not chunk:

@@ -122,8 +122,16 @@ class Dialect(ABC):
         """A new round's state (replacing the last one's), before its first byte."""
 
     @abstractmethod
-    def feed(self, event: ServerSentEvent) -> list[bytes]:
-        """Stream mode: fold one upstream event, return the downstream bytes it releases."""
+    def feed(self, event: ServerSentEvent, raw: bytes | None) -> list[bytes]:
+        """Stream mode: fold one upstream event, return the downstream bytes it releases.
+        ``raw`` is the event's exact encoding when the decoder saw it whole in one read (what
+        an unchanged event is sent on as, without encoding it again)."""
+
+    def take_plain(self, chunk: bytes) -> bool:
+        """Stream mode, the hot path: ``chunk`` is one whole event (the decoder is idle). If it
+        is the dialect's plain text delta, which goes out unchanged with nothing to decide, fold
+        it and say so; the loop then sends the chunk on as it came, decoding nothing."""
+        return False
 
     @abstractmethod
     def round_done(self) -> bool:

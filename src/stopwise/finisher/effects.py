@@ -5,8 +5,9 @@ touch sockets and clocks.
 Engine yields           driver sends back
 -------------           -----------------
 Send(body)              Head(status, headers), or Failure(exc) if no response came
-Read()                  the next bytes of the current upstream body; b"" at its end;
-                        Failure(exc) if the connection broke
+Read(emit)              the next bytes of the current upstream body; b"" at its end;
+                        Failure(exc) if the connection broke. A stream's ``emit`` bytes go
+                        downstream first (what the last read released: one effect per read)
 Sleep(seconds)          None
 Start(status, headers)  None   (stream: the downstream head; Emit follows)
 Emit(data)              None   (stream: downstream bytes)
@@ -28,7 +29,7 @@ class Send:
 
 @dataclass(frozen=True, slots=True)
 class Read:
-    pass
+    emit: bytes = b""  # downstream bytes to send before reading (an Emit folded in)
 
 
 @dataclass(frozen=True, slots=True)

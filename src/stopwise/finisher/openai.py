@@ -309,7 +309,7 @@ class OpenAIDialect(Dialect):
         delta = choices[0].get("delta")
         return isinstance(delta, dict) and bool(delta.get("role"))
 
-    def feed(self, event: ServerSentEvent) -> list[bytes]:
+    def feed(self, event: ServerSentEvent, raw: bytes | None) -> list[bytes]:
         r = self.round
         if r.diverged:
             return []
@@ -324,10 +324,10 @@ class OpenAIDialect(Dialect):
         if not self.ledger.stream:
             return []
         if self.passthrough:
-            return [encode_event(event.data, event=event.event)]
+            return [(raw or encode_event(event.data, event=event.event))]
         out: list[bytes] = []
         if event.data.startswith("[DONE]"):
-            r.done = encode_event(event.data, event=event.event)
+            r.done = raw or encode_event(event.data, event=event.event)
             return out
         if obj is None or ("error" in obj and "choices" not in obj):
             return out
@@ -335,7 +335,7 @@ class OpenAIDialect(Dialect):
             self.envelope = {k: v for k, v in obj.items() if k not in ("choices", "usage")}
         if r.first_id is None and isinstance(obj.get("id"), str):
             r.first_id = obj["id"]
-        raw = encode_event(event.data, event=event.event)
+        raw = raw or encode_event(event.data, event=event.event)
         first = self._first()
         choices = obj.get("choices")
         if isinstance(obj.get("usage"), dict) and not choices:

@@ -124,6 +124,9 @@ def run(
             pending, failing = list(reply.chunks), reply.fail == "read"
             value = Head(reply.status, {k.lower(): v for k, v in reply.headers.items()})
         elif isinstance(effect, Read):
+            if effect.emit:
+                result.emits.append((reads, effect.emit))
+                result.body += effect.emit
             reads += 1
             if pending:
                 value = pending.pop(0)

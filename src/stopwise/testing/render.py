@@ -19,6 +19,7 @@ pieces, tool call fragments, the finish chunk, a usage chunk with ``choices: []`
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -96,7 +97,10 @@ def _pieces_for(pieces: Pieces, i: int) -> int:
     return pieces[i] if i < len(pieces) else 1
 
 
-def _dumps(obj: Any) -> bytes:
+def _dumps(obj: Any, spaced: bool = False) -> bytes:
+    if spaced:
+        # As a relay in Python re-serializes: json's default separators, non-ASCII escaped.
+        return json.dumps(obj).encode()
     return orjson.dumps(obj)
 
 
@@ -205,6 +209,7 @@ def anthropic_reply(
     empty_first_json: bool = True,
     content_length: bool = True,
     final_blank_line: bool = True,
+    spaced: bool = False,
 ) -> Reply:
     """``message`` as the Messages API sends it.
 
@@ -217,7 +222,8 @@ def anthropic_reply(
     restart, before pings). ``error_event``: the ``event: error`` data object sent after
     ``break_after`` events (after all of them when ``break_after`` is None); the stream then ends
     cleanly. ``chunking``: byte offsets at which the whole body is cut into reads (default: one
-    read per event, or the whole JSON body in one read).
+    read per event, or the whole JSON body in one read). ``spaced``: the stream's JSON written
+    with Python's ``json`` defaults (``", "``, ``": "``, ``\\uXXXX``), as relays re-serialize it.
     """
     head = {"request-id": "req_render01", **(headers or {})}
     if not stream:
@@ -238,7 +244,7 @@ def anthropic_reply(
         events = events[:break_after]
     wire: list[bytes] = []
     for event in events:
-        wire.append(_sse(str(event["type"]), _dumps(event)))
+        wire.append(_sse(str(event["type"]), _dumps(event, spaced)))
         if pings and event["type"] in ("message_start", "content_block_stop"):
             wire.append(_sse("ping", b'{"type": "ping"}'))
     if not final_blank_line and wire and not broken:
@@ -370,6 +376,7 @@ def openai_reply(
     raw_finish: str | None = None,
     headers: Mapping[str, str] | None = None,
     content_length: bool = True,
+    spaced: bool = False,
 ) -> Reply:
     """``completion`` as Chat Completions (or a relay) sends it.
 
@@ -382,7 +389,8 @@ def openai_reply(
     ``error_chunk``: a data line with this object (``{"error": {...}}``) after ``break_after``
     lines (after all chunks when None), then the stream ends with no ``[DONE]``. ``done``:
     ``True`` ``data: [DONE]``, ``"nospace"`` ``data:[DONE]``, ``False`` none. ``chunking``: byte
-    offsets at which the whole body is cut into reads.
+    offsets at which the whole body is cut into reads. ``spaced``: chunks written with Python's
+    ``json`` defaults, as relays re-serialize them.
     """
     head = {"x-request-id": "req_render01", **(headers or {})}
     if not stream:
@@ -396,7 +404,7 @@ def openai_reply(
             h["content-length"] = str(len(body))
         return Reply(200, h, tuple(cut(body, chunking)))
     lines = [
-        _sse(None, _dumps(c))
+        _sse(None, _dumps(c, spaced))
         for c in openai_chunks(completion, include_usage=include_usage, pieces=pieces, raw_finish=raw_finish)
     ]
     broken = False

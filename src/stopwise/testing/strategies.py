@@ -343,6 +343,8 @@ def anthropic_render_options(draw: st.DrawFn, *, faults: bool = False) -> dict[s
     """Options for :func:`~stopwise.testing.render.anthropic_reply` that keep the stream whole
     (pieces, pings, how events straddle reads)."""
     opts: dict[str, Any] = {"pieces": draw(st.integers(1, 4)), "pings": draw(st.booleans())}
+    if draw(st.integers(0, 3)) == 0:
+        opts["spaced"] = True  # a relay's serialization: the general path, not the plain one
     if draw(st.booleans()):
         opts["chunking"] = draw(st.lists(st.integers(1, 6000), max_size=12))
     return opts
@@ -354,6 +356,8 @@ def openai_render_options(draw: st.DrawFn) -> dict[str, Any]:
         "pieces": draw(st.integers(1, 4)),
         "done": draw(st.sampled_from((True, True, "nospace"))),
     }
+    if draw(st.integers(0, 3)) == 0:
+        opts["spaced"] = True
     if draw(st.booleans()):
         opts["chunking"] = draw(st.lists(st.integers(1, 6000), max_size=12))
     return opts

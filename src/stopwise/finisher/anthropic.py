@@ -452,15 +452,10 @@ class AnthropicDialect(Dialect):
             piece = orjson.loads(chunk[len(prefix) - 1 : -4])
         except orjson.JSONDecodeError:
             return False
-        r = self.round
-        index = r.plain_text
+        index = self.round.plain_text
         if not isinstance(piece, str) or index is None:
             return False
-        r.acc.fold_text(index, piece)
-        r.raw_texts[index].append(piece)
-        r.texts[index].append(piece)
-        if not r.progressed and piece.strip():
-            r.progressed = True
+        self._fold_plain(index, piece)
         return True
 
     def feed(self, event: ServerSentEvent, raw: bytes | None) -> list[bytes]:
@@ -476,15 +471,12 @@ class AnthropicDialect(Dialect):
             return []
         self._raw = raw
         if r.plain_text is not None and raw is not None and event.event == "content_block_delta":
-            piece = self._plain_delta(event.data)
+            piece = self._plain_delta(event.data, r.plain_text)
             if piece is not None:
-                r.raw_texts[r.plain_text].append(piece)
-                r.texts[r.plain_text].append(piece)
-                if not r.progressed and piece.strip():
-                    r.progressed = True
-                out = []
-                self.outbox.send(raw, out)
-                return out
+                self._fold_plain(r.plain_text, piece)
+                sent: list[bytes] = []
+                self.outbox.send(raw, sent)
+                return sent
         obj = r.acc.feed(event)
         if not self.ledger.stream:
             return []
@@ -517,21 +509,28 @@ class AnthropicDialect(Dialect):
             self.outbox.send(self._same(event), out)
         return out
 
-    def _plain_delta(self, data: str) -> str | None:
-        """A text delta of the plain open block, folded: its text; ``None`` for anything else
-        (the general path then reads the event)."""
-        r = self.round
+    @staticmethod
+    def _plain_delta(data: str, index: int) -> str | None:
+        """The text of a text delta of block ``index`` however it is serialized; ``None`` for
+        anything else (the general path then reads the event)."""
         obj = payload(data)
-        if obj is None or obj.get("type") != "content_block_delta" or obj.get("index") != r.plain_text:
+        if obj is None or obj.get("type") != "content_block_delta" or obj.get("index") != index:
             return None
         delta = obj.get("delta")
         if not isinstance(delta, dict) or delta.get("type") != "text_delta":
             return None
         piece = delta.get("text")
-        if not isinstance(piece, str):
-            return None
-        r.acc.fold_text(r.plain_text, piece)
-        return piece
+        return piece if isinstance(piece, str) else None
+
+    def _fold_plain(self, index: int, piece: str) -> None:
+        """A text delta of the plain open block, passed on unchanged: folded where the general
+        path would fold it (the accumulator, the text shown and as written)."""
+        r = self.round
+        r.acc.fold_text(index, piece)
+        r.raw_texts[index].append(piece)
+        r.texts[index].append(piece)
+        if not r.progressed and piece.strip():
+            r.progressed = True
 
     def _same(self, event: ServerSentEvent) -> bytes:
         """The event being fed, unchanged: as it came when the decoder saw it whole."""

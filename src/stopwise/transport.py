@@ -195,9 +195,12 @@ class _SyncDriver:
             while True:
                 effect = self._step(value)
                 value = None
-                if isinstance(effect, Read):
+                if type(effect) is Read:
                     yield effect.emit
-                    value = self._read()
+                    try:  # _read, inlined: this is once per upstream read
+                        value = next(self.chunks, b"")  # type: ignore[arg-type]
+                    except httpx2.TransportError as exc:
+                        value = Failure(exc)
                 elif isinstance(effect, Emit):
                     yield effect.data
                 elif isinstance(effect, Finish):

@@ -202,12 +202,16 @@ class Finisher:
                 # What one upstream read releases goes out with the next Read (one effect per
                 # read: the hot path of every stream), or as an Emit when the round ends.
                 release = b""
-                while not self.dialect.round_done():
+                take_plain, round_done = self.dialect.take_plain, self.dialect.round_done
+                while not round_done():
                     if ahead:
                         chunk, ahead = ahead, b""
                     else:
                         chunk = yield Read(release) if release else _READ
                         release = b""
+                    # A plain text delta cannot end the round: read on without asking.
+                    while type(chunk) is bytes and chunk and decoder.idle and take_plain(chunk):
+                        chunk = yield Read(chunk)
                     if isinstance(chunk, Failure):
                         failure = chunk.error
                         break
@@ -216,9 +220,6 @@ class Finisher:
                         if last is not None:
                             release = b"".join(feed(last, None))
                         break
-                    if decoder.idle and self.dialect.take_plain(chunk):
-                        release = chunk
-                        continue
                     events = decoder.decode(chunk)
                     if decoder.exact:
                         release = b"".join(feed(events[0], chunk))

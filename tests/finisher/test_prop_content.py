@@ -7,7 +7,6 @@ read it (their own stream accumulators)."""
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 import orjson
@@ -15,9 +14,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stopwise.finisher import Policy, RetryPolicy
+from stopwise.finisher.join import UNCERTAIN
 from stopwise.sse import SSEDecoder
 from stopwise.testing import Run, run
-from stopwise.testing.model import PREAMBLES, Behaviour, Fault, Model, Step, Truth, answer_of
+from stopwise.testing.model import (
+    PREAMBLES,
+    Behaviour,
+    Fault,
+    Model,
+    Step,
+    Truth,
+    answer_of,
+    only_repeats_removed,
+)
 from stopwise.testing.strategies import json_values, texts
 
 FAST = RetryPolicy(initial_delay=0.001, max_delay=0.01)
@@ -119,24 +128,9 @@ def test_continue_turn_final_text_is_the_truth(data: st.DataObject) -> None:
     m = Model(Truth.of(text), behaviour, dialect=dialect)
     result = run(body(model, cap, stream), m, dialect=dialect, policy=POLICY)
     answer = check_clean(m, result, dialect)
-    assert only_repeats_removed(answer.text, text), (answer.text, text)
+    uncertain = result.summary["notes"].count(UNCERTAIN)
+    assert only_repeats_removed(answer.text, text, kept=uncertain), (answer.text, text)
     assert result.summary["state"] == "complete"
-
-
-def only_repeats_removed(got: str, truth: str) -> bool:
-    """``got`` is ``truth`` less spans that are provably repeated: each removed span (less its
-    whitespace) is a copy of text that comes before it. A continue-turn reply of a document that
-    repeats itself ("0 001000 0 001000 0") reads exactly like a model repeating the answer, and
-    invariant 3 lets the seam remove it; nothing else may differ: no insertion, no replacement."""
-    if got == truth:
-        return True
-    ops = difflib.SequenceMatcher(None, truth, got, autojunk=False).get_opcodes()
-    for tag, i1, i2, _, _ in ops:
-        if tag == "equal":
-            continue
-        if tag != "delete" or truth[i1:i2].strip() not in truth[:i1]:
-            return False
-    return True
 
 
 @settings(max_examples=60, deadline=None, report_multiple_bugs=False)
@@ -269,7 +263,11 @@ def test_a_restarted_stream_is_shown_once(
     m = Model(Truth.of(text), Behaviour((Step(fault=Fault("restart", after=after)),)), dialect=dialect)  # type: ignore[arg-type]
     result = run(body(model, cap, True), m, dialect=dialect, policy=POLICY)  # type: ignore[arg-type]
     answer = check_clean(m, result, dialect)
-    assert answer.text == text
+    # Nothing of the restart is shown twice. The continuation rounds after it have seams of
+    # their own, where invariant 3 lets a copy of what the answer already ends in go (a text
+    # that repeats its last line reads like a model repeating it): the same check as there.
+    assert only_repeats_removed(answer.text, text), (answer.text, text)
+    assert result.summary["state"] == "complete"
 
 
 # -- giving up: everything received reaches the caller before the typed error ----------------------

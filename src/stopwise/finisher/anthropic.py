@@ -34,7 +34,7 @@ from ..outcome import Outcome, State, StopReason
 from ..sse import ServerSentEvent, encode_data, encode_event
 from . import seam as seams
 from .dialect import Dialect, Ledger, Plan
-from .join import Join
+from .join import UNDECIDED, Join
 from .outbox import Outbox
 from .report import sum_usage
 from .text import Head
@@ -117,6 +117,8 @@ class _Round:
     diverged: bool = False  # the restart wrote something else than what was shown
     before: Outcome | None = None  # the outcome before the restart, if it diverged
     progressed: bool = False
+    cut: bool = False  # the round ended at the cap or broke off (set when it is absorbed)
+    abandoned: bool = False  # cut inside its reply's undecided head (Join.abandon)
     # The open text block whose deltas go out as they came, with nothing to decide (not held,
     # not merged, not replayed, same index downstream): the hot path of every stream.
     plain_text: int | None = None
@@ -229,6 +231,17 @@ class AnthropicDialect(Dialect):
         prefill = self._can_prefill()
         if not prefill and not self.content:
             return None
+        if (
+            not prefill
+            and not whole
+            and not self.caller_prefill
+            and len(self.content) == 1
+            and self._ends_in_text()
+            and (again := Join.again(self.content[0].get("text", ""))) is not None
+        ):
+            planned = self._from_scratch(mode, max_tokens)
+            self.next_join = again
+            return planned
         ours = [b for b in (_request_block(x) for x in self.content) if b is not None]
         self.next_join = None
         self.next_structure = seams.Structure()
@@ -333,7 +346,10 @@ class AnthropicDialect(Dialect):
         if not outcome.text:
             return None  # reasoning-only: continuing would spend the budget thinking again
         go_on, nxt = self.ledger.next_continuation(
-            plan, self.round.progressed, self.memory.ceiling(self.ledger.model)
+            plan,
+            self.round.progressed,
+            self.memory.ceiling(self.ledger.model),
+            abandoned=self.round.abandoned,
         )
         if not go_on:
             return None
@@ -741,7 +757,8 @@ class AnthropicDialect(Dialect):
             return
         down = r.index_map[index]
         if kind == "text":
-            self._decide_head(out)  # the block is over: its continue-turn head is decided
+            # A continue-turn head still undecided when its block stops waits for the stop
+            # reason (the stop is held anyway): cut there, it is asked again, not guessed.
             if self.outbox.holds(("stop", down)):
                 return
             self.outbox.hold(("stop", down), self._raw_or(event, obj, index, down))
@@ -801,6 +818,7 @@ class AnthropicDialect(Dialect):
             # The last round's stop fields; a field only an earlier round sent is kept.
             self.stop_fields.update({k: v for k, v in message.items() if k in _STOP_FIELDS})
         blocks = [dict(b) for b in outcome.content]
+        self.round.cut = partial or outcome.stop.normalized is StopReason.MAX_TOKENS
         if partial and blocks and blocks[-1].get("type") != "text":
             # Only the last block can be cut. Keep text (we continue from it), never a cut tool
             # call or an unsigned thinking block.
@@ -816,7 +834,9 @@ class AnthropicDialect(Dialect):
             blocks = [b for b in blocks if b.get("type") not in _THINKING]
         if blocks and blocks[0].get("type") == "text" and r.join is not None and self._ends_in_text():
             first = blocks.pop(0)
-            new = r.join.feed(first.get("text", "")) + r.join.finish()
+            new = r.join.feed(first.get("text", ""))
+            if not (r.cut and self._abandon_head()):
+                new += r.join.finish()
             self._note_join(r.join)
             self._merge_text(first, new)
             r.progressed = r.progressed or bool(new.strip())
@@ -845,7 +865,8 @@ class AnthropicDialect(Dialect):
         r = self.round
         if r.join is not None:
             # The round ended while its reply's head was still undecided: decide it now.
-            self._decide_head(self.late)
+            if not (r.cut and self._abandon_head()):
+                self._decide_head(self.late)
             self._note_join(r.join)
         upstream = sorted({*r.index_map, *r.skipped})
         for position, block in enumerate(blocks):
@@ -862,9 +883,17 @@ class AnthropicDialect(Dialect):
             if block.get("type") != "text":
                 r.progressed = True
 
+    def _abandon_head(self) -> bool:
+        join = self.round.join
+        if join is None or not join.abandon():
+            return False
+        self.ledger.note(UNDECIDED)
+        self.round.abandoned = True
+        return True
+
     def _note_join(self, join: Join) -> None:
-        if join.diverged:
-            self.ledger.note("the continuation did not rewrite the shown tail: joined after it")
+        for note in join.notes():
+            self.ledger.note(note)
 
     def conclude(self, nxt: Plan | None, *, failed: bool) -> bytes:
         if not self.ledger.stream:

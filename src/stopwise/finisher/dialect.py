@@ -55,6 +55,8 @@ class Ledger:
     usage: Usage = field(default_factory=Usage)
     retries: int = 0
     notes: list[str] = field(default_factory=list)
+    # The last continuation round ended in an abandoned head (Join.abandon): asked again once.
+    head_retried: bool = False
 
     def note(self, text: str) -> None:
         if text not in self.notes:
@@ -85,12 +87,17 @@ class Ledger:
         bigger = bigger if budget is None else budget
         return bigger if bigger > current else None
 
-    def next_continuation(self, plan: Plan, progressed: bool, ceiling: int | None) -> tuple[bool, int | None]:
+    def next_continuation(
+        self, plan: Plan, progressed: bool, ceiling: int | None, *, abandoned: bool = False
+    ) -> tuple[bool, int | None]:
         """Whether to ask for another continuation round after ``plan``, and its max_tokens: a
-        round that added nothing is worth repeating only with a larger budget."""
+        round that added nothing is worth repeating only with a larger budget, or once when its
+        reply was never judged (``abandoned``: cut inside its undecided head)."""
         nxt = self.grown(plan.max_tokens, ceiling)
         grows = plan.max_tokens is not None and nxt is not None and nxt > plan.max_tokens
-        return plan.mode == "initial" or progressed or grows, nxt
+        again = abandoned and not self.head_retried
+        self.head_retried = abandoned
+        return plan.mode == "initial" or progressed or grows or again, nxt
 
     def grown(self, previous: int | None, ceiling: int | None) -> int | None:
         """The max_tokens of the next continuation round (``Policy.grow_max_tokens``)."""

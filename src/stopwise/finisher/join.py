@@ -20,7 +20,17 @@ from __future__ import annotations
 from . import seam as seams
 from .text import Head
 
-__all__ = ["Join"]
+__all__ = ["UNCERTAIN", "UNDECIDED", "Join"]
+
+#: The report's note when a reply began with what the answer ends in and it was kept.
+UNCERTAIN = "seam uncertain: the continuation began with text the answer ends in; kept, as it may be content"
+#: The report's note when a cut round's reply never got past its undecided head.
+UNDECIDED = "a cut continuation ended in a head that could be a preamble or content: not shown, asked again"
+
+
+#: The longest answer :meth:`Join.again` asks for again rather than continuing (a token or
+#: two, cut: asking again re-bills the prompt, not this).
+_ONE_WORD = 48
 
 
 class Join:
@@ -45,6 +55,17 @@ class Join:
         structure = seams.structure_at(seam.kept)
         return seam.kept, cls(seam.dropped, head=Head(seam, structure)), structure
 
+    @classmethod
+    def again(cls, text: str) -> Join | None:
+        """The answer so far is one short word (no whitespace to back off to, or only before it): a
+        continue turn would have to send it whole and could not tell a rewrite of it, or a
+        missing space, from new text. The question is asked again instead, and what the new
+        answer writes of ``text`` is matched and dropped. None when a continue turn is right."""
+        words = text.split()
+        if len(words) != 1 or len(words[0]) > _ONE_WORD:
+            return None
+        return cls(text)
+
     def feed(self, text: str) -> str:
         """What of ``text`` (the reply, in order) joins the answer now."""
         return self._match(self.head.feed(text))
@@ -52,6 +73,26 @@ class Join:
     def finish(self) -> str:
         """The reply's text is over: what the head still held."""
         return self._match(self.head.finish())
+
+    def notes(self) -> list[str]:
+        """What the report says of this seam, once the reply's head is decided."""
+        out = []
+        if self.diverged:
+            out.append("the continuation did not rewrite the shown tail: joined after it")
+        if self.head.uncertain:
+            out.append(UNCERTAIN)
+        return out
+
+    def abandon(self) -> bool:
+        """The round was cut (or broke off) while all its reply was still a head that could be a
+        preamble as well as the start of the answer (``Cont``): say whether so. Nothing of it was
+        shown, so it is neither kept nor guessed: the next round asks again. Any other undecided
+        head is decided by what arrived (:meth:`finish`)."""
+        head = self.head
+        if head.decided or head.seam is None or not seams.unsettled(head.seam, head.raw, head.structure):
+            return False
+        head.decided = True
+        return True
 
     def _match(self, text: str) -> str:
         if not text or self.matched >= len(self.shown) or self.diverged:

@@ -32,7 +32,7 @@ from ..outcome import Outcome, State, StopReason, normalize_stop_reason
 from ..sse import ServerSentEvent, encode_data, encode_event
 from . import seam as seams
 from .dialect import Dialect, Ledger, Plan
-from .join import Join
+from .join import UNDECIDED, Join
 from .outbox import Outbox
 from .report import sum_usage
 
@@ -88,6 +88,7 @@ class _Round:
     acc: OpenAIAccumulator
     join: Join | None
     texts: list[str] = field(default_factory=list)  # joined content, as shown
+    abandoned: bool = False  # cut inside its reply's undecided head (Join.abandon)
     usage: dict[str, Any] | None = None  # the usage chunk, parsed
     usage_raw: bytes | None = None
     done: bytes | None = None  # the [DONE] line as it came
@@ -160,6 +161,10 @@ class OpenAIDialect(Dialect):
     def _continue(self, mode: str, max_tokens: int | None) -> Plan | None:
         if max_tokens is not None and max_tokens <= 0:
             return None
+        if not self.tool_calls and (again := Join.again(self.text)) is not None:
+            plan = self._from_scratch(mode, max_tokens)
+            self.next_join = again
+            return plan
         kept, join, structure = Join.continue_turn(self.text)
         if not kept.strip():
             return None
@@ -220,7 +225,10 @@ class OpenAIDialect(Dialect):
         if not self.text.strip():
             return None  # reasoning-only: nothing visible to continue from
         go_on, nxt = self.ledger.next_continuation(
-            plan, self.round.progressed, self.memory.ceiling(self.ledger.model)
+            plan,
+            self.round.progressed,
+            self.memory.ceiling(self.ledger.model),
+            abandoned=self.round.abandoned,
         )
         if not go_on:
             return None
@@ -394,6 +402,8 @@ class OpenAIDialect(Dialect):
         # The chunk that says why the round ended.
         final = self._final_reason(finish)
         r.final = final
+        if r.join is not None and normalize_stop_reason(finish) is StopReason.MAX_TOKENS:
+            self._abandon_head()
         if r.join is not None and not r.join.head.decided:
             # A continue-turn head still undecided: decided before the reason goes out.
             tail = r.join.finish()
@@ -483,6 +493,7 @@ class OpenAIDialect(Dialect):
             # Several choices go through as they came: the body byte for byte (transparent()).
             self.passthrough_body = dict(outcome.message)
             return
+        cut = partial or any(c.stop.normalized is StopReason.MAX_TOKENS for c in outcome.choices[:1])
         if len(self.ledger.rounds) > 1 or partial or plan.mode != "initial":
             self.raw = None
         message = r.body if r.body is not None else outcome.message
@@ -517,6 +528,8 @@ class OpenAIDialect(Dialect):
             if k not in ("role", "content", "refusal", "tool_calls"):
                 self.message_extra[k] = _join_field(self.message_extra.get(k), v)
         if self.ledger.stream:
+            if cut:
+                self._abandon_head()
             if r.join is not None:
                 tail = r.join.finish()
                 if tail:
@@ -527,11 +540,20 @@ class OpenAIDialect(Dialect):
             got = msg.get("content")
             new = got if isinstance(got, str) else ""
             if r.join is not None:
-                new = r.join.feed(new) + r.join.finish()
-        if r.join is not None and r.join.diverged:
-            self.ledger.note("the continuation did not rewrite the shown tail: joined after it")
+                new = r.join.feed(new)
+                if cut:
+                    self._abandon_head()
+                new += r.join.finish()
+        for note in r.join.notes() if r.join is not None else ():
+            self.ledger.note(note)
         r.progressed = bool(new.strip()) or bool(calls)
         self.text += new
+
+    def _abandon_head(self) -> None:
+        join = self.round.join
+        if join is not None and join.abandon():
+            self.ledger.note(UNDECIDED)
+            self.round.abandoned = True
 
     def _text_chunk(self, text: str) -> bytes:
         return self._chunk({"content": text})

@@ -512,6 +512,38 @@ def _unmistakable(kept: str, length: int, whitespace: str) -> bool:
     return same < _PERIODIC
 
 
+def _partial_word(seam: Seam) -> str:
+    """The word the kept text ends inside when nothing could be backed off ("" otherwise)."""
+    kept = seam.kept
+    if seam.dropped or not kept or kept[-1].isspace():
+        return ""
+    word = kept[len(kept) - len(kept.split()[-1]) :]
+    if len(word) < 2:
+        return ""
+    if any(word == word[:p] * (len(word) // p) + word[: len(word) % p] for p in range(1, len(word))):
+        return ""  # periodic: a faithful continuation reads the same as a rewrite
+    return word
+
+
+def _may_rewrite(seam: Seam, body: str) -> bool:
+    """The reply so far could still be the partial word written again (``ans`` of ``answ``)."""
+    word = _partial_word(seam)
+    return bool(word) and len(body) <= len(word) and word.startswith(body)
+
+
+def _rewritten_word(seam: Seam, body: str) -> int:
+    """The kept text ends inside a word we could not back off from (nothing was dropped: it is
+    all the answer has, or a token longer than the window), and the reply writes that word again
+    from its start and goes on in it (``answ`` + ``answer``): the length to drop, else 0. A
+    faithful reply goes on with the word's rest, which starts with the whole partial word only in
+    a word that repeats itself (``0000``, ``abab``): those are left alone."""
+    word = _partial_word(seam)
+    if not word or not body.startswith(word):
+        return 0
+    after = body[len(word) : len(word) + 1]
+    return len(word) if after and not after.isspace() else 0
+
+
 def _repeat_length(seam: Seam, body: str, final: bool) -> int | None:
     """How much of ``body`` (the reply without preamble, fence and leading whitespace) repeats
     the end of ``seam.kept``; None while the reply is still arriving and that may change."""
@@ -608,6 +640,12 @@ def _plan(seam: Seam, reply: str, structure: Structure, final: bool) -> tuple[st
     if text is None:
         return None
     body = text.lstrip()
+    if len(body) == len(text):  # a rewrite of the cut word starts at once, not after whitespace
+        if not final and _may_rewrite(seam, body):
+            return None
+        rewritten = _rewritten_word(seam, body)
+        if rewritten:
+            return "", body, rewritten
     cut = _repeat_length(seam, body, final)
     if cut is None:
         return None
@@ -650,3 +688,37 @@ def undecided(seam: Seam, reply: str, structure: Structure) -> bool:
     # Decided only once something visible is left after the repeat: otherwise the whitespace
     # that follows it is still arriving and belongs to what comes next.
     return not body[cut:].strip()
+
+
+def uncertain(seam: Seam, reply: str, structure: Structure) -> bool:
+    """After :func:`repair`: the reply began with a stretch of what the answer ends in (some
+    words, not a stray one) that was kept because it is not provably a repeat: text that repeats
+    itself (code writing a line twice, a refrain) reads the same either way. It stays, as
+    content must, and the report says the seam is uncertain."""
+    plan = _plan(seam, reply, structure, final=True)
+    if plan is None or plan[2]:
+        return False
+    kept = seam.kept
+    return any(
+        length >= _LOOSE_CHARS and len(kept[len(kept) - length :].split()) >= _LOOSE_WORDS
+        for length in _repeats(kept, plan[1])
+    )
+
+
+def unsettled(seam: Seam, reply: str, structure: Structure) -> bool:
+    """The reply so far could still turn out to be a preamble, a reopened fence, or the cut word
+    written again (``Cont``, a fence line not yet ended, ``ans`` of ``answ``): what a round cut
+    there leaves open, which no reading of what arrived can settle. (A repeat that might still
+    grow is settled by what arrived: :func:`repair` removes what it is so far.)"""
+    end = _preamble_end(reply, False)
+    if end is None:
+        return True
+    text = _strip_reopened_fence(reply[end:], structure, seam.kept, seam.dropped.strip(), False)
+    if text is None:
+        return True
+    body = text.lstrip()
+    if len(body) == len(text) and _may_rewrite(seam, body):
+        return True
+    # The start of what may be a repeat of the kept text, still too short to be one (``def`` of
+    # ``def x(x):``): content, or a repeat the cut stopped.
+    return _may_grow(seam.kept, body) and not _loose(body.rstrip())

@@ -36,6 +36,7 @@ class Head:
         self.structure = structure or seams.Structure()
         self.raw = ""
         self.decided = seam is None
+        self.uncertain = False  # decided keeping what may be a repeat (seams.uncertain)
 
     def feed(self, text: str) -> str:
         """What of ``text`` may join the answer now ("" while the head is still undecided)."""
@@ -53,4 +54,5 @@ class Head:
             return ""
         self.decided = True
         assert self.seam is not None
+        self.uncertain = seams.uncertain(self.seam, self.raw, self.structure)
         return seams.repair(self.seam, self.raw, self.structure)

@@ -36,6 +36,7 @@ its JSON and is never cut in the middle; thinking costs its tokens (the signatur
 from __future__ import annotations
 
 import copy
+import difflib
 import functools
 import re
 from collections.abc import Mapping, Sequence
@@ -57,6 +58,7 @@ __all__ = [
     "Model",
     "Step",
     "Truth",
+    "only_repeats_removed",
     "tokens",
 ]
 
@@ -867,3 +869,25 @@ def _stream_openai(events: Sequence[Any]) -> Answer:
     answer = _answer_openai(doc, 200)
     answer.error, answer.sdk_error = error, sdk_error
     return answer
+
+
+def only_repeats_removed(got: str, truth: str, kept: int = 0) -> bool:
+    """``got`` is ``truth`` less spans that are provably repeated: each removed span (less its
+    whitespace) is a copy of text that comes before it. A continue-turn reply of a document that
+    repeats itself ("0 001000 0 001000 0") reads exactly like a model repeating the answer, and
+    invariant 3 lets the seam remove it; nothing else may differ: no replacement, and an insertion
+    only where the report noted an uncertain seam (``kept`` of them), of text already before it."""
+    if got == truth:
+        return True
+    ops = difflib.SequenceMatcher(None, truth, got, autojunk=False).get_opcodes()
+    for tag, i1, i2, j1, j2 in ops:
+        if tag == "equal":
+            continue
+        if tag == "insert" and kept > 0 and got[j1:j2].strip() in got[:j1]:
+            # A seam the report calls uncertain: the model began with what the answer ends in
+            # and it could not be told from content, so it stayed (each note allows one).
+            kept -= 1
+            continue
+        if tag != "delete" or truth[i1:i2].strip() not in truth[:i1]:
+            return False
+    return True

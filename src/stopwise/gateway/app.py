@@ -15,6 +15,7 @@ forwarded (:mod:`.proxy`); when it is over, one row goes to the request log and 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -29,6 +30,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .config import Settings
+from .drain import SHUTDOWN_CODE, Drain
 from .errors import GatewayError, dialect_of_request, error_response
 from .log import RequestLog
 from .metrics import GatewayMetrics
@@ -54,13 +56,19 @@ class Gateway:
     def __init__(self, settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
         self.metrics = GatewayMetrics()
-        self.log = RequestLog(settings.log_path)
-        self.proxy = Proxy(settings, self.finish, transport=transport)
+        self.log = RequestLog(settings.log_path, max_queue=settings.log_queue_rows)
+        self.drain = Drain()
+        self.proxy = Proxy(settings, self.finish, self.drain, transport=transport)
 
     def finish(self, ex: Exchange) -> None:
-        """The one place a request ends: its row and its metrics."""
+        """The one place a request ends: its row and its metrics (once, whoever gets here
+        first: the handler, or the shutdown's sweep of what is left)."""
+        if ex.recorded:
+            return
+        ex.recorded = True
+        self.drain.leave(ex)
         self.metrics.in_flight.dec()
-        upstream_error = ex.error_type is not None and ex.error_type not in _CLIENT_ERRORS
+        upstream_error = ex.error_type is not None and ex.error_type not in _NOT_UPSTREAM
         self.metrics.record(ex, upstream_error=upstream_error)
         self.log.submit(ex.row())
 
@@ -75,6 +83,7 @@ class Gateway:
             dialect = "anthropic" if "anthropic-version" in request.headers else "openai"
         ex = Exchange(request.method, path, dialect=dialect)
         self.metrics.in_flight.inc()
+        self.drain.enter(ex)
         try:
             if not self.proxy.keys.allows(request.headers):
                 raise GatewayError(401, "invalid_api_key", "missing or unknown stopwise client key")
@@ -86,12 +95,13 @@ class Gateway:
             ex.done()
             self.finish(ex)
             return Response(status_code=499)
+        except asyncio.CancelledError:
+            if not self.drain.ours():
+                raise
+            ex.shutdown = True
+            return self._refuse(ex, dialect, GatewayError(503, SHUTDOWN_CODE, _SHUTDOWN_MESSAGE))
         except GatewayError as err:
-            ex.status = err.status
-            ex.error_type = ex.error_type or err.code
-            ex.done()
-            self.finish(ex)
-            return error_response(dialect, err)
+            return self._refuse(ex, dialect, err)
         except Exception as exc:
             # A bug of ours: the caller still gets an answer in its dialect, and the row says so.
             logger.exception("stopwise gateway: %s %s failed", request.method, path)
@@ -100,6 +110,13 @@ class Gateway:
             ex.done()
             self.finish(ex)
             return error_response(dialect, GatewayError(500, "internal_error", "stopwise gateway error"))
+
+    def _refuse(self, ex: Exchange, dialect: str, err: GatewayError) -> Response:
+        ex.status = err.status
+        ex.error_type = ex.error_type or err.code
+        ex.done()
+        self.finish(ex)
+        return error_response(dialect, err)
 
     async def _body(self, request: Request, ex: Exchange) -> bytes:
         body = await _read_body(request, self.settings.max_body_bytes)
@@ -128,7 +145,7 @@ class Gateway:
             return error_response(
                 dialect, GatewayError(401, "invalid_api_key", "missing or unknown client key")
             )
-        text = self.metrics.render(log_dropped=self.log.dropped)
+        text = self.metrics.render(self.log)
         return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @contextlib.asynccontextmanager
@@ -137,12 +154,22 @@ class Gateway:
         try:
             yield
         finally:
+            for ex in self.drain.leftovers():
+                # Still open as the app stops (the server cancelled them past its own
+                # timeout): written as ended by the shutdown rather than lost.
+                ex.shutdown = True
+                ex.error_type = ex.error_type or SHUTDOWN_CODE
+                ex.done()
+                self.finish(ex)
             await self.proxy.aclose()
             self.log.close()
 
 
-# Error types that are the client's doing, not the upstream's.
-_CLIENT_ERRORS = frozenset({"invalid_api_key", "request_too_large", "invalid_json", "not_found"})
+# Error types that are not the upstream's: the client's doing, or the gateway's own.
+_NOT_UPSTREAM = frozenset(
+    {"invalid_api_key", "request_too_large", "invalid_json", "not_found", SHUTDOWN_CODE}
+)
+_SHUTDOWN_MESSAGE = "the stopwise gateway is shutting down; try again"
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

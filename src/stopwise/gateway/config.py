@@ -12,6 +12,8 @@ Each value comes from the first of: a command-line flag, an environment variable
     upstream_timeout = 600.0
     log_path = "/var/lib/stopwise/gateway.db"
     log_bodies = false
+    log_queue_rows = 10000          # rows waiting for a busy disk before new ones are dropped
+    shutdown_timeout = 30.0         # seconds streams get after SIGTERM before they are ended
     client_keys = ["sw-…"]          # clients must send one of these (x-api-key or Bearer)
     anthropic_api_key = "sk-ant-…"  # server-held upstream keys, replacing what clients send
     openai_api_key = "sk-…"
@@ -86,6 +88,12 @@ class Settings:
     policy: Policy = field(default_factory=Policy)
     log_path: Path = field(default_factory=default_log_path)
     log_bodies: bool = False
+    # Rows that may wait for a busy or full disk before new ones are dropped (and counted):
+    # about 10 minutes of a busy gateway's rows, a few MB of memory without bodies.
+    log_queue_rows: int = 10_000
+    # Seconds open requests get to end by themselves after SIGTERM; then streams end with an
+    # error event, other requests with a 503, and every row is written.
+    shutdown_timeout: float = 30.0
     allow_unauthenticated: bool = False
     # Secrets never appear in a repr (and so in no traceback or log line that prints settings).
     client_keys: tuple[str, ...] = field(default=(), repr=False)
@@ -163,6 +171,8 @@ _SCALARS: dict[str, Callable[[object], Any]] = {
     "max_connections": _positive_int,
     "log_path": lambda v: Path(str(v)).expanduser(),
     "log_bodies": _bool,
+    "log_queue_rows": _positive_int,
+    "shutdown_timeout": _positive_float,
     "allow_unauthenticated": _bool,
     "client_keys": _keys,
     "anthropic_api_key": _str,

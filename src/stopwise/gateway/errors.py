@@ -12,6 +12,7 @@ status why                         Anthropic ``type`` / OpenAI ``code``
 404    unknown route               not_found_error / not_found
 405    known path, wrong method    invalid_request_error / method_not_allowed
 413    body over the limit         request_too_large / request_too_large
+503    gateway shutting down       api_error / gateway_shutdown
 502    upstream unreachable/broken api_error / upstream_error
 504    upstream timed out          timeout_error / upstream_timeout
 =====  ==========================  ===================================
@@ -25,7 +26,7 @@ from collections.abc import Mapping
 import orjson
 from starlette.responses import Response
 
-__all__ = ["GatewayError", "dialect_of_request", "error_response"]
+__all__ = ["GatewayError", "dialect_of_request", "error_response", "stream_error_event"]
 
 _ANTHROPIC_TYPES = {
     400: "invalid_request_error",
@@ -88,3 +89,20 @@ def error_response(dialect: str, err: GatewayError) -> Response:
     return Response(
         orjson.dumps(body), status_code=err.status, headers=headers, media_type="application/json"
     )
+
+
+def stream_error_event(dialect: str, err: GatewayError) -> bytes:
+    """A stream's last event when the gateway itself has to end it: the error event each SDK
+    raises its typed error on (Anthropic: ``event: error``; OpenAI: a ``data:`` object with an
+    ``error`` member). A blank line first ends any event the client has half of."""
+    if dialect == "anthropic":
+        kind = _ANTHROPIC_TYPES.get(err.status, "api_error")
+        data = orjson.dumps({"type": "error", "error": {"type": kind, "message": err.message}})
+        return b"\n\nevent: error\ndata: " + data + b"\n\n"
+    error: dict[str, object] = {
+        "message": err.message,
+        "type": "server_error",
+        "param": None,
+        "code": err.code,
+    }
+    return b"\n\ndata: " + orjson.dumps({"error": error}) + b"\n\n"

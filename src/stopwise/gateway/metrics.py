@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..outcome import normalize_stop_reason
+from .log import DROP_REASONS, RequestLog
 from .record import Exchange
 
 __all__ = ["Counter", "GatewayMetrics", "Gauge", "Histogram"]
@@ -189,7 +190,13 @@ class GatewayMetrics:
         )
         self.tokens = Counter("stopwise_tokens_total", "Tokens used, summed over rounds.", ("model", "kind"))
         self.log_dropped = Counter(
-            "stopwise_log_rows_dropped_total", "Request log rows that could not be written."
+            "stopwise_log_rows_dropped_total",
+            "Request log rows lost: the queue was full, or the database could not be written.",
+            ("reason",),
+        )
+        self.log_queued = Gauge("stopwise_log_rows_queued", "Request log rows waiting to be written.")
+        self.log_retries = Counter(
+            "stopwise_log_write_retries_total", "Request log writes tried again (database busy or full)."
         )
 
     def record(self, ex: Exchange, *, upstream_error: bool) -> None:
@@ -225,8 +232,12 @@ class GatewayMetrics:
             if value:
                 self.tokens.inc(model, kind, amount=float(value))
 
-    def render(self, *, log_dropped: int = 0) -> str:
-        self.log_dropped.values[()] = float(log_dropped)
+    def render(self, log: RequestLog | None = None) -> str:
+        if log is not None:
+            for reason in DROP_REASONS:  # every reason shown, so a rate() over it starts at 0
+                self.log_dropped.values[(reason,)] = float(log.dropped[reason])
+            self.log_queued.values[()] = float(log.queued)
+            self.log_retries.values[()] = float(log.retries)
         metrics: tuple[Counter | Histogram, ...] = (
             self.requests,
             self.in_flight,
@@ -242,5 +253,7 @@ class GatewayMetrics:
             self.ttfb,
             self.tokens,
             self.log_dropped,
+            self.log_queued,
+            self.log_retries,
         )
         return "".join(line + "\n" for m in metrics for line in m.render())

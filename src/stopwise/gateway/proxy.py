@@ -36,7 +36,8 @@ from ..finisher import ModelMemory
 from ..transport import AsyncFinisherTransport
 from .auth import KeyPolicy
 from .config import Settings
-from .errors import GatewayError, error_response
+from .drain import SHUTDOWN_CODE, Drain
+from .errors import GatewayError, error_response, stream_error_event
 from .record import Exchange
 from .upstream import UpstreamPool
 
@@ -158,11 +159,17 @@ class ProxyStream(StreamingResponse):
     holds the upstream back through ``send``'s flow control."""
 
     def __init__(
-        self, ex: Exchange, upstream: httpx2.Response, headers: list[tuple[bytes, bytes]], done: Done
+        self,
+        ex: Exchange,
+        upstream: httpx2.Response,
+        headers: list[tuple[bytes, bytes]],
+        done: Done,
+        drain: Drain,
     ) -> None:
         self._ex = ex
         self._upstream = upstream
         self._done = done
+        self._drain = drain
         self.status_code = upstream.status_code
         self.media_type = None
         self.background = None
@@ -182,7 +189,19 @@ class ProxyStream(StreamingResponse):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             complete = True
         except asyncio.CancelledError:
-            if not watch.ours():
+            if watch.ours():
+                pass
+            elif self._drain.ours():
+                # The shutdown timeout passed: the client gets a typed error, not a cut.
+                ex.shutdown = True
+                ex.error_type = SHUTDOWN_CODE
+                err = GatewayError(503, SHUTDOWN_CODE, "the stopwise gateway shut down during the stream")
+                event = stream_error_event(ex.dialect or "openai", err)
+                ex.keep_response(event)
+                await send({"type": "http.response.body", "body": event, "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                complete = True
+            else:
                 raise
         except Exception as exc:
             # The finisher turns upstream failures into events, so this is a pass-through
@@ -205,10 +224,16 @@ class ProxyStream(StreamingResponse):
 
 class Proxy:
     def __init__(
-        self, settings: Settings, done: Done, *, transport: httpx2.AsyncBaseTransport | None = None
+        self,
+        settings: Settings,
+        done: Done,
+        drain: Drain,
+        *,
+        transport: httpx2.AsyncBaseTransport | None = None,
     ) -> None:
         self.settings = settings
         self.done = done
+        self.drain = drain
         self.pool = transport or UpstreamPool(max_connections=settings.max_connections)
         self.memory = ModelMemory()  # what 400s taught about models, shared by all requests
         self.keys = KeyPolicy(settings)
@@ -285,7 +310,7 @@ class Proxy:
         if rid and not ex.request_ids:
             ex.request_ids.append(rid.decode("latin-1"))
         if found.get(b"content-type", b"").startswith(b"text/event-stream"):
-            return ProxyStream(ex, response, out, self.done)
+            return ProxyStream(ex, response, out, self.done, self.drain)
         return await self._whole(ex, response, out, found, dialect)
 
     async def _whole(

@@ -3,6 +3,7 @@ observer adds its report), then turned into one log row and one metrics update."
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +39,9 @@ class Exchange:
     report: Report | None = None  # the finisher's, from the transport's observer
     request_body: bytes | None = None
     response_body: bytearray | None = None
+    shutdown: bool = False  # ended by the gateway's shutdown timeout, not by the client
+    task: asyncio.Task[object] | None = None  # the one serving it (for the shutdown to end it)
+    recorded: bool = False  # its row and metrics are done: a second finish() is a no-op
 
     # -- filled in on the way ------------------------------------------------------------------
     def observe(self, report: Report) -> None:
@@ -63,7 +67,9 @@ class Exchange:
     # -- read back -----------------------------------------------------------------------------
     @property
     def cancelled(self) -> bool:
-        return self.client_gone or bool(self.report and self.report.cancelled)
+        # The finisher reports a cancel whenever its engine was closed early; that is the
+        # client's doing unless the gateway's own shutdown closed it.
+        return self.client_gone or bool(self.report and self.report.cancelled and not self.shutdown)
 
     @property
     def stop_reasons(self) -> list[str | None]:

@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,11 +23,13 @@ from typing import Any, Literal
 import anthropic
 import httpx2
 import openai
+from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stopwise.finisher import Policy, RetryPolicy
 from stopwise.gateway import Settings
 from stopwise.gateway.app import Gateway
+from stopwise.gateway.server import server as gateway_server
 from stopwise.sim import serve_in_thread
 
 #: Many rounds for small caps; retries with (almost) no waiting.
@@ -71,6 +74,26 @@ def serve(
     app: ASGIApp, *, lifespan: Literal["auto", "on", "off"] = "on"
 ) -> contextlib.AbstractContextManager[str]:
     return serve_in_thread(app, lifespan=lifespan)
+
+
+@contextlib.contextmanager
+def serve_gateway(app: Starlette) -> Iterator[str]:
+    """A gateway app on a free loopback port under the server ``stopwise serve`` runs (its
+    protocol's head limits included), in a thread; yields its URL."""
+    server = gateway_server(app, host="127.0.0.1", port=0, log_level="warning")
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the gateway did not start")
+        time.sleep(0.005)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 @dataclass

@@ -18,17 +18,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx2
-import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .body import parse_body, read_body
 from .config import Settings
 from .drain import SHUTDOWN_CODE, Drain
 from .errors import GatewayError, dialect_of_request, error_response
@@ -70,7 +70,7 @@ class Gateway:
         self.metrics.in_flight.dec()
         upstream_error = ex.error_type is not None and ex.error_type not in _NOT_UPSTREAM
         self.metrics.record(ex, upstream_error=upstream_error)
-        self.log.submit(ex.row())
+        self.log.submit(ex.row(self.settings.log_max_string))
 
     async def api(self, request: Request) -> Response:
         path = request.url.path
@@ -81,10 +81,14 @@ class Gateway:
         dialect, finisher, has_body = _API_ROUTES[route]
         if dialect is None:
             dialect = "anthropic" if "anthropic-version" in request.headers else "openai"
-        ex = Exchange(request.method, path, dialect=dialect)
+        ex = Exchange(request.method, path[: self.settings.log_max_string], dialect=dialect)
         self.metrics.in_flight.inc()
-        self.drain.enter(ex)
+        self.drain.enter(ex, self.settings.request_timeout)
         try:
+            if _CONTROL.search(request.scope["path"]):
+                # Decoded from %00 and the like; no upstream takes them, and httpx2 refuses
+                # to build such a URL.
+                raise GatewayError(400, "invalid_path", "the path holds a control character")
             if not self.proxy.keys.allows(request.headers):
                 raise GatewayError(401, "invalid_api_key", "missing or unknown stopwise client key")
             body = await self._body(request, ex) if has_body else b""
@@ -96,10 +100,11 @@ class Gateway:
             self.finish(ex)
             return Response(status_code=499)
         except asyncio.CancelledError:
-            if not self.drain.ours():
+            ended = self.drain.ours()
+            if ended is None:
                 raise
-            ex.shutdown = True
-            return self._refuse(ex, dialect, GatewayError(503, SHUTDOWN_CODE, _SHUTDOWN_MESSAGE))
+            ex.ended = True
+            return self._refuse(ex, dialect, ended)
         except GatewayError as err:
             return self._refuse(ex, dialect, err)
         except Exception as exc:
@@ -119,15 +124,9 @@ class Gateway:
         return error_response(dialect, err)
 
     async def _body(self, request: Request, ex: Exchange) -> bytes:
-        body = await _read_body(request, self.settings.max_body_bytes)
-        try:
-            obj: Any = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise GatewayError(
-                400, "invalid_json", f"There was an error parsing the body of the request: {exc}"
-            ) from None
-        if not isinstance(obj, dict):
-            raise GatewayError(400, "invalid_json", "the request body must be a JSON object")
+        s = self.settings
+        body = await read_body(request, s.max_body_bytes, s.body_timeout)
+        obj = parse_body(body, s.max_json_depth)
         model = obj.get("model")
         ex.model = model if isinstance(model, str) else None
         ex.stream = obj.get("stream") is True
@@ -157,7 +156,7 @@ class Gateway:
             for ex in self.drain.leftovers():
                 # Still open as the app stops (the server cancelled them past its own
                 # timeout): written as ended by the shutdown rather than lost.
-                ex.shutdown = True
+                ex.ended = True
                 ex.error_type = ex.error_type or SHUTDOWN_CODE
                 ex.done()
                 self.finish(ex)
@@ -167,40 +166,28 @@ class Gateway:
 
 # Error types that are not the upstream's: the client's doing, or the gateway's own.
 _NOT_UPSTREAM = frozenset(
-    {"invalid_api_key", "request_too_large", "invalid_json", "not_found", SHUTDOWN_CODE}
+    {
+        "invalid_api_key",
+        "request_too_large",
+        "invalid_json",
+        "json_too_deep",
+        "invalid_path",
+        "request_timeout",
+        "not_found",
+        SHUTDOWN_CODE,
+    }
 )
-_SHUTDOWN_MESSAGE = "the stopwise gateway is shutting down; try again"
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, or a 413 once it is over ``limit``. An oversized body is still read (and
-    dropped, up to a bound) so the 413 reaches a client that is still sending, instead of it
-    meeting a reset connection."""
-    declared = request.headers.get("content-length", "")
-    over = declared.isdigit() and int(declared) > limit
-    parts: list[bytes] = []
-    size = 0
-    more = True
-    while more and size <= 16 * limit:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        chunk: bytes = message.get("body", b"")
-        more = bool(message.get("more_body", False))
-        size += len(chunk)
-        over = over or size > limit
-        if chunk and not over:
-            parts.append(chunk)
-    if over:
-        raise GatewayError(413, "request_too_large", f"request body is over the limit of {limit} bytes")
-    return b"".join(parts)
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     path = request.url.path
     dialect = dialect_of_request(path, request.headers)
-    if status == 405:
+    # The decoded path as the server parsed it: request.url drops tabs and line feeds (urlsplit).
+    if _CONTROL.search(request.scope["path"]):  # no route matches a path with a line feed in it
+        err = GatewayError(400, "invalid_path", "the path holds a control character")
+    elif status == 405:
         err = GatewayError(405, "method_not_allowed", f"{request.method} is not allowed on {path}")
     else:
         err = GatewayError(status, "not_found", f"stopwise serves no route {request.method} {path}")

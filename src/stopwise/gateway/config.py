@@ -9,7 +9,15 @@ Each value comes from the first of: a command-line flag, an environment variable
     anthropic_base_url = "https://api.anthropic.com"     # as the Anthropic SDK takes it: no /v1
     openai_base_url = "https://api.openai.com/v1"        # as the OpenAI SDK takes it: with /v1
     max_body_bytes = 33554432
-    upstream_timeout = 600.0
+    header_timeout = 10.0           # request line and headers complete within this
+    max_header_bytes = 32768
+    max_headers = 100
+    body_timeout = 60.0             # the whole body within this after the headers
+    max_json_depth = 128
+    log_max_string = 512            # longest string stored in a log column
+    request_timeout = 1800.0        # a request's whole life, rounds and retries included
+    upstream_timeout = 600.0        # connect aside: waiting for the upstream's answer to start
+    upstream_idle_timeout = 300.0   # silence between two pieces of an upstream body
     log_path = "/var/lib/stopwise/gateway.db"
     log_bodies = false
     log_queue_rows = 10000          # rows waiting for a busy disk before new ones are dropped
@@ -82,7 +90,26 @@ class Settings:
     openai_base_url: str = "https://api.openai.com/v1"
     routes: tuple[ModelRoute, ...] = ()
     max_body_bytes: int = 32 * 1024 * 1024
+    # The request head: complete within header_timeout of the connection (or the request's
+    # first byte), at most max_header_bytes (request line included) in max_headers lines. The
+    # SDKs send about 20 headers and 1 KB; nginx allows 32 KB by default, Apache 100 lines.
+    header_timeout: float = 10.0
+    max_header_bytes: int = 32 * 1024
+    max_headers: int = 100
+    # The whole body within body_timeout of the head: 32 MiB at 0.5 MB/s.
+    body_timeout: float = 60.0
+    # Deeper JSON is refused with a 400 (the APIs' own bodies nest a few dozen levels at most;
+    # the finisher's serializer cannot write more than 254).
+    max_json_depth: int = 128
+    # Longest string from a client or upstream stored in a log column (model, error type,
+    # request ids, stop reasons); bodies have their own 1 MiB cut.
+    log_max_string: int = 512
+    # A request's whole life, rounds and retries included; past it, a 504 or an error event.
+    request_timeout: float = 1800.0
     upstream_timeout: float = 600.0
+    # Longest silence between two pieces of an upstream body once it has started (a stream's
+    # events; reasoning models can think for minutes between them).
+    upstream_idle_timeout: float = 300.0
     connect_timeout: float = 10.0
     max_connections: int = 1000
     policy: Policy = field(default_factory=Policy)
@@ -166,7 +193,15 @@ _SCALARS: dict[str, Callable[[object], Any]] = {
     "anthropic_base_url": _url,
     "openai_base_url": _url,
     "max_body_bytes": _positive_int,
+    "header_timeout": _positive_float,
+    "max_header_bytes": _positive_int,
+    "max_headers": _positive_int,
+    "body_timeout": _positive_float,
+    "max_json_depth": _positive_int,
+    "log_max_string": _positive_int,
+    "request_timeout": _positive_float,
     "upstream_timeout": _positive_float,
+    "upstream_idle_timeout": _positive_float,
     "connect_timeout": _positive_float,
     "max_connections": _positive_int,
     "log_path": lambda v: Path(str(v)).expanduser(),

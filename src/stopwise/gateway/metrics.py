@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..outcome import normalize_stop_reason
+from .inbound import REFUSAL_REASONS
 from .log import DROP_REASONS, RequestLog
 from .record import Exchange
 
@@ -194,6 +195,13 @@ class GatewayMetrics:
             "Request log rows lost: the queue was full, or the database could not be written.",
             ("reason",),
         )
+        self.refused = Counter(
+            "stopwise_connections_refused_total",
+            "Connections answered and closed before a request: head too slow, too large, too many headers.",
+            ("reason",),
+        )
+        for reason in REFUSAL_REASONS:
+            self.refused.values[(reason,)] = 0.0
         self.log_queued = Gauge("stopwise_log_rows_queued", "Request log rows waiting to be written.")
         self.log_retries = Counter(
             "stopwise_log_write_retries_total", "Request log writes tried again (database busy or full)."
@@ -252,6 +260,7 @@ class GatewayMetrics:
             self.latency,
             self.ttfb,
             self.tokens,
+            self.refused,
             self.log_dropped,
             self.log_queued,
             self.log_retries,

@@ -36,7 +36,7 @@ from ..finisher import ModelMemory
 from ..transport import AsyncFinisherTransport
 from .auth import KeyPolicy
 from .config import Settings
-from .drain import SHUTDOWN_CODE, Drain
+from .drain import Drain
 from .errors import GatewayError, error_response, stream_error_event
 from .record import Exchange
 from .upstream import UpstreamPool
@@ -191,12 +191,12 @@ class ProxyStream(StreamingResponse):
         except asyncio.CancelledError:
             if watch.ours():
                 pass
-            elif self._drain.ours():
-                # The shutdown timeout passed: the client gets a typed error, not a cut.
-                ex.shutdown = True
-                ex.error_type = SHUTDOWN_CODE
-                err = GatewayError(503, SHUTDOWN_CODE, "the stopwise gateway shut down during the stream")
-                event = stream_error_event(ex.dialect or "openai", err)
+            elif (ended := self._drain.ours()) is not None:
+                # The deadline or the shutdown timeout passed: the client gets a typed error,
+                # not a cut.
+                ex.ended = True
+                ex.error_type = ended.code
+                event = stream_error_event(ex.dialect or "openai", ended)
                 ex.keep_response(event)
                 await send({"type": "http.response.body", "body": event, "more_body": True})
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -238,7 +238,9 @@ class Proxy:
         self.memory = ModelMemory()  # what 400s taught about models, shared by all requests
         self.keys = KeyPolicy(settings)
         t = settings.upstream_timeout
-        self.timeout = {"connect": settings.connect_timeout, "read": t, "write": t, "pool": t}
+        # "idle": between two pieces of a body once it has started (UpstreamPool reads it).
+        idle = settings.upstream_idle_timeout
+        self.timeout = {"connect": settings.connect_timeout, "read": t, "write": t, "pool": t, "idle": idle}
 
     async def aclose(self) -> None:
         await self.pool.aclose()
@@ -260,7 +262,12 @@ class Proxy:
         path = ex.route if dialect == "anthropic" else ex.route.removeprefix("/v1")
         query = request.scope.get("query_string", b"")
         url = base + path + ("?" + query.decode("latin-1") if query else "")
-        upstream_url = _url(url)
+        try:
+            upstream_url = _url(url)
+        except httpx2.InvalidURL as exc:
+            raise GatewayError(
+                400, "invalid_path", f"the request's path or query is not usable: {exc}"
+            ) from None
         headers = [(b"host", upstream_url.netloc)]
         headers += [(k, v) for k, v in request.scope["headers"] if k not in _REQUEST_DROP]
         headers = self.keys.upstream_headers(headers, dialect, server_key)

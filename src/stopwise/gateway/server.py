@@ -16,6 +16,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from .app import Gateway
+from .inbound import HeadLimits, inbound_protocol
 
 __all__ = ["GatewayServer", "run"]
 
@@ -34,18 +35,20 @@ class GatewayServer(uvicorn.Server):
 
 
 def server(app: Starlette, **config: Any) -> GatewayServer:
+    """The server for ``app``; ``config`` adds or overrides ``uvicorn.Config`` arguments."""
     gateway: Gateway = app.state.gateway
-    settings = gateway.settings
-    uv = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout + _BACKSTOP),
+    s = gateway.settings
+    limits = HeadLimits(s.header_timeout, s.max_header_bytes, s.max_headers)
+    options: dict[str, Any] = {
+        "host": s.host,
+        "port": s.port,
+        "http": inbound_protocol(limits, lambda reason: gateway.metrics.refused.inc(reason)),
+        "timeout_graceful_shutdown": math.ceil(s.shutdown_timeout + _BACKSTOP),
         # Proxied responses drop the upstream's server header; none is written in its place.
-        server_header=False,
+        "server_header": False,
         **config,
-    )
-    return GatewayServer(uv, gateway)
+    }
+    return GatewayServer(uvicorn.Config(app, **options), gateway)
 
 
 def run(app: Starlette, **config: Any) -> None:

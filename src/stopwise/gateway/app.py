@@ -81,7 +81,7 @@ class Gateway:
         dialect, finisher, has_body = _API_ROUTES[route]
         if dialect is None:
             dialect = "anthropic" if "anthropic-version" in request.headers else "openai"
-        ex = Exchange(request.method, path[: self.settings.log_max_string], dialect=dialect)
+        ex = Exchange(request.method, path, dialect=dialect)
         self.metrics.in_flight.inc()
         self.drain.enter(ex, self.settings.request_timeout)
         try:

@@ -25,6 +25,7 @@ Each value comes from the first of: a command-line flag, an environment variable
     client_keys = ["sw-…"]          # clients must send one of these (x-api-key or Bearer)
     anthropic_api_key = "sk-ant-…"  # server-held upstream keys, replacing what clients send
     openai_api_key = "sk-…"
+    forward_headers = ["x-my-option"]  # sent upstream with a server-held key, beyond the allowlist
 
     [policy]                        # stopwise.Policy fields
     max_rounds = 8
@@ -42,6 +43,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -126,6 +128,9 @@ class Settings:
     client_keys: tuple[str, ...] = field(default=(), repr=False)
     anthropic_api_key: str | None = field(default=None, repr=False)
     openai_api_key: str | None = field(default=None, repr=False)
+    # Client request headers sent upstream with a server-held key beyond the built-in
+    # allowlist (stopwise.gateway.headers), e.g. a self-hosted upstream's own options.
+    forward_headers: tuple[str, ...] = ()
     config_path: Path | None = None  # the file the settings were read from, if any
 
     def base_url(self, dialect: str) -> str:
@@ -158,11 +163,44 @@ def _url(value: object) -> str:
     text = str(value).strip().rstrip("/")
     if not text.startswith(("http://", "https://")):
         raise ValueError(f"not an http(s) URL: {value!r}")
+    if _URL_UNSAFE.search(text):
+        # It becomes the Host header and the request line: no room for a line break.
+        raise ValueError("a URL with whitespace or a control character in it")
     return text
 
 
 def _str(value: object) -> str:
     return str(value)
+
+
+# What must never be inside a header value the gateway writes (RFC 9110 §5.5; h11 refuses
+# the same): a CR or LF would end the header and start one of the sender's choosing.
+_UNSAFE = re.compile("[\x00\r\n]")
+_URL_UNSAFE = re.compile("[\x00-\x20\x7f]")
+_TOKEN = re.compile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # a header name (RFC 9110 §5.6.2)
+
+
+def _header_value(value: object) -> str:
+    """A key that goes upstream in a header. Never echoed: the message names the problem,
+    not the secret."""
+    text = str(value)
+    if _UNSAFE.search(text):
+        raise ValueError("a CR, LF or NUL inside a value that is sent as a header")
+    if text != text.strip():
+        raise ValueError("leading or trailing whitespace in a value that is sent as a header")
+    return text
+
+
+def _header_values(value: object) -> tuple[str, ...]:
+    return tuple(_header_value(k) for k in _keys(value))
+
+
+def _header_names(value: object) -> tuple[str, ...]:
+    names = _keys(value)
+    for name in names:
+        if not _TOKEN.match(name):
+            raise ValueError(f"not a header name: {name!r}")
+    return tuple(n.lower() for n in names)
 
 
 def _positive_int(value: object) -> int:
@@ -209,9 +247,10 @@ _SCALARS: dict[str, Callable[[object], Any]] = {
     "log_queue_rows": _positive_int,
     "shutdown_timeout": _positive_float,
     "allow_unauthenticated": _bool,
-    "client_keys": _keys,
-    "anthropic_api_key": _str,
-    "openai_api_key": _str,
+    "client_keys": _header_values,
+    "anthropic_api_key": _header_value,
+    "openai_api_key": _header_value,
+    "forward_headers": _header_names,
 }
 _TABLES = ("policy", "routes")
 
@@ -314,5 +353,9 @@ def _routes(items: object, path: Path | None) -> tuple[ModelRoute, ...]:
         except ValueError as exc:
             raise ConfigError(f"{where}: {exc}") from None
         key = item.get("api_key")
-        routes.append(ModelRoute(item["model"], base, str(key) if key is not None else None))
+        try:
+            checked = _header_value(key) if key is not None else None
+        except ValueError as exc:
+            raise ConfigError(f"{where}: api_key: {exc}") from None
+        routes.append(ModelRoute(item["model"], base, checked))
     return tuple(routes)

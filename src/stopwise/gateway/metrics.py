@@ -2,9 +2,11 @@
 written here rather than pulling in a client library for a few counters and histograms.
 
 All updates happen on the event loop thread (one per process), so no locks are needed.
-Label values that come from clients or upstreams (models, raw stop reasons) are capped in
-number: past :data:`MAX_LABEL_VALUES` distinct values a label reads ``other``, so a client
-sending random model names cannot grow the output without bound.
+Label values that come from clients or upstreams (models, raw stop reasons, error types) are
+capped in number and in length: past :data:`MAX_LABEL_VALUES` distinct values (50 for error
+types) a label reads ``other``, and a value is cut at :data:`MAX_LABEL_LENGTH` characters, so
+a client sending random model names, or an upstream echoing input into its error type, cannot
+grow the output without bound. Every other label takes values from a fixed set.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from .record import Exchange
 __all__ = ["Counter", "GatewayMetrics", "Gauge", "Histogram"]
 
 MAX_LABEL_VALUES = 200
+MAX_LABEL_LENGTH = 100
+MAX_ERROR_TYPES = 50
 LATENCY_BUCKETS = (
     0.001,
     0.0025,
@@ -135,7 +139,7 @@ class _Capped:
         self.seen: set[str] = set()
 
     def __call__(self, value: str | None) -> str:
-        value = value or "none"
+        value = (value or "none")[:MAX_LABEL_LENGTH]
         if value in self.seen:
             return value
         if len(self.seen) >= self.limit:
@@ -148,6 +152,7 @@ class GatewayMetrics:
     def __init__(self) -> None:
         self._model = _Capped()
         self._raw_stop = _Capped()
+        self._error_type = _Capped(MAX_ERROR_TYPES)
         self.requests = Counter(
             "stopwise_requests_total", "Requests handled, by route and status.", ("route", "status")
         )
@@ -218,7 +223,7 @@ class GatewayMetrics:
         if ex.ttfb is not None:
             self.ttfb.observe(ex.ttfb, route)
         if upstream_error and ex.error_type:
-            self.upstream_errors.inc(ex.error_type)
+            self.upstream_errors.inc(self._error_type(ex.error_type))
         s = ex.report
         if s is None:
             return

@@ -38,6 +38,7 @@ from .auth import KeyPolicy
 from .config import Settings
 from .drain import Drain
 from .errors import GatewayError, error_response, stream_error_event
+from .headers import returned
 from .record import Exchange
 from .upstream import UpstreamPool
 
@@ -264,10 +265,9 @@ class Proxy:
         url = base + path + ("?" + query.decode("latin-1") if query else "")
         try:
             upstream_url = _url(url)
-        except httpx2.InvalidURL as exc:
-            raise GatewayError(
-                400, "invalid_path", f"the request's path or query is not usable: {exc}"
-            ) from None
+        except httpx2.InvalidURL:
+            # Not the URL in the message: its query may hold a key.
+            raise GatewayError(400, "invalid_path", "the request's path or query is not usable") from None
         headers = [(b"host", upstream_url.netloc)]
         headers += [(k, v) for k, v in request.scope["headers"] if k not in _REQUEST_DROP]
         headers = self.keys.upstream_headers(headers, dialect, server_key)
@@ -306,9 +306,10 @@ class Proxy:
         # server takes them, with no decoding and re-encoding on the way) and what we need.
         out: list[tuple[bytes, bytes]] = []
         found: dict[bytes, bytes] = {}
+        held = server_key is not None  # the server's account: only the allowed headers go back
         for key, value in response.headers.raw:
             key = key.lower()
-            if key in _RESPONSE_DROP:
+            if key in _RESPONSE_DROP or (held and not returned(key)):
                 continue
             out.append((key, value))
             if key in _WANTED:

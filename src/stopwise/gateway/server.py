@@ -9,6 +9,7 @@ timeout stays as a backstop a little later.
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -17,6 +18,7 @@ from starlette.applications import Starlette
 
 from .app import Gateway
 from .inbound import HeadLimits, inbound_protocol
+from .redact import AccessLogRedaction
 
 __all__ = ["GatewayServer", "run"]
 
@@ -48,7 +50,11 @@ def server(app: Starlette, **config: Any) -> GatewayServer:
         "server_header": False,
         **config,
     }
-    return GatewayServer(uvicorn.Config(app, **options), gateway)
+    uv = uvicorn.Config(app, **options)  # configures logging: the filter goes on after it
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, AccessLogRedaction) for f in access.filters):
+        access.addFilter(AccessLogRedaction())
+    return GatewayServer(uv, gateway)
 
 
 def run(app: Starlette, **config: Any) -> None:

@@ -150,8 +150,9 @@ def stats_cmd(as_json: bool, log_path: Path | None, config_path: Path | None) ->
         + ", ".join(f"{name} {n}" for name, n in sorted(s["outcomes"].items(), key=lambda x: -x[1]))
     )
     out.print(
-        f"errors: {errors['failed']} ({errors['rate']:.1%}), abandoned by the client {s['abandoned']}, "
-        f"cut {s['cut']}, ended by the gateway {s['ended_by_gateway']}"
+        f"errors: {errors['failed'] + errors['cut']} ({errors['rate']:.1%}): failed {errors['failed']}, "
+        f"cut {errors['cut']}; abandoned by the client {s['abandoned']}, "
+        f"ended by the gateway {s['ended_by_gateway']}"
         + "".join(f"; {k} {v}" for k, v in errors["by_type"].items())
     )
     reasons = Table("stop reason", "final", "per round", box=None, title="stop reasons", title_justify="left")

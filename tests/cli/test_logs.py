@@ -97,3 +97,51 @@ def test_log_path_from_env_and_a_missing_log(log_path: Path, tmp_path: Path) -> 
     assert result.exit_code == 0 and len(orjson.loads(result.output)) == 6
     result = CliRunner().invoke(main, ["stats", "--path", str(tmp_path / "none.db")])
     assert result.exit_code == 1 and "no request log at" in result.output
+
+
+def _row(
+    state: str, rounds: int, *, cancelled: bool = False, status: int = 200, error: str | None = None
+) -> Exchange:
+    ex = exchange("claude-haiku-4-5", ["max_tokens"] * rounds, state, status=status, error=error)
+    ex.client_gone = cancelled
+    return ex
+
+
+def test_stats_count_abandoned_cut_and_ended_requests_as_what_they_are(tmp_path: Path) -> None:
+    """A stream the client left mid-round (the finisher reads it as failed, 0 rounds), one it
+    left after a capped round (truncated), a stream the upstream cut past resuming, one the
+    gateway's deadline ended: none is a failure handed back, none a truncated answer."""
+    path = tmp_path / "gateway.db"
+    log = RequestLog(path)
+    log.open()
+    for ex in (
+        exchange("claude-haiku-4-5", ["max_tokens", "end_turn"], "complete"),
+        _row("failed", 0, cancelled=True),
+        _row("truncated", 1, cancelled=True),
+        _row("interrupted", 5, error="RemoteProtocolError"),
+        _row("interrupted", 1, error="request_deadline"),
+        _row("truncated", 8),
+        exchange("claude-opus-4-6", [], "failed", status=529, error="overloaded_error"),
+    ):
+        log.submit(ex.row())
+    log.submit(Exchange("POST", "/v1/messages", status=499, client_gone=True).row())
+    log.close()
+
+    s = orjson.loads(run("stats", "--json", "--path", str(path)))
+    assert s["outcomes"] == {
+        "abandoned": 3,
+        "complete": 1,
+        "cut": 1,
+        "ended_by_gateway": 1,
+        "failed": 1,
+        "truncated": 1,
+    }
+    assert s["truncated_returned"] == 1 and s["abandoned"] == 3 and s["cut"] == 1
+    assert s["errors"]["failed"] == 1 and s["errors"]["cut"] == 1  # the abandoned are neither
+    assert s["errors"]["rate"] == round(2 / 8, 4)
+    assert "failed" not in s["states"] or s["states"]["failed"] == 1
+    assert s["rounds"]["histogram"] == {"0": 1, "1": 1, "2": 1, "5": 1, "8": 1}  # no abandoned rounds
+    text = run("stats", "--path", str(path))
+    assert "1 returned truncated" in text and "abandoned by the client 3" in text and "cut 1" in text
+    table = run("logs", "--path", str(path))
+    assert table.count("abandoned") == 3 and "ended_by_gateway" in table

@@ -9,19 +9,27 @@ what the gateway did is checked from the other side of the wire, not from its ow
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
+import subprocess
+import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import anthropic
+import httpx2
 import openai
+from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stopwise.finisher import Policy, RetryPolicy
 from stopwise.gateway import Settings
 from stopwise.gateway.app import Gateway
+from stopwise.gateway.server import server as gateway_server
 from stopwise.sim import serve_in_thread
 
 #: Many rounds for small caps; retries with (almost) no waiting.
@@ -66,6 +74,26 @@ def serve(
     app: ASGIApp, *, lifespan: Literal["auto", "on", "off"] = "on"
 ) -> contextlib.AbstractContextManager[str]:
     return serve_in_thread(app, lifespan=lifespan)
+
+
+@contextlib.contextmanager
+def serve_gateway(app: Starlette) -> Iterator[str]:
+    """A gateway app on a free loopback port under the server ``stopwise serve`` runs (its
+    protocol's head limits included), in a thread; yields its URL."""
+    server = gateway_server(app, host="127.0.0.1", port=0, log_level="warning")
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the gateway did not start")
+        time.sleep(0.005)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 @dataclass
@@ -114,6 +142,84 @@ class Running:
         client = openai.OpenAI(base_url=f"{self.url}/v1", max_retries=0, **kwargs)
         self.clients.append(client)
         return client
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Process:
+    """``stopwise serve`` as a child process (what SIGTERM and SIGKILL are tried on)."""
+
+    url: str
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    output: Path  # its stdout and stderr
+
+    def metric(self, series: str) -> float:
+        text = httpx2.get(f"{self.url}/metrics").text
+        for line in text.splitlines():
+            if line.startswith(series + " "):
+                return float(line.rsplit(" ", 1)[1])
+        raise AssertionError(f"no {series} in\n{text}")
+
+    def rows(self) -> list[dict[str, Any]]:
+        import sqlite3
+
+        db = sqlite3.connect(self.log_path)
+        db.row_factory = sqlite3.Row
+        try:
+            return [dict(r) for r in db.execute("SELECT * FROM requests ORDER BY id")]
+        finally:
+            db.close()
+
+
+@contextlib.contextmanager
+def serve_process(sim_url: str, tmp_path: Path, *args: str, **env: str) -> Iterator[Process]:
+    """``stopwise serve`` in front of the simulator, ready for requests; ``env`` adds
+    ``STOPWISE_*`` settings. Killed at the end if it is still running."""
+    port = free_port()
+    log_path = tmp_path / "serve.db"
+    (tmp_path / "none.toml").write_text("")
+    full_env = {**os.environ, "STOPWISE_CONFIG": str(tmp_path / "none.toml"), **env}
+    cmd = [
+        sys.executable,
+        "-c",
+        "from stopwise.cli import main; main()",
+        "serve",
+        "--port",
+        str(port),
+        "--anthropic-base-url",
+        sim_url,
+        "--openai-base-url",
+        f"{sim_url}/v1",
+        "--log-path",
+        str(log_path),
+        *args,
+    ]
+    # To a file, not a pipe: nobody reads a pipe while the test runs, and a full one blocks.
+    output = tmp_path / "serve.out"
+    with output.open("wb") as out:
+        proc = subprocess.Popen(cmd, env=full_env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                if httpx2.get(f"{url}/healthz").status_code == 200:
+                    break
+            except httpx2.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.02)
+        yield Process(url, proc, log_path, output)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
 
 
 GatewayFactory = Callable[..., contextlib.AbstractContextManager[Running]]

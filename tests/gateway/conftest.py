@@ -17,7 +17,7 @@ _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
-from _gateway import POLICY, GatewayFactory, Recorder, Running, serve  # noqa: E402
+from _gateway import POLICY, GatewayFactory, Recorder, Running, serve, serve_gateway  # noqa: E402
 
 from stopwise.gateway import Settings, create_app  # noqa: E402
 from stopwise.sim import create_app as create_sim  # noqa: E402
@@ -51,7 +51,7 @@ def gateway_factory(sim_url: str, tmp_path: Path) -> GatewayFactory:
         )
         settings = replace(base, **overrides)
         app = create_app(settings)
-        with serve(app) as url:
+        with serve_gateway(app) as url:
             running = Running(url, app.state.gateway, settings)
             try:
                 yield running

@@ -19,6 +19,7 @@ from _gateway import GatewayFactory, Recorder, Running
 
 from stopwise.gateway import ConfigError, ModelRoute, Settings, check_bind, is_loopback
 from stopwise.gateway.auth import KeyPolicy
+from stopwise.gateway.drain import Drain
 
 SECRET = "sk-ant-DISTINCTIVE-9f3c2e71-never-log-me"
 
@@ -90,7 +91,7 @@ def test_a_routes_upstream_never_gets_the_default_key() -> None:
     )
     from stopwise.gateway.proxy import Proxy
 
-    proxy = Proxy(settings, lambda ex: None)
+    proxy = Proxy(settings, lambda ex: None, Drain())
     assert proxy.target("anthropic", "claude-local-7") == ("http://127.0.0.1:9/x", None)
     assert proxy.target("anthropic", "claude-k1") == ("http://h", "rk")
     assert proxy.target("anthropic", "claude-haiku-4-5") == ("https://api.anthropic.com", "default-key")

@@ -14,6 +14,7 @@ from _gateway import GatewayFactory, Running
 
 from stopwise.dialects import error_from_response
 from stopwise.finisher import Policy, RetryPolicy
+from stopwise.gateway.drain import Drain
 from stopwise.gateway.errors import GatewayError, dialect_of_request, error_response
 
 ANTHROPIC_HEADERS = {"x-api-key": "x", "anthropic-version": "2023-06-01", "content-type": "application/json"}
@@ -125,7 +126,7 @@ def test_an_upstream_error_that_is_not_json_gets_the_dialects_shape() -> None:
         return httpx2.Response(502, text="<html>Bad Gateway</html>", headers={"content-type": "text/html"})
 
     done: list[Exchange] = []
-    proxy = Proxy(Settings(), done.append, transport=httpx2.MockTransport(cdn))
+    proxy = Proxy(Settings(), done.append, Drain(), transport=httpx2.MockTransport(cdn))
     scope = {"type": "http", "method": "GET", "path": "/v1/models", "headers": [], "query_string": b""}
 
     async def receive() -> dict[str, object]:

@@ -3,8 +3,11 @@ writer that keeps the request path free of disk I/O."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sqlite3
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -12,6 +15,7 @@ from _gateway import GatewayFactory, Running
 
 from stopwise.finisher import Report, RoundReport
 from stopwise.gateway.log import RequestLog
+from stopwise.gateway.metrics import GatewayMetrics
 from stopwise.gateway.record import Exchange
 from stopwise.outcome import State, Usage
 from stopwise.sim import full_document
@@ -73,17 +77,73 @@ def test_bodies_only_when_enabled(gateway_factory: GatewayFactory) -> None:
     assert "event: message_start" in stream["response_body"] and "event: stopwise" in stream["response_body"]
 
 
-def test_a_full_queue_drops_and_counts(tmp_path: Path) -> None:
+def test_a_full_queue_drops_only_past_its_bound_and_counts_by_reason(tmp_path: Path) -> None:
     log = RequestLog(tmp_path / "q.db", max_queue=2)
     row = Exchange("POST", "/v1/messages").row()
     for _ in range(5):
         log.submit(row)  # the writer is not started: nothing drains the queue
-    assert log.dropped == 3
+    assert log.dropped == {"queue_full": 3}
+    text = GatewayMetrics().render(log)
+    assert 'stopwise_log_rows_dropped_total{reason="queue_full"} 3' in text
+    assert 'stopwise_log_rows_dropped_total{reason="write_error"} 0' in text
+    assert "stopwise_log_rows_queued 2" in text
     log.open()
     log.flush()
     log.close()
     db = sqlite3.connect(tmp_path / "q.db")
     assert db.execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 2
+
+
+@contextlib.contextmanager
+def write_locked(path: Path) -> Iterator[sqlite3.Connection]:
+    """Another connection holding the database's write lock, as a ``sqlite3`` shell with an
+    open transaction (or a backup) does."""
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO requests (time, method, route, stream) VALUES ('t', 'GET', '/x', 0)")
+    try:
+        yield other
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+
+
+def test_a_database_locked_for_longer_than_sqlites_busy_wait_loses_no_rows(
+    gateway_factory: GatewayFactory,
+) -> None:
+    """The lock outlasts SQLite's own 5 s busy wait (the default the gateway used to rely on,
+    after which a whole batch was dropped): rows wait on the queue, and the write is tried
+    again until it goes through."""
+    with gateway_factory() as gw:
+        claude = gw.anthropic()
+        ask = {"model": "claude-haiku-4-5", "messages": [{"role": "user", "content": "hi"}]}
+        claude.messages.count_tokens(**ask)  # type: ignore[arg-type]
+        gw.wait_rows(1)
+        with write_locked(gw.log_path):
+            started = time.monotonic()
+            sent = 0
+            while time.monotonic() - started < 5.5:
+                claude.messages.count_tokens(**ask)  # type: ignore[arg-type]
+                sent += 1
+                time.sleep(0.05)
+            assert gw.gateway.log.written == 1  # nothing got through the lock
+        rows = gw.wait_rows(1 + sent)
+        assert len(rows) == 1 + sent
+        assert not gw.gateway.log.dropped and gw.gateway.log.retries > 0
+
+
+def test_close_gives_up_on_a_database_that_stays_locked_and_counts_the_rows(tmp_path: Path) -> None:
+    path = tmp_path / "stuck.db"
+    log = RequestLog(path, close_timeout=0.3)
+    log.open()
+    with write_locked(path):
+        for _ in range(3):
+            log.submit(Exchange("POST", "/v1/messages").row())
+        started = time.monotonic()
+        log.close()
+        took = time.monotonic() - started
+    assert log.dropped == {"write_error": 3} and log.written == 0
+    assert took < 5  # bounded by close_timeout (and one backoff step), not by the lock
 
 
 def test_cancelled_and_rescued_are_read_from_the_report() -> None:

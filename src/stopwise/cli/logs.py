@@ -76,7 +76,7 @@ def logs_cmd(
     config_path: Path | None,
 ) -> None:
     """Recent requests through `stopwise serve`."""
-    from ..gateway.query import LogNotFound, recent
+    from ..gateway.query import LogNotFound, outcome, recent
 
     path = _resolve(log_path, config_path)
     try:
@@ -97,7 +97,7 @@ def logs_cmd(
         "status",
         "rounds",
         "stop reasons",
-        "state",
+        "outcome",
         "out tok",
         "ms",
         "error",
@@ -113,7 +113,7 @@ def logs_cmd(
             str(r["status"]),
             "" if r["rounds"] is None else str(r["rounds"]),
             shown,
-            (r["state"] or "") + (" (cancelled)" if r["cancelled"] else ""),
+            outcome(r),
             "" if r["output_tokens"] is None else str(r["output_tokens"]),
             "" if r["latency_ms"] is None else f"{r['latency_ms']:.0f}",
             r["error_type"] or "",
@@ -146,7 +146,13 @@ def stats_cmd(as_json: bool, log_path: Path | None, config_path: Path | None) ->
         f"rounds {rounds['total']} (mean {rounds['mean']}, max {rounds['max']}); retries {s['retries']}"
     )
     out.print(
-        f"errors: {errors['failed']} ({errors['rate']:.1%}), cancelled {errors['cancelled']}"
+        "outcomes: "
+        + ", ".join(f"{name} {n}" for name, n in sorted(s["outcomes"].items(), key=lambda x: -x[1]))
+    )
+    out.print(
+        f"errors: {errors['failed'] + errors['cut']} ({errors['rate']:.1%}): failed {errors['failed']}, "
+        f"cut {errors['cut']}; abandoned by the client {s['abandoned']}, "
+        f"ended by the gateway {s['ended_by_gateway']}"
         + "".join(f"; {k} {v}" for k, v in errors["by_type"].items())
     )
     reasons = Table("stop reason", "final", "per round", box=None, title="stop reasons", title_justify="left")

@@ -39,6 +39,12 @@ __all__ = ["serve_cmd"]
 @click.option("--max-body-bytes", default=None, type=int, help="Largest request body accepted (else 413).")
 @click.option("--upstream-timeout", default=None, type=float, help="Seconds to wait on the upstream.")
 @click.option(
+    "--shutdown-timeout",
+    default=None,
+    type=float,
+    help="Seconds open requests get after SIGTERM before they are ended.  [default: 30]",
+)
+@click.option(
     "--allow-unauthenticated",
     is_flag=True,
     default=None,
@@ -55,6 +61,7 @@ def serve_cmd(
     log_bodies: bool | None,
     max_body_bytes: int | None,
     upstream_timeout: float | None,
+    shutdown_timeout: float | None,
     allow_unauthenticated: bool | None,
     log_level: str,
 ) -> None:
@@ -75,6 +82,7 @@ def serve_cmd(
         "log_bodies": log_bodies,
         "max_body_bytes": max_body_bytes,
         "upstream_timeout": upstream_timeout,
+        "shutdown_timeout": shutdown_timeout,
         "allow_unauthenticated": allow_unauthenticated,
     }
     try:
@@ -82,8 +90,6 @@ def serve_cmd(
         check_bind(settings)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-
-    import uvicorn
 
     auth = "client keys" if settings.client_keys else "pass-through client keys"
     held = [d for d in ("anthropic", "openai") if settings.upstream_key(d)]
@@ -95,11 +101,6 @@ def serve_cmd(
         f"  request log {settings.log_path}" + (" (with bodies)" if settings.log_bodies else ""),
         err=True,
     )
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=log_level,
-        # Proxied responses drop the upstream's server header; none is written in its place.
-        server_header=False,
-    )
+    from ..gateway.server import run
+
+    run(create_app(settings), log_level=log_level)

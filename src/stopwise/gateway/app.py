@@ -15,20 +15,22 @@ forwarded (:mod:`.proxy`); when it is over, one row goes to the request log and 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx2
-import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .body import parse_body, read_body
 from .config import Settings
+from .drain import SHUTDOWN_CODE, Drain
 from .errors import GatewayError, dialect_of_request, error_response
 from .log import RequestLog
 from .metrics import GatewayMetrics
@@ -54,15 +56,21 @@ class Gateway:
     def __init__(self, settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
         self.metrics = GatewayMetrics()
-        self.log = RequestLog(settings.log_path)
-        self.proxy = Proxy(settings, self.finish, transport=transport)
+        self.log = RequestLog(settings.log_path, max_queue=settings.log_queue_rows)
+        self.drain = Drain()
+        self.proxy = Proxy(settings, self.finish, self.drain, transport=transport)
 
     def finish(self, ex: Exchange) -> None:
-        """The one place a request ends: its row and its metrics."""
+        """The one place a request ends: its row and its metrics (once, whoever gets here
+        first: the handler, or the shutdown's sweep of what is left)."""
+        if ex.recorded:
+            return
+        ex.recorded = True
+        self.drain.leave(ex)
         self.metrics.in_flight.dec()
-        upstream_error = ex.error_type is not None and ex.error_type not in _CLIENT_ERRORS
+        upstream_error = ex.error_type is not None and ex.error_type not in _NOT_UPSTREAM
         self.metrics.record(ex, upstream_error=upstream_error)
-        self.log.submit(ex.row())
+        self.log.submit(ex.row(self.settings.log_max_string))
 
     async def api(self, request: Request) -> Response:
         path = request.url.path
@@ -75,7 +83,12 @@ class Gateway:
             dialect = "anthropic" if "anthropic-version" in request.headers else "openai"
         ex = Exchange(request.method, path, dialect=dialect)
         self.metrics.in_flight.inc()
+        self.drain.enter(ex, self.settings.request_timeout)
         try:
+            if _CONTROL.search(request.scope["path"]):
+                # Decoded from %00 and the like; no upstream takes them, and httpx2 refuses
+                # to build such a URL.
+                raise GatewayError(400, "invalid_path", "the path holds a control character")
             if not self.proxy.keys.allows(request.headers):
                 raise GatewayError(401, "invalid_api_key", "missing or unknown stopwise client key")
             body = await self._body(request, ex) if has_body else b""
@@ -86,12 +99,14 @@ class Gateway:
             ex.done()
             self.finish(ex)
             return Response(status_code=499)
+        except asyncio.CancelledError:
+            ended = self.drain.ours()
+            if ended is None:
+                raise
+            ex.ended = True
+            return self._refuse(ex, dialect, ended)
         except GatewayError as err:
-            ex.status = err.status
-            ex.error_type = ex.error_type or err.code
-            ex.done()
-            self.finish(ex)
-            return error_response(dialect, err)
+            return self._refuse(ex, dialect, err)
         except Exception as exc:
             # A bug of ours: the caller still gets an answer in its dialect, and the row says so.
             logger.exception("stopwise gateway: %s %s failed", request.method, path)
@@ -101,16 +116,17 @@ class Gateway:
             self.finish(ex)
             return error_response(dialect, GatewayError(500, "internal_error", "stopwise gateway error"))
 
+    def _refuse(self, ex: Exchange, dialect: str, err: GatewayError) -> Response:
+        ex.status = err.status
+        ex.error_type = ex.error_type or err.code
+        ex.done()
+        self.finish(ex)
+        return error_response(dialect, err)
+
     async def _body(self, request: Request, ex: Exchange) -> bytes:
-        body = await _read_body(request, self.settings.max_body_bytes)
-        try:
-            obj: Any = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise GatewayError(
-                400, "invalid_json", f"There was an error parsing the body of the request: {exc}"
-            ) from None
-        if not isinstance(obj, dict):
-            raise GatewayError(400, "invalid_json", "the request body must be a JSON object")
+        s = self.settings
+        body = await read_body(request, s.max_body_bytes, s.body_timeout)
+        obj = parse_body(body, s.max_json_depth)
         model = obj.get("model")
         ex.model = model if isinstance(model, str) else None
         ex.stream = obj.get("stream") is True
@@ -128,7 +144,7 @@ class Gateway:
             return error_response(
                 dialect, GatewayError(401, "invalid_api_key", "missing or unknown client key")
             )
-        text = self.metrics.render(log_dropped=self.log.dropped)
+        text = self.metrics.render(self.log)
         return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @contextlib.asynccontextmanager
@@ -137,43 +153,41 @@ class Gateway:
         try:
             yield
         finally:
+            for ex in self.drain.leftovers():
+                # Still open as the app stops (the server cancelled them past its own
+                # timeout): written as ended by the shutdown rather than lost.
+                ex.ended = True
+                ex.error_type = ex.error_type or SHUTDOWN_CODE
+                ex.done()
+                self.finish(ex)
             await self.proxy.aclose()
             self.log.close()
 
 
-# Error types that are the client's doing, not the upstream's.
-_CLIENT_ERRORS = frozenset({"invalid_api_key", "request_too_large", "invalid_json", "not_found"})
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, or a 413 once it is over ``limit``. An oversized body is still read (and
-    dropped, up to a bound) so the 413 reaches a client that is still sending, instead of it
-    meeting a reset connection."""
-    declared = request.headers.get("content-length", "")
-    over = declared.isdigit() and int(declared) > limit
-    parts: list[bytes] = []
-    size = 0
-    more = True
-    while more and size <= 16 * limit:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        chunk: bytes = message.get("body", b"")
-        more = bool(message.get("more_body", False))
-        size += len(chunk)
-        over = over or size > limit
-        if chunk and not over:
-            parts.append(chunk)
-    if over:
-        raise GatewayError(413, "request_too_large", f"request body is over the limit of {limit} bytes")
-    return b"".join(parts)
+# Error types that are not the upstream's: the client's doing, or the gateway's own.
+_NOT_UPSTREAM = frozenset(
+    {
+        "invalid_api_key",
+        "request_too_large",
+        "invalid_json",
+        "json_too_deep",
+        "invalid_path",
+        "request_timeout",
+        "not_found",
+        SHUTDOWN_CODE,
+    }
+)
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     path = request.url.path
     dialect = dialect_of_request(path, request.headers)
-    if status == 405:
+    # The decoded path as the server parsed it: request.url drops tabs and line feeds (urlsplit).
+    if _CONTROL.search(request.scope["path"]):  # no route matches a path with a line feed in it
+        err = GatewayError(400, "invalid_path", "the path holds a control character")
+    elif status == 405:
         err = GatewayError(405, "method_not_allowed", f"{request.method} is not allowed on {path}")
     else:
         err = GatewayError(status, "not_found", f"stopwise serves no route {request.method} {path}")

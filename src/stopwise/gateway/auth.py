@@ -20,6 +20,7 @@ import ipaddress
 from collections.abc import Mapping
 
 from .config import ConfigError, Settings
+from .headers import forwarded
 
 __all__ = ["KeyPolicy", "check_bind", "is_loopback"]
 
@@ -58,6 +59,7 @@ def _presented_key(headers: Mapping[str, str]) -> str | None:
 class KeyPolicy:
     def __init__(self, settings: Settings) -> None:
         self._client_keys = tuple(k.encode() for k in settings.client_keys)
+        self._extra = frozenset(h.lower().encode("latin-1") for h in settings.forward_headers)
 
     def allows(self, headers: Mapping[str, str]) -> bool:
         if not self._client_keys:
@@ -72,12 +74,16 @@ class KeyPolicy:
     def upstream_headers(
         self, headers: list[tuple[bytes, bytes]], dialect: str, server_key: str | None
     ) -> list[tuple[bytes, bytes]]:
-        """The client's headers as they go upstream: unchanged in pass-through; with the
-        client's key replaced by the server's when the server holds one; without the client's
-        stopwise key when clients authenticate."""
+        """The client's headers as they go upstream: unchanged in pass-through; only the
+        allowed ones (:mod:`.headers`), with the server's key in place of the client's, when
+        the server holds one; without the client's stopwise key when clients authenticate."""
         if server_key is None and not self._client_keys:
             return headers
-        out = [(k, v) for k, v in headers if k not in _AUTH_HEADERS]
+        if server_key is None:
+            out = [(k, v) for k, v in headers if k not in _AUTH_HEADERS]
+        else:
+            # host is the gateway's own (the upstream's netloc), put first by the proxy.
+            out = [(k, v) for k, v in headers if k == b"host" or forwarded(k, self._extra)]
         if server_key is not None:
             if dialect == "anthropic":
                 out.append((b"x-api-key", server_key.encode()))

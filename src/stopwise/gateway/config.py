@@ -9,12 +9,23 @@ Each value comes from the first of: a command-line flag, an environment variable
     anthropic_base_url = "https://api.anthropic.com"     # as the Anthropic SDK takes it: no /v1
     openai_base_url = "https://api.openai.com/v1"        # as the OpenAI SDK takes it: with /v1
     max_body_bytes = 33554432
-    upstream_timeout = 600.0
+    header_timeout = 10.0           # request line and headers complete within this
+    max_header_bytes = 32768
+    max_headers = 100
+    body_timeout = 60.0             # the whole body within this after the headers
+    max_json_depth = 128
+    log_max_string = 512            # longest string stored in a log column
+    request_timeout = 1800.0        # a request's whole life, rounds and retries included
+    upstream_timeout = 600.0        # connect aside: waiting for the upstream's answer to start
+    upstream_idle_timeout = 300.0   # silence between two pieces of an upstream body
     log_path = "/var/lib/stopwise/gateway.db"
     log_bodies = false
+    log_queue_rows = 10000          # rows waiting for a busy disk before new ones are dropped
+    shutdown_timeout = 30.0         # seconds streams get after SIGTERM before they are ended
     client_keys = ["sw-…"]          # clients must send one of these (x-api-key or Bearer)
     anthropic_api_key = "sk-ant-…"  # server-held upstream keys, replacing what clients send
     openai_api_key = "sk-…"
+    forward_headers = ["x-my-option"]  # sent upstream with a server-held key, beyond the allowlist
 
     [policy]                        # stopwise.Policy fields
     max_rounds = 8
@@ -32,6 +43,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -80,17 +92,45 @@ class Settings:
     openai_base_url: str = "https://api.openai.com/v1"
     routes: tuple[ModelRoute, ...] = ()
     max_body_bytes: int = 32 * 1024 * 1024
+    # The request head: complete within header_timeout of the connection (or the request's
+    # first byte), at most max_header_bytes (request line included) in max_headers lines. The
+    # SDKs send about 20 headers and 1 KB; nginx allows 32 KB by default, Apache 100 lines.
+    header_timeout: float = 10.0
+    max_header_bytes: int = 32 * 1024
+    max_headers: int = 100
+    # The whole body within body_timeout of the head: 32 MiB at 0.5 MB/s.
+    body_timeout: float = 60.0
+    # Deeper JSON is refused with a 400 (the APIs' own bodies nest a few dozen levels at most;
+    # the finisher's serializer cannot write more than 254).
+    max_json_depth: int = 128
+    # Longest string from a client or upstream stored in a log column (model, error type,
+    # request ids, stop reasons); bodies have their own 1 MiB cut.
+    log_max_string: int = 512
+    # A request's whole life, rounds and retries included; past it, a 504 or an error event.
+    request_timeout: float = 1800.0
     upstream_timeout: float = 600.0
+    # Longest silence between two pieces of an upstream body once it has started (a stream's
+    # events; reasoning models can think for minutes between them).
+    upstream_idle_timeout: float = 300.0
     connect_timeout: float = 10.0
     max_connections: int = 1000
     policy: Policy = field(default_factory=Policy)
     log_path: Path = field(default_factory=default_log_path)
     log_bodies: bool = False
+    # Rows that may wait for a busy or full disk before new ones are dropped (and counted):
+    # about 10 minutes of a busy gateway's rows, a few MB of memory without bodies.
+    log_queue_rows: int = 10_000
+    # Seconds open requests get to end by themselves after SIGTERM; then streams end with an
+    # error event, other requests with a 503, and every row is written.
+    shutdown_timeout: float = 30.0
     allow_unauthenticated: bool = False
     # Secrets never appear in a repr (and so in no traceback or log line that prints settings).
     client_keys: tuple[str, ...] = field(default=(), repr=False)
     anthropic_api_key: str | None = field(default=None, repr=False)
     openai_api_key: str | None = field(default=None, repr=False)
+    # Client request headers sent upstream with a server-held key beyond the built-in
+    # allowlist (stopwise.gateway.headers), e.g. a self-hosted upstream's own options.
+    forward_headers: tuple[str, ...] = ()
     config_path: Path | None = None  # the file the settings were read from, if any
 
     def base_url(self, dialect: str) -> str:
@@ -123,11 +163,44 @@ def _url(value: object) -> str:
     text = str(value).strip().rstrip("/")
     if not text.startswith(("http://", "https://")):
         raise ValueError(f"not an http(s) URL: {value!r}")
+    if _URL_UNSAFE.search(text):
+        # It becomes the Host header and the request line: no room for a line break.
+        raise ValueError("a URL with whitespace or a control character in it")
     return text
 
 
 def _str(value: object) -> str:
     return str(value)
+
+
+# What must never be inside a header value the gateway writes (RFC 9110 §5.5; h11 refuses
+# the same): a CR or LF would end the header and start one of the sender's choosing.
+_UNSAFE = re.compile("[\x00\r\n]")
+_URL_UNSAFE = re.compile("[\x00-\x20\x7f]")
+_TOKEN = re.compile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # a header name (RFC 9110 §5.6.2)
+
+
+def _header_value(value: object) -> str:
+    """A key that goes upstream in a header. Never echoed: the message names the problem,
+    not the secret."""
+    text = str(value)
+    if _UNSAFE.search(text):
+        raise ValueError("a CR, LF or NUL inside a value that is sent as a header")
+    if text != text.strip():
+        raise ValueError("leading or trailing whitespace in a value that is sent as a header")
+    return text
+
+
+def _header_values(value: object) -> tuple[str, ...]:
+    return tuple(_header_value(k) for k in _keys(value))
+
+
+def _header_names(value: object) -> tuple[str, ...]:
+    names = _keys(value)
+    for name in names:
+        if not _TOKEN.match(name):
+            raise ValueError(f"not a header name: {name!r}")
+    return tuple(n.lower() for n in names)
 
 
 def _positive_int(value: object) -> int:
@@ -158,15 +231,26 @@ _SCALARS: dict[str, Callable[[object], Any]] = {
     "anthropic_base_url": _url,
     "openai_base_url": _url,
     "max_body_bytes": _positive_int,
+    "header_timeout": _positive_float,
+    "max_header_bytes": _positive_int,
+    "max_headers": _positive_int,
+    "body_timeout": _positive_float,
+    "max_json_depth": _positive_int,
+    "log_max_string": _positive_int,
+    "request_timeout": _positive_float,
     "upstream_timeout": _positive_float,
+    "upstream_idle_timeout": _positive_float,
     "connect_timeout": _positive_float,
     "max_connections": _positive_int,
     "log_path": lambda v: Path(str(v)).expanduser(),
     "log_bodies": _bool,
+    "log_queue_rows": _positive_int,
+    "shutdown_timeout": _positive_float,
     "allow_unauthenticated": _bool,
-    "client_keys": _keys,
-    "anthropic_api_key": _str,
-    "openai_api_key": _str,
+    "client_keys": _header_values,
+    "anthropic_api_key": _header_value,
+    "openai_api_key": _header_value,
+    "forward_headers": _header_names,
 }
 _TABLES = ("policy", "routes")
 
@@ -269,5 +353,9 @@ def _routes(items: object, path: Path | None) -> tuple[ModelRoute, ...]:
         except ValueError as exc:
             raise ConfigError(f"{where}: {exc}") from None
         key = item.get("api_key")
-        routes.append(ModelRoute(item["model"], base, str(key) if key is not None else None))
+        try:
+            checked = _header_value(key) if key is not None else None
+        except ValueError as exc:
+            raise ConfigError(f"{where}: api_key: {exc}") from None
+        routes.append(ModelRoute(item["model"], base, checked))
     return tuple(routes)

@@ -2,9 +2,11 @@
 written here rather than pulling in a client library for a few counters and histograms.
 
 All updates happen on the event loop thread (one per process), so no locks are needed.
-Label values that come from clients or upstreams (models, raw stop reasons) are capped in
-number: past :data:`MAX_LABEL_VALUES` distinct values a label reads ``other``, so a client
-sending random model names cannot grow the output without bound.
+Label values that come from clients or upstreams (models, raw stop reasons, error types) are
+capped in number and in length: past :data:`MAX_LABEL_VALUES` distinct values (50 for error
+types) a label reads ``other``, and a value is cut at :data:`MAX_LABEL_LENGTH` characters, so
+a client sending random model names, or an upstream echoing input into its error type, cannot
+grow the output without bound. Every other label takes values from a fixed set.
 """
 
 from __future__ import annotations
@@ -12,11 +14,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..outcome import normalize_stop_reason
+from .inbound import REFUSAL_REASONS
+from .log import DROP_REASONS, RequestLog
 from .record import Exchange
 
 __all__ = ["Counter", "GatewayMetrics", "Gauge", "Histogram"]
 
 MAX_LABEL_VALUES = 200
+MAX_LABEL_LENGTH = 100
+MAX_ERROR_TYPES = 50
 LATENCY_BUCKETS = (
     0.001,
     0.0025,
@@ -133,7 +139,7 @@ class _Capped:
         self.seen: set[str] = set()
 
     def __call__(self, value: str | None) -> str:
-        value = value or "none"
+        value = (value or "none")[:MAX_LABEL_LENGTH]
         if value in self.seen:
             return value
         if len(self.seen) >= self.limit:
@@ -146,6 +152,7 @@ class GatewayMetrics:
     def __init__(self) -> None:
         self._model = _Capped()
         self._raw_stop = _Capped()
+        self._error_type = _Capped(MAX_ERROR_TYPES)
         self.requests = Counter(
             "stopwise_requests_total", "Requests handled, by route and status.", ("route", "status")
         )
@@ -189,7 +196,20 @@ class GatewayMetrics:
         )
         self.tokens = Counter("stopwise_tokens_total", "Tokens used, summed over rounds.", ("model", "kind"))
         self.log_dropped = Counter(
-            "stopwise_log_rows_dropped_total", "Request log rows that could not be written."
+            "stopwise_log_rows_dropped_total",
+            "Request log rows lost: the queue was full, or the database could not be written.",
+            ("reason",),
+        )
+        self.refused = Counter(
+            "stopwise_connections_refused_total",
+            "Connections answered and closed before a request: head too slow, too large, too many headers.",
+            ("reason",),
+        )
+        for reason in REFUSAL_REASONS:
+            self.refused.values[(reason,)] = 0.0
+        self.log_queued = Gauge("stopwise_log_rows_queued", "Request log rows waiting to be written.")
+        self.log_retries = Counter(
+            "stopwise_log_write_retries_total", "Request log writes tried again (database busy or full)."
         )
 
     def record(self, ex: Exchange, *, upstream_error: bool) -> None:
@@ -203,7 +223,7 @@ class GatewayMetrics:
         if ex.ttfb is not None:
             self.ttfb.observe(ex.ttfb, route)
         if upstream_error and ex.error_type:
-            self.upstream_errors.inc(ex.error_type)
+            self.upstream_errors.inc(self._error_type(ex.error_type))
         s = ex.report
         if s is None:
             return
@@ -225,8 +245,12 @@ class GatewayMetrics:
             if value:
                 self.tokens.inc(model, kind, amount=float(value))
 
-    def render(self, *, log_dropped: int = 0) -> str:
-        self.log_dropped.values[()] = float(log_dropped)
+    def render(self, log: RequestLog | None = None) -> str:
+        if log is not None:
+            for reason in DROP_REASONS:  # every reason shown, so a rate() over it starts at 0
+                self.log_dropped.values[(reason,)] = float(log.dropped[reason])
+            self.log_queued.values[()] = float(log.queued)
+            self.log_retries.values[()] = float(log.retries)
         metrics: tuple[Counter | Histogram, ...] = (
             self.requests,
             self.in_flight,
@@ -241,6 +265,9 @@ class GatewayMetrics:
             self.latency,
             self.ttfb,
             self.tokens,
+            self.refused,
             self.log_dropped,
+            self.log_queued,
+            self.log_retries,
         )
         return "".join(line + "\n" for m in metrics for line in m.render())

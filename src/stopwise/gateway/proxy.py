@@ -36,7 +36,9 @@ from ..finisher import ModelMemory
 from ..transport import AsyncFinisherTransport
 from .auth import KeyPolicy
 from .config import Settings
-from .errors import GatewayError, error_response
+from .drain import Drain
+from .errors import GatewayError, error_response, stream_error_event
+from .headers import returned
 from .record import Exchange
 from .upstream import UpstreamPool
 
@@ -158,11 +160,17 @@ class ProxyStream(StreamingResponse):
     holds the upstream back through ``send``'s flow control."""
 
     def __init__(
-        self, ex: Exchange, upstream: httpx2.Response, headers: list[tuple[bytes, bytes]], done: Done
+        self,
+        ex: Exchange,
+        upstream: httpx2.Response,
+        headers: list[tuple[bytes, bytes]],
+        done: Done,
+        drain: Drain,
     ) -> None:
         self._ex = ex
         self._upstream = upstream
         self._done = done
+        self._drain = drain
         self.status_code = upstream.status_code
         self.media_type = None
         self.background = None
@@ -182,7 +190,19 @@ class ProxyStream(StreamingResponse):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             complete = True
         except asyncio.CancelledError:
-            if not watch.ours():
+            if watch.ours():
+                pass
+            elif (ended := self._drain.ours()) is not None:
+                # The deadline or the shutdown timeout passed: the client gets a typed error,
+                # not a cut.
+                ex.ended = True
+                ex.error_type = ended.code
+                event = stream_error_event(ex.dialect or "openai", ended)
+                ex.keep_response(event)
+                await send({"type": "http.response.body", "body": event, "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                complete = True
+            else:
                 raise
         except Exception as exc:
             # The finisher turns upstream failures into events, so this is a pass-through
@@ -205,15 +225,23 @@ class ProxyStream(StreamingResponse):
 
 class Proxy:
     def __init__(
-        self, settings: Settings, done: Done, *, transport: httpx2.AsyncBaseTransport | None = None
+        self,
+        settings: Settings,
+        done: Done,
+        drain: Drain,
+        *,
+        transport: httpx2.AsyncBaseTransport | None = None,
     ) -> None:
         self.settings = settings
         self.done = done
+        self.drain = drain
         self.pool = transport or UpstreamPool(max_connections=settings.max_connections)
         self.memory = ModelMemory()  # what 400s taught about models, shared by all requests
         self.keys = KeyPolicy(settings)
         t = settings.upstream_timeout
-        self.timeout = {"connect": settings.connect_timeout, "read": t, "write": t, "pool": t}
+        # "idle": between two pieces of a body once it has started (UpstreamPool reads it).
+        idle = settings.upstream_idle_timeout
+        self.timeout = {"connect": settings.connect_timeout, "read": t, "write": t, "pool": t, "idle": idle}
 
     async def aclose(self) -> None:
         await self.pool.aclose()
@@ -235,7 +263,11 @@ class Proxy:
         path = ex.route if dialect == "anthropic" else ex.route.removeprefix("/v1")
         query = request.scope.get("query_string", b"")
         url = base + path + ("?" + query.decode("latin-1") if query else "")
-        upstream_url = _url(url)
+        try:
+            upstream_url = _url(url)
+        except httpx2.InvalidURL:
+            # Not the URL in the message: its query may hold a key.
+            raise GatewayError(400, "invalid_path", "the request's path or query is not usable") from None
         headers = [(b"host", upstream_url.netloc)]
         headers += [(k, v) for k, v in request.scope["headers"] if k not in _REQUEST_DROP]
         headers = self.keys.upstream_headers(headers, dialect, server_key)
@@ -274,9 +306,10 @@ class Proxy:
         # server takes them, with no decoding and re-encoding on the way) and what we need.
         out: list[tuple[bytes, bytes]] = []
         found: dict[bytes, bytes] = {}
+        held = server_key is not None  # the server's account: only the allowed headers go back
         for key, value in response.headers.raw:
             key = key.lower()
-            if key in _RESPONSE_DROP:
+            if key in _RESPONSE_DROP or (held and not returned(key)):
                 continue
             out.append((key, value))
             if key in _WANTED:
@@ -285,7 +318,7 @@ class Proxy:
         if rid and not ex.request_ids:
             ex.request_ids.append(rid.decode("latin-1"))
         if found.get(b"content-type", b"").startswith(b"text/event-stream"):
-            return ProxyStream(ex, response, out, self.done)
+            return ProxyStream(ex, response, out, self.done, self.drain)
         return await self._whole(ex, response, out, found, dialect)
 
     async def _whole(

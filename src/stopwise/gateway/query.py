@@ -10,7 +10,25 @@ from typing import Any
 
 import orjson
 
-__all__ = ["LogNotFound", "recent", "stats"]
+__all__ = ["OUTCOMES", "LogNotFound", "outcome", "recent", "stats"]
+
+# What became of a request, from the recorded state and the cancel flag, first match wins:
+#   abandoned         the client went away before the end (whatever the finisher's state:
+#                     a stream left mid-round reads "failed" with 0 rounds, one left after
+#                     a capped round "truncated"; neither was handed back that way)
+#   ended_by_gateway  the deadline or the shutdown timeout ended it
+#   cut               the upstream broke off and the stream could not be resumed
+#   complete, truncated, paused, failed   the finisher's state of the answer handed back
+#   answered, failed  a pass-through request, by its status
+OUTCOMES = ("complete", "truncated", "paused", "cut", "failed", "abandoned", "ended_by_gateway", "answered")
+_OUTCOME = """CASE
+    WHEN cancelled THEN 'abandoned'
+    WHEN error_type IN ('gateway_shutdown', 'request_deadline') THEN 'ended_by_gateway'
+    WHEN state = 'interrupted' THEN 'cut'
+    WHEN state IS NOT NULL THEN state
+    WHEN status >= 400 THEN 'failed'
+    ELSE 'answered'
+END"""
 
 _JSON_COLUMNS = ("modes", "stop_reasons", "usage_reported", "usage_estimated", "request_ids")
 
@@ -35,6 +53,20 @@ def _decode(row: sqlite3.Row) -> dict[str, Any]:
     for name in ("stream", "rescued", "cancelled"):
         out[name] = bool(out.get(name))
     return out
+
+
+def outcome(row: dict[str, Any]) -> str:
+    """:data:`_OUTCOME` for one row read back by :func:`recent`."""
+    if row.get("cancelled"):
+        return "abandoned"
+    if row.get("error_type") in ("gateway_shutdown", "request_deadline"):
+        return "ended_by_gateway"
+    state = row.get("state")
+    if state == "interrupted":
+        return "cut"
+    if state is not None:
+        return str(state)
+    return "failed" if (row.get("status") or 0) >= 400 else "answered"
 
 
 def recent(
@@ -78,15 +110,18 @@ def recent(
 
 def stats(path: Path) -> dict[str, Any]:
     """Stop reason distribution (final and per round), truncations rescued, rounds, tokens by
-    model, error rates."""
+    model, error rates, and what became of each request (:data:`OUTCOMES`). Requests the
+    client abandoned are counted as that, not as failures or truncated answers, and their
+    rounds (cut short, often none finished) stay out of the rounds figures."""
     db = _open(path)
     try:
         total = db.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
+        outcomes = dict(db.execute(f"SELECT {_OUTCOME} AS o, COUNT(*) FROM requests GROUP BY o ORDER BY o"))
         finisher = db.execute(
             "SELECT COUNT(*), COALESCE(SUM(rounds), 0), COALESCE(MAX(rounds), 0), COALESCE(SUM(rescued), 0),"
-            " COALESCE(SUM(retries), 0), COALESCE(SUM(state = 'truncated'), 0)"
-            " FROM requests WHERE rounds IS NOT NULL"
+            " COALESCE(SUM(retries), 0) FROM requests WHERE rounds IS NOT NULL AND NOT cancelled"
         ).fetchone()
+        finisher_total = db.execute("SELECT COUNT(*) FROM requests WHERE rounds IS NOT NULL").fetchone()[0]
         final = {
             (r[0] or "none"): r[1]
             for r in db.execute(
@@ -98,12 +133,15 @@ def stats(path: Path) -> dict[str, Any]:
         for (reasons,) in db.execute("SELECT stop_reasons FROM requests WHERE stop_reasons IS NOT NULL"):
             per_round.update(r or "none" for r in orjson.loads(reasons))
         states = dict(
-            db.execute("SELECT state, COUNT(*) FROM requests WHERE state IS NOT NULL GROUP BY state")
+            db.execute(
+                "SELECT state, COUNT(*) FROM requests WHERE state IS NOT NULL AND NOT cancelled"
+                " GROUP BY state"
+            )
         )
         rounds_hist = {
             str(r[0]): r[1]
             for r in db.execute(
-                "SELECT rounds, COUNT(*) FROM requests WHERE rounds IS NOT NULL"
+                "SELECT rounds, COUNT(*) FROM requests WHERE rounds IS NOT NULL AND NOT cancelled"
                 " GROUP BY rounds ORDER BY rounds"
             )
         }
@@ -131,8 +169,11 @@ def stats(path: Path) -> dict[str, Any]:
                 " GROUP BY error_type ORDER BY COUNT(*) DESC"
             )
         }
+        # Failed: an error the client was handed; not a request it left, one the gateway ended
+        # or a stream cut past resuming (each counted as what it is).
         failed = db.execute(
-            "SELECT COUNT(*) FROM requests WHERE status >= 400 OR error_type IS NOT NULL"
+            f"SELECT COUNT(*) FROM requests WHERE {_OUTCOME} NOT IN ('abandoned', 'ended_by_gateway', 'cut')"
+            " AND (status >= 400 OR error_type IS NOT NULL)"
         ).fetchone()[0]
         cancelled = db.execute("SELECT COUNT(*) FROM requests WHERE cancelled").fetchone()[0]
         by_status = {
@@ -140,14 +181,18 @@ def stats(path: Path) -> dict[str, Any]:
         }
     finally:
         db.close()
-    finished, rounds, max_rounds, rescued, retries, truncated = finisher
+    finished, rounds, max_rounds, rescued, retries = finisher
     return {
         "requests": total,
-        "finisher_requests": finished,
+        "finisher_requests": finisher_total,
+        "outcomes": outcomes,
         "stop_reasons": {"final": final, "per_round": dict(per_round.most_common())},
         "states": states,
         "truncations_rescued": rescued,
-        "truncated_returned": truncated,
+        "truncated_returned": outcomes.get("truncated", 0),
+        "abandoned": outcomes.get("abandoned", 0),
+        "cut": outcomes.get("cut", 0),
+        "ended_by_gateway": outcomes.get("ended_by_gateway", 0),
         "rounds": {
             "total": rounds,
             "mean": round(rounds / finished, 2) if finished else 0.0,
@@ -157,8 +202,10 @@ def stats(path: Path) -> dict[str, Any]:
         "retries": retries,
         "tokens_by_model": tokens,
         "errors": {
-            "rate": round(failed / total, 4) if total else 0.0,
+            # Errors are what failed and what was cut: both reached the client as an error.
+            "rate": round((failed + outcomes.get("cut", 0)) / total, 4) if total else 0.0,
             "failed": failed,
+            "cut": outcomes.get("cut", 0),
             "cancelled": cancelled,
             "by_type": errors,
             "by_status": by_status,

@@ -3,6 +3,7 @@ observer adds its report), then turned into one log row and one metrics update."
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,6 +39,9 @@ class Exchange:
     report: Report | None = None  # the finisher's, from the transport's observer
     request_body: bytes | None = None
     response_body: bytearray | None = None
+    ended: bool = False  # ended by the gateway (deadline, shutdown timeout), not by the client
+    task: asyncio.Task[object] | None = None  # the one serving it (for the shutdown to end it)
+    recorded: bool = False  # its row and metrics are done: a second finish() is a no-op
 
     # -- filled in on the way ------------------------------------------------------------------
     def observe(self, report: Report) -> None:
@@ -63,7 +67,9 @@ class Exchange:
     # -- read back -----------------------------------------------------------------------------
     @property
     def cancelled(self) -> bool:
-        return self.client_gone or bool(self.report and self.report.cancelled)
+        # The finisher reports a cancel whenever its engine was closed early; that is the
+        # client's doing unless the gateway ended the request itself.
+        return self.client_gone or bool(self.report and self.report.cancelled and not self.ended)
 
     @property
     def stop_reasons(self) -> list[str | None]:
@@ -76,18 +82,22 @@ class Exchange:
             return False
         return any(normalize_stop_reason(r) is StopReason.MAX_TOKENS for r in self.stop_reasons[:-1])
 
-    def row(self) -> dict[str, Any]:
+    def row(self, max_string: int = 512) -> dict[str, Any]:
+        """The log row. Strings a client or an upstream chose (model, error type, stop
+        reasons, request ids) are cut to ``max_string`` characters: an 8 MiB model name must
+        not become 8 MiB per row."""
         s = self.report
         usage = s.usage.to_dict() if s else {}
-        reasons = self.stop_reasons
+        n = max_string
+        reasons = [_cut(r, n) for r in self.stop_reasons]
         final = reasons[-1] if reasons else None
         return {
             "time": self.time,
             "method": self.method,
-            "route": self.route,
+            "route": _cut(self.route, n),
             "dialect": self.dialect,
-            "model": self.model,
-            "upstream": self.upstream,
+            "model": _cut(self.model, n),
+            "upstream": _cut(self.upstream, n),
             "stream": int(self.stream),
             "status": self.status,
             "rounds": len(s.rounds) if s else None,
@@ -106,12 +116,18 @@ class Exchange:
             "usage_estimated": _json(usage.get("estimated")),
             "ttfb_ms": _ms(self.ttfb),
             "latency_ms": _ms(self.latency),
-            "error_type": self.error_type,
+            "error_type": _cut(self.error_type, n),
             "cancelled": int(self.cancelled),
-            "request_ids": _json(list((s.request_ids if s else ()) or self.request_ids)),
+            "request_ids": _json([_cut(i, n) for i in (s.request_ids if s else ()) or self.request_ids]),
             "request_body": _text(self.request_body),
             "response_body": _text(self.response_body),
         }
+
+
+def _cut(text: str | None, limit: int) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit] + "…"
 
 
 def _json(value: object) -> str | None:

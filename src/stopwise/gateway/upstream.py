@@ -10,7 +10,8 @@ over in chunks, with the same semantics the gateway relies on:
 - keep-alive connections per origin, reused only once the previous response was read to its
   end; a response closed early closes its connection (its unread tail is unknowable);
 - at most ``max_connections`` requests in flight, the rest wait up to the ``pool`` timeout;
-- the ``connect``/``read``/``write``/``pool`` timeouts of the request's ``timeout`` extension;
+- the ``connect``/``read``/``write``/``pool`` timeouts of the request's ``timeout`` extension,
+  plus ``idle``: the longest wait for the next piece of a body (else ``read``);
 - failures raised as httpx2's own exception types (``ConnectError``, ``ReadTimeout``,
   ``RemoteProtocolError``...), which is what the finisher classifies and retries on;
 - back-pressure: a body read ahead of its consumer by more than ``_HIGH_WATER`` bytes pauses
@@ -349,7 +350,8 @@ class UpstreamPool(httpx2.AsyncBaseTransport):
         return httpx2.Response(
             status,
             headers=headers,
-            stream=_Body(self, conn, timeouts.get("read")),
+            # "idle", ours: the longest silence inside a body, apart from the wait for its head.
+            stream=_Body(self, conn, timeouts.get("idle", timeouts.get("read"))),
             extensions={"http_version": b"HTTP/1.1"},
         )
 

@@ -275,6 +275,29 @@ def _errors() -> list[Case]:
             None,
         ),
         (
+            "relay_no_channel_zh",
+            "relay_no_available_channel",
+            503,
+            openai_error(
+                "当前分组 svip 下对于模型 claude-opus-4-6 无可用渠道"
+                " (request id: 2025082215093026624875464905761)",
+                "new_api_error",
+                "model_not_found",
+            ),
+            None,
+        ),
+        (
+            "relay_no_channel_en",
+            "relay_no_available_channel",
+            503,
+            openai_error(
+                "No available channel for model claude-opus-4-6 under group default (distributor)",
+                "new_api_error",
+                "model_not_found",
+            ),
+            None,
+        ),
+        (
             "too_large",
             "request_too_large",
             413,

@@ -25,6 +25,15 @@ _STATUS_PATTERNS = (
     re.compile(r"Error code: (\d{3})\b"),
     re.compile(r"HTTP/\d(?:\.\d)?\"? (\d{3})\b"),
     re.compile(r"status(?:_code|Code| code)?[\"']?[ \t]{0,3}[:=][ \t]{0,3}[\"']?(\d{3})\b"),
+    # Claude Code's `API Error: 529 {...}`, the SDKs' `Error: 400 {...}` (JavaScript), relays'
+    # `status 529`, `HTTP 429`, `[429]`, `(HTTP 524)`, `non 200 response: 404`.
+    re.compile(r"API Error: (\d{3})\b"),
+    re.compile(r"Error: (\d{3}) [{\[A-Za-z]"),
+    re.compile(r"status (\d{3})\b"),
+    re.compile(r"HTTP (\d{3})\b"),
+    re.compile(r"\[(\d{3})\]"),
+    re.compile(r"response: (\d{3})\b"),
+    re.compile(r"\| (\d{3}) \|"),  # a Gin access-log line: `| 503 |    1.7ms |`
 )
 _REASON_PHRASES = (
     "Bad Request",

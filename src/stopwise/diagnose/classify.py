@@ -15,6 +15,7 @@ import itertools
 import re
 from dataclasses import dataclass, field
 
+from .. import error_texts
 from ..errors import is_quota_error
 from ._signals import time_of
 from .extract import Extraction
@@ -48,6 +49,7 @@ CATEGORIES = (
     "permission_denied_region",
     "forbidden_waf_user_agent",
     "model_not_found",
+    "relay_no_available_channel",
     "request_too_large",
     "rate_limited",
     "insufficient_quota",
@@ -61,70 +63,27 @@ CATEGORIES = (
     "unknown",
 )
 
-# The 400s whose only machine-readable signal is their text (brief/wire.md "Exact 400 texts"),
-# and the OpenAI wording of the same failures. Lowercase; checked in order.
-_TEXT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("invalid_request_trailing_whitespace", ("final assistant content cannot end with trailing whitespace",)),
-    ("invalid_request_prefill_unsupported", ("does not support assistant message prefill",)),
-    (
+# The 400s whose only machine-readable signal is their text (brief/wire.md "Exact 400 texts"):
+# their catalog texts (error_texts.CATALOG, in its order) decide before status and type do.
+_TEXT_CATEGORIES = frozenset(
+    {
+        "invalid_request_trailing_whitespace",
+        "invalid_request_prefill_unsupported",
         "invalid_request_empty_text_block",
-        ("text content blocks must be non-empty", "text content blocks must contain non-whitespace text"),
-    ),
-    (
         "invalid_request_tool_use_without_tool_result",
-        (
-            "tool_use ids were found without tool_result blocks",
-            "must be followed by tool messages responding",
-        ),
-    ),
-    (
         "invalid_request_tool_result_without_tool_use",
-        (
-            "unexpected tool_use_id found in tool_result",
-            "must be a response to a preceeding message with 'tool_calls'",
-            "must be a response to a preceding message with 'tool_calls'",
-        ),
-    ),
-    (
         "invalid_request_max_tokens_above_model_limit",
-        ("which is the maximum allowed number of output tokens", "max_tokens is too large"),
-    ),
-    ("invalid_request_thinking_budget", ("must be greater than thinking.budget_tokens", "budget_tokens")),
-    ("context_window_exceeded_by_max_tokens", ("input length and max_tokens exceed context limit",)),
-    (
+        "invalid_request_thinking_budget",
+        "context_window_exceeded_by_max_tokens",
         "context_window_exceeded",
-        (
-            "prompt is too long",
-            "context_length_exceeded",
-            "maximum context length",
-            "input is too long for requested model",
-        ),
-    ),
-    ("content_filter", ("content management policy", "responsibleaipolicyviolation", "content_filter")),
-    (
+        "content_filter",
         "invalid_request_unsupported_parameter",
-        (
-            "unsupported parameter",
-            "unsupported_parameter",
-            "extra inputs are not permitted",
-            "unrecognized request argument",
-            "is not supported with this model",
-            "unknown parameter",
-        ),
-    ),
-    (
         "permission_denied_region",
-        (
-            "unsupported_country_region_territory",
-            "country, region, or territory not supported",
-            "request not allowed",
-            "not available in your region",
-        ),
-    ),
-    (
         "insufficient_quota",
-        ("insufficient_quota", "credit balance is too low", "exceeded your current quota", "spend limit"),
-    ),
+    }
+)
+_TEXT_RULES = tuple(
+    (e.category, e.text) for e in error_texts.CATALOG if e.category in _TEXT_CATEGORIES and e.weight >= 0.9
 )
 _OPENAI_WINDOW = re.compile(r"maximum context length is (\d+) tokens.{0,80}?\((\d+) in the messages", re.S)
 # A response body cut short: whatever was being read was incomplete.
@@ -158,6 +117,133 @@ class Verdict:
 
 
 def classify(f: Facts, ex: Extraction) -> Verdict:
+    """Weigh every piece of evidence for every category: what the wire core reconstructed and the
+    rules below read from it (status, type, code, stop reason, stream shape), the catalog's texts
+    anywhere in the log, HTTP statuses in any spelling, the SDKs' exception names. Each is a
+    probability that its category is the cause; per kind the strongest counts, and the kinds
+    combine as independent (1 - the product of 1 - w), so two kinds of hint outweigh one. The
+    best is the primary, the runners-up with a score of their own are ``also``; ``unknown`` only
+    when nothing in the log points at a failure."""
+    ruled = _ruled(f, ex)
+    # Per kind of evidence, the strongest piece: the same fact written three ways (a 429 status
+    # line, "Too Many Requests", rate_limit_error) is one piece, not three.
+    kinds: dict[str, dict[str, float]] = {}
+    lines: dict[str, list[int]] = {}
+
+    def add(kind: str, category: str, weight: float, line: int | None = None) -> None:
+        best = kinds.setdefault(kind, {})
+        best[category] = max(best.get(category, 0.0), weight)
+        if line is not None:
+            lines.setdefault(category, []).append(line)
+
+    if ruled.category != "unknown":
+        add("rules", ruled.category, ruled.confidence)
+    for category in _secondary(f, ex):
+        add("secondary", category, 0.3)
+    # The parsed messages too: a body's JSON escapes (``\u5f53``) hide its text from the raw scan.
+    parsed = " ".join(m for m in (f.error_message, *(e[2] for e in ex.signals.exceptions[-3:])) if m)
+    text = ex.scan_text + " \n " + error_texts.normalize(parsed)
+    for entry, _ in error_texts.find(text):
+        add("texts", entry.category, entry.weight, _line_of(ex, entry.text))
+    for line, status in ex.signals.statuses:
+        for category, weight in _STATUS_EVIDENCE.get(status, ()):
+            add("status", category, weight, line)
+    for line, name, _ in ex.signals.exceptions:
+        short = name.rsplit(".", 1)[-1]
+        for category, weight in _EXCEPTION_EVIDENCE.get(short, ()):
+            add("exception", category, weight, line)
+    scores: dict[str, float] = {}
+    for strongest in kinds.values():
+        for category, weight in strongest.items():
+            scores[category] = 1 - (1 - scores.get(category, 0.0)) * (1 - weight)
+    _adjust(scores, text)
+    if not scores:
+        return ruled
+    best = max(scores, key=lambda c: (scores[c], c == ruled.category))
+    if best == ruled.category:
+        verdict = ruled
+        verdict.confidence = round(max(ruled.confidence, min(scores[best], 0.99)), 2)
+    else:
+        # Its own lines, and those of the facts (the error body the text was read from).
+        own = lines.get(best, [])[:5]
+        verdict = Verdict(best, round(min(scores[best], 0.99), 2), evidence=sorted({*own, *f.lines.values()}))
+    runners = [c for c in sorted(scores, key=lambda c: -scores[c]) if c != best and scores[c] >= 0.5]
+    verdict.also = list(dict.fromkeys([*ruled.also, *runners]))
+    verdict.also = [c for c in verdict.also if c != best][:5]
+    return verdict
+
+
+def _line_of(ex: Extraction, needle: str) -> int | None:
+    """The first line a catalog text starts on (its first words; a wrapped text ends later)."""
+    probe = needle[:24].split("  ")[0]
+    for number, line in enumerate(ex.lines, 1):
+        if probe in line.lower().replace("`", ""):
+            return number
+    return None
+
+
+# What an HTTP status alone says, wherever it is written: a hint other evidence must back.
+_STATUS_EVIDENCE: dict[int, tuple[tuple[str, float], ...]] = {
+    401: (("auth_invalid_api_key", 0.6),),
+    402: (("insufficient_quota", 0.6),),
+    403: (("permission_denied_region", 0.3), ("forbidden_waf_user_agent", 0.25)),
+    404: (("model_not_found", 0.45),),
+    408: (("stream_interrupted", 0.3),),
+    413: (("request_too_large", 0.7),),
+    429: (("rate_limited", 0.6),),
+    500: (("api_internal_error", 0.5),),
+    502: (("api_internal_error", 0.35),),
+    503: (("api_internal_error", 0.3), ("overloaded", 0.3)),
+    504: (("api_internal_error", 0.3),),
+    524: (("overloaded", 0.4),),
+    529: (("overloaded", 0.75),),
+}
+# The SDKs' (Python and JavaScript) and LiteLLM's exception classes.
+_EXCEPTION_EVIDENCE: dict[str, tuple[tuple[str, float], ...]] = {
+    "AuthenticationError": (("auth_invalid_api_key", 0.6),),
+    "RateLimitError": (("rate_limited", 0.6),),
+    "NotFoundError": (("model_not_found", 0.45),),
+    "PermissionDeniedError": (("permission_denied_region", 0.3),),
+    "InternalServerError": (("api_internal_error", 0.5),),
+    "ServiceUnavailableError": (("overloaded", 0.35), ("api_internal_error", 0.3)),
+    "OverloadedError": (("overloaded", 0.7),),
+    "ContextWindowExceededError": (("context_window_exceeded", 0.85),),
+    "ContentPolicyViolationError": (("content_filter", 0.85),),
+    "LengthFinishReasonError": (("truncated_length", 0.9),),
+    "RemoteProtocolError": (("stream_interrupted", 0.6),),
+    "ChunkedEncodingError": (("stream_interrupted", 0.7),),
+    "IncompleteRead": (("stream_interrupted", 0.7),),
+    "ProtocolError": (("stream_interrupted", 0.4),),
+    "JSONDecodeError": (("sse_malformed_line", 0.35),),
+    "UnprocessableEntityError": (("invalid_request_unsupported_parameter", 0.3),),
+    "BudgetExceededError": (("insufficient_quota", 0.7),),
+}
+
+
+def _adjust(scores: dict[str, float], text: str) -> None:
+    """Where two categories share their texts, what tells them apart."""
+    m = _OPENAI_WINDOW.search(text)
+    if m and int(m.group(2)) <= int(m.group(1)) and "context_window_exceeded" in scores:
+        # The messages alone fit: the requested completion pushed it over.
+        scores["context_window_exceeded_by_max_tokens"] = max(
+            scores.get("context_window_exceeded_by_max_tokens", 0.0), scores["context_window_exceeded"] + 0.01
+        )
+    unpaired = scores.get("invalid_request_tool_use_without_tool_result")
+    if unpaired and "pause_turn_unhandled" in scores and ("srvtoolu_" in text or "server_tool_use" in text):
+        # The unpaired block is a server tool's: a paused turn sent back as if it were done.
+        scores["pause_turn_unhandled"] = max(scores["pause_turn_unhandled"], unpaired + 0.01)
+    if scores.get("relay_no_available_channel", 0.0) >= 0.85:
+        # A relay's distributor reports "no channel" as model_not_found: the relay's mapping.
+        scores.pop("model_not_found", None)
+    by_cap = scores.get("context_window_exceeded_by_max_tokens", 0.0)
+    if by_cap >= 0.8 and "context_window_exceeded" in scores:
+        # "However, you requested N tokens (M in the messages, K in the completion)" names both.
+        scores["context_window_exceeded_by_max_tokens"] = max(
+            by_cap, scores["context_window_exceeded"] + 0.01
+        )
+
+
+def _ruled(f: Facts, ex: Extraction) -> Verdict:
     # A log with only a traceback line has its message there, not in a parsed body.
     last_exc = ex.signals.exceptions[-1][2] if ex.signals.exceptions else ""
     # Backticks come and go between API versions of the same message; match without them.
@@ -177,10 +263,9 @@ def classify(f: Facts, ex: Extraction) -> Verdict:
 def _by_text(f: Facts, ex: Extraction, msg: str) -> Verdict | None:
     if f.status is not None and f.status < 400 and not f.mid_stream_error:
         return None
-    for category, needles in _TEXT_RULES:
-        for needle in needles:
-            if needle in msg:
-                return _refine_text(Verdict(category, 0.95, matched=needle), f, ex, msg)
+    for category, needle in _TEXT_RULES:
+        if needle in msg:
+            return _refine_text(Verdict(category, 0.95, matched=needle), f, ex, msg)
     if "server_tool_use" in msg or "pause_turn" in msg:
         ordered = any(w in msg for w in ("last message", "final message", "must be the last", "at the end"))
         return Verdict("pause_turn_resubmit_misordered" if ordered else "pause_turn_unhandled", 0.8)

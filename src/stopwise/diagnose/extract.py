@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import error_texts
 from . import _signals
 from ._scan import find_objects, loads_lenient, unescape
 
@@ -58,6 +59,9 @@ class Extraction:
     retry_only: list[int] = field(default_factory=list)  # `retry:` lines (events with no data)
     objects: list[Found] = field(default_factory=list)
     signals: _signals.Signals = field(default_factory=_signals.Signals)
+    #: The text signals and catalog texts are read in: the log without SSE payloads (a model
+    #: writing about "HTTP 429" in its answer is no status), normalized (error_texts.normalize).
+    scan_text: str = ""
 
     def text_of(self, line: int) -> str:
         return self.lines[line - 1] if 0 < line <= len(self.lines) else ""
@@ -80,6 +84,7 @@ def extract(raw: bytes | str) -> Extraction:
             masked[no - 1] = masked[no - 1][:keep]
         text = "\n".join(masked)
     ex.signals = _signals.scan(text)
+    ex.scan_text = error_texts.normalize(text)
     return ex
 
 

@@ -268,6 +268,12 @@ CATS: dict[str, tuple[str, str, str, str]] = {
         "Use a current model id from the provider's model list (or the relay's mapping).",
         "Keep model ids in configuration and check them against the models endpoint at start-up.",
     ),
+    "relay_no_available_channel": (
+        "The relay found no enabled channel serving {model} for this caller's group, and stopped before any upstream call.",
+        "A one-api / new-api style relay maps each group and model to channels; none is enabled for this pair ({msg}). The upstream API was never asked.",
+        "In the relay's admin: enable a channel that lists this model for the caller's group, fix the model name mapping, or move the key to a group that has one.",
+        "After changing channels, groups or model mappings, call each model once per group; watch the relay's log for this message.",
+    ),
     "request_too_large": (
         "The request body is over the API's byte limit (HTTP 413).",
         "The HTTP body is too large whatever its token count: big images, PDFs or base64 attachments.",

@@ -4,28 +4,26 @@ per-model capability signal"; the ``max_tokens: X > Y`` text names the ceiling).
 
 from __future__ import annotations
 
-import re
 import threading
 
 from ..catalog import model_ceiling, prefill_supported
+from ..error_texts import CEILING_TEXT, matches
 
 __all__ = ["ModelMemory", "ceiling_from_error", "is_prefill_rejection", "is_trailing_whitespace_rejection"]
 
-_CEILING_TEXT = re.compile(r"max_tokens: \d+ > (\d+), which is the maximum allowed")
-_PREFILL_TEXT = "does not support assistant message prefill"
-_TRAILING_WS_TEXT = "cannot end with trailing whitespace"
+# The API's own 400 texts, from the one catalog diagnose reads too.
 
 
 def is_prefill_rejection(message: str) -> bool:
-    return _PREFILL_TEXT in message
+    return matches(message, "invalid_request_prefill_unsupported")
 
 
 def is_trailing_whitespace_rejection(message: str) -> bool:
-    return _TRAILING_WS_TEXT in message
+    return matches(message, "invalid_request_trailing_whitespace")
 
 
 def ceiling_from_error(message: str) -> int | None:
-    m = _CEILING_TEXT.search(message)
+    m = CEILING_TEXT.search(message)
     return int(m.group(1)) if m else None
 
 

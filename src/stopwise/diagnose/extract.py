@@ -171,30 +171,121 @@ class _Walker:
                 if isinstance(value, str) and "data:" in value and len(value) < 1_000_000:
                     for piece in value.replace("\r\n", "\n").split("\n"):
                         self.sse_line(no, piece)
-        if not found and no > self.skip_multiline_until and line.rstrip().endswith(("{", "[")):
-            self.multiline(no)
+        if no > self.skip_multiline_until:
+            if not found and line.rstrip().endswith(("{", "[")):
+                self.multiline(no)
+            elif _opens(line):
+                # What parsed on this line was an inner object of one the next lines go on.
+                self.multiline(no, wrapped=True)
 
-    def multiline(self, no: int) -> None:
+    def multiline(self, no: int, *, wrapped: bool = False) -> None:
         """Pretty-printed JSON (curl output, a logger's indent=2): join the following lines
-        until one parses. Each line takes part in at most one attempt, so this stays linear."""
+        until one parses. Each line takes part in at most one attempt, so this stays linear.
+        ``wrapped``: an object that opens mid-line and goes on over the next lines, as a
+        terminal wraps a long line (inside words and strings, the next line indented): also
+        tried with the lines joined back as one, their indent dropped."""
         lines = self.ex.lines
         first = lines[no - 1]
-        start = max(first.rfind("{"), first.rfind("["))
+        start = first.find("{") if wrapped else max(first.rfind("{"), first.rfind("["))
         parts = [first[start:]]
         size = len(parts[0])
-        depth = parts[0].count("{") + parts[0].count("[") - parts[0].count("}") - parts[0].count("]")
+        quote = ""
+        if wrapped:
+            depth, quote = _depth_after(parts[0], 0, "")
+        else:
+            depth = parts[0].count("{") + parts[0].count("[") - parts[0].count("}") - parts[0].count("]")
         end = no
         while end < len(lines) and end - no < _MULTILINE_MAX_LINES and size < _MULTILINE_MAX_CHARS:
             nxt = lines[end]
             end += 1
             parts.append(nxt)
             size += len(nxt)
-            depth += nxt.count("{") + nxt.count("[") - nxt.count("}") - nxt.count("]")
+            if wrapped:
+                depth, quote = _depth_after(nxt.lstrip(), depth, quote)
+            else:
+                depth += nxt.count("{") + nxt.count("[") - nxt.count("}") - nxt.count("]")
             if depth <= 0:
                 break
         self.skip_multiline_until = end
+        if wrapped:
+            # A wrap at a space lost that space, one inside a word lost nothing: read the lines
+            # as joined by a space unless that puts a space inside a key ("reques t_id"). Only
+            # an object that starts where the first line's does is the one that was wrapped.
+            pieces = [p.strip() for p in parts]
+            tight, spaced = _whole("".join(pieces)), _whole(" ".join(pieces))
+            if tight is not None:
+                # Identifiers (keys, types, ids) read whole; prose messages keep their spaces.
+                self.ex.objects.append(Found(no, _with_messages(tight, spaced)))
+                return
+            if spaced is not None and not _spaced_key(spaced):
+                self.ex.objects.append(Found(no, spaced))
+                return
         for obj in find_objects("\n".join(parts)):
             self.ex.objects.append(Found(no, obj))
+
+
+def _whole(joined: str) -> dict[str, Any] | None:
+    """The one object ``joined`` is (or most of it is), or None."""
+    obj = loads_lenient(joined) if joined.endswith("}") else None
+    if obj is None:
+        objs = [o for o in find_objects(joined) if len(str(o)) * 2 > len(joined)]
+        obj = objs[0] if objs else None
+    return obj if isinstance(obj, dict) else None
+
+
+def _with_messages(tight: dict[str, Any], spaced: dict[str, Any] | None, depth: int = 0) -> dict[str, Any]:
+    """``tight`` with its ``message`` strings taken from ``spaced`` where both have them."""
+    if spaced is None or depth > 4:
+        return tight
+    out = dict(tight)
+    for key, value in tight.items():
+        other = spaced.get(key)
+        if isinstance(value, dict) and isinstance(other, dict):
+            out[key] = _with_messages(value, other, depth + 1)
+        elif key == "message" and isinstance(value, str) and isinstance(other, str):
+            out[key] = other
+    return out
+
+
+def _spaced_key(obj: Any, depth: int = 0) -> bool:
+    if isinstance(obj, dict) and depth < 4:
+        return any(" " in k or _spaced_key(v, depth + 1) for k, v in obj.items())
+    return False
+
+
+def _opens(line: str) -> bool:
+    """A JSON object starts on this line and does not end on it."""
+    at = line.find('{"')
+    if at < 0:
+        at = line.find("{'")
+    return at >= 0 and _depth(line[at:]) > 0
+
+
+def _depth(text: str) -> int:
+    """Brackets opened and not closed in ``text``, those inside strings not counted (a message
+    may hold a brace)."""
+    return _depth_after(text, 0, "")[0]
+
+
+def _depth_after(text: str, depth: int, quote: str) -> tuple[int, str]:
+    """The bracket depth and the open string's quote ("" if none) after ``text``, from those
+    before it: a wrapped string goes on over the line break."""
+    escaped = False
+    for ch in text:
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+    return depth, quote
 
 
 def _field(line: str, name: str) -> int:

@@ -8,12 +8,13 @@ default) are named as such (``cap_source``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..dialects import error_from_payload, parse_body, parse_retry_after
 from ..errors import STATUS_OF_TYPE, APIError, ProtocolError
-from ..outcome import Outcome, StopReason
+from ..outcome import Outcome, StopReason, normalize_stop_reason
 from . import models
 from ._scan import is_json
 from ._streams import Stream, fold_streams
@@ -115,6 +116,7 @@ def gather(ex: Extraction) -> Facts:
         _from_body(f, ex.objects)
     _from_errors(f, ex)
     _from_headers(f, ex)
+    _from_key_values(f, ex)
     _cap(f, ex.signals.gateways)
     sig = ex.signals
     f.gateways = list(sig.gateways)
@@ -129,6 +131,48 @@ def gather(ex: Extraction) -> Facts:
         f.exception = name
         f.lines["exception"] = line
     return f
+
+
+# `key: value`, `key=value` and table-ish spellings of the facts people paste outside any JSON:
+# `HTTP 200 | stop_reason: max_tokens | output_tokens: 140`, aider's `Output tokens: 3220 of
+# 4096`, a dataclass repr's `stop_reason=max_tokens`. Only facts nothing structured gave.
+_KV_STOP = re.compile(r"(?:stop_?reason|finish_?reason)[\"']?\s{0,3}[:=]\s{0,3}[\"']?([A-Za-z_]{3,40})", re.I)
+_KV_OUTPUT = re.compile(
+    r"output[_ ]tokens[\"']?\s{0,3}[:=]\s{0,3}[\"']?(\d[\d,]{0,12})(?:\s+of\s+(\d[\d,]{0,12}))?", re.I
+)
+_KV_INPUT = re.compile(r"(?:input|prompt)[_ ]tokens[\"']?\s{0,3}[:=]\s{0,3}[\"']?(\d[\d,]{0,12})", re.I)
+_KV_MAX = re.compile(r"max_tokens[\"']?\s{0,3}[:=]\s{0,3}[\"']?(\d{1,9})\b")
+_KV_HINTS = ("reason", "tokens")
+_KV_LINES = 20_000  # from the end: the failure is near it, and a 10 MB paste stays fast
+
+
+def _int(text: str) -> int:
+    return int(text.replace(",", ""))
+
+
+def _from_key_values(f: Facts, ex: Extraction) -> None:
+    lines = ex.lines
+    first = max(0, len(lines) - _KV_LINES)
+    for no in range(len(lines), first, -1):
+        line = lines[no - 1]
+        low = line.lower()
+        if not any(h in low for h in _KV_HINTS) or "data:" in low:
+            continue  # SSE payloads were folded already (and may quote anything)
+        if f.stop_raw is None and (m := _KV_STOP.search(line)) is not None:
+            raw = m.group(1)
+            if normalize_stop_reason(raw) not in (StopReason.UNKNOWN, StopReason.MISSING):
+                f.stop_raw, f.stop_normalized = raw, normalize_stop_reason(raw).value
+                f.lines.setdefault("stop_reason", no)
+        if f.output_tokens is None and (m := _KV_OUTPUT.search(line)) is not None:
+            f.output_tokens = _int(m.group(1))
+            f.lines.setdefault("output_tokens", no)
+            if m.group(2) and f.cap is None:
+                f.cap, f.cap_source = _int(m.group(2)), "log"
+        if f.input_tokens is None and (m := _KV_INPUT.search(line)) is not None:
+            f.input_tokens = _int(m.group(1))
+        if f.requested_max_tokens is None and (m := _KV_MAX.search(line)) is not None:
+            f.requested_max_tokens = int(m.group(1))
+            f.lines.setdefault("requested_max_tokens", no)
 
 
 def _last_request(objects: list[Found]) -> tuple[dict[str, Any], int] | None:

@@ -160,6 +160,10 @@ def classify(f: Facts, ex: Extraction) -> Verdict:
     if not scores:
         return ruled
     best = max(scores, key=lambda c: (scores[c], c == ruled.category))
+    if best in _REFINED_BY.get(ruled.category, ()):
+        # The rules saw the specific case of what the texts name (a 529 mid-stream, a window
+        # exceeded by the requested cap): the specific one is the diagnosis.
+        best = ruled.category
     if best == ruled.category:
         verdict = ruled
         verdict.confidence = round(max(ruled.confidence, min(scores[best], 0.99)), 2)
@@ -171,6 +175,23 @@ def classify(f: Facts, ex: Extraction) -> Verdict:
     verdict.also = list(dict.fromkeys([*ruled.also, *runners]))
     verdict.also = [c for c in verdict.also if c != best][:5]
     return verdict
+
+
+_TRUNCATIONS = ("truncated_max_tokens", "truncated_length")
+#: A rule's category -> the general ones it is a specific case of.
+_REFINED_BY: dict[str, tuple[str, ...]] = {
+    "overloaded_mid_stream": ("overloaded", "api_internal_error"),
+    "context_window_exceeded_by_max_tokens": ("context_window_exceeded",),
+    "pause_turn_unhandled": ("invalid_request_tool_use_without_tool_result",),
+    "pause_turn_resubmit_misordered": (
+        "pause_turn_unhandled",
+        "invalid_request_tool_use_without_tool_result",
+    ),
+    "truncated_tool_use": _TRUNCATIONS,
+    "thinking_exhausted_budget": _TRUNCATIONS,
+    "gateway_default_max_tokens": _TRUNCATIONS,
+    "relay_stop_reason_mismapped": _TRUNCATIONS,
+}
 
 
 def _line_of(ex: Extraction, needle: str) -> int | None:
@@ -235,6 +256,11 @@ def _adjust(scores: dict[str, float], text: str) -> None:
     if scores.get("relay_no_available_channel", 0.0) >= 0.85:
         # A relay's distributor reports "no channel" as model_not_found: the relay's mapping.
         scores.pop("model_not_found", None)
+    if "overloaded" in scores and ("event: error" in text or "while streaming" in text):
+        # An overloaded_error as an SSE error event: inside a 200 stream, after partial output.
+        scores["overloaded_mid_stream"] = max(
+            scores.get("overloaded_mid_stream", 0.0), scores["overloaded"] + 0.01
+        )
     by_cap = scores.get("context_window_exceeded_by_max_tokens", 0.0)
     if by_cap >= 0.8 and "context_window_exceeded" in scores:
         # "However, you requested N tokens (M in the messages, K in the completion)" names both.

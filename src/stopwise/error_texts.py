@@ -21,6 +21,7 @@ from dataclasses import dataclass
 __all__ = [
     "CATALOG",
     "CEILING_TEXT",
+    "CEILING_TEXT_OPENAI",
     "ErrorText",
     "find",
     "matches",
@@ -48,6 +49,8 @@ def _re(category: str, weight: float, source: str, literal: str, regex: str) -> 
 #: ``max_tokens: 128001 > 64000, which is the maximum allowed number of output tokens``: the
 #: second number is the model's ceiling (the finisher learns it).
 CEILING_TEXT = re.compile(r"max_tokens: \d+ > (\d+), which is the maximum allowed")
+#: OpenAI's form: ``This model supports at most 16384 completion tokens``.
+CEILING_TEXT_OPENAI = re.compile(r"supports at most ([\d,]+) (?:completion|output) tokens")
 
 CATALOG: tuple[ErrorText, ...] = (
     # -- 400s known by their text ------------------------------------------------------------

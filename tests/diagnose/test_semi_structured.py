@@ -77,3 +77,16 @@ def test_json_a_terminal_wrapped_is_read_whole(err: dict, width: int, indent: in
     assert f.error_message.replace(" ", "") == err["error"]["message"].replace(" ", "")
     if err["error"]["type"] != "invalid_request_error":  # a 400 with any text fits no category
         assert diagnose(log).category != "unknown"
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 999_999), st.integers(1, 999_999), st.sampled_from(["\t", "   "]))
+def test_a_client_usage_table_gives_its_first_row(inp: int, out: int, sep: str) -> None:
+    # aider's usage log, as pasted: a header naming the columns, the newest request first.
+    header = sep.join(["Time (CDT)", "Model", "Model latency", "Input Tokens", "Output Tokens", "Type"])
+    row = sep.join(
+        ["Aug 30, 2024, 9:15 AM", "claude-3-5-sonnet-20240620", "103.99", str(inp), str(out), "HTTP"]
+    )
+    older = sep.join(["Aug 30, 2024, 9:14 AM", "claude-3-5-sonnet-20240620", "98.93", "1", "2", "HTTP"])
+    f = gather(extract("\n".join([header, row, older]) + "\n"))
+    assert (f.input_tokens, f.output_tokens, f.model) == (inp, out, "claude-3-5-sonnet-20240620")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..dialects import error_from_payload, parse_body, parse_retry_after
+from ..error_texts import CEILING_TEXT, CEILING_TEXT_OPENAI
 from ..errors import STATUS_OF_TYPE, APIError, ProtocolError
 from ..outcome import Outcome, StopReason, normalize_stop_reason
 from . import models
@@ -150,7 +151,34 @@ def _int(text: str) -> int:
     return int(text.replace(",", ""))
 
 
+_CELLS = re.compile(r"\t| {2,}")
+_COLUMNS = {"output tokens": "output_tokens", "input tokens": "input_tokens", "model": "model"}
+
+
+def _from_table(f: Facts, ex: Extraction) -> None:
+    """A table a client printed (aider's usage log: ``Time\tModel\t...\tOutput Tokens``): the
+    first row under a header naming token columns."""
+    for no, line in enumerate(ex.lines, 1):
+        low = line.lower()
+        if "output tokens" not in low or not _CELLS.search(line):
+            continue
+        header = [c.strip().lower() for c in _CELLS.split(line.strip())]
+        for row_no in range(no, min(no + 3, len(ex.lines))):
+            row = [c.strip() for c in _CELLS.split(ex.lines[row_no].strip())]
+            if len(row) < len(header) - 1 or not row[0]:
+                continue
+            for name, cell in zip(header, row, strict=False):
+                fact = _COLUMNS.get(name)
+                if fact == "model" and f.model is None and cell:
+                    f.model = cell
+                elif fact and cell.replace(",", "").isdigit() and getattr(f, fact) is None:
+                    setattr(f, fact, _int(cell))
+                    f.lines.setdefault(fact, row_no + 1)
+            return
+
+
 def _from_key_values(f: Facts, ex: Extraction) -> None:
+    _from_table(f, ex)
     lines = ex.lines
     first = max(0, len(lines) - _KV_LINES)
     for no in range(len(lines), first, -1):
@@ -395,15 +423,9 @@ def _cap(f: Facts, gateways: list[str]) -> None:
 
 def _ceiling_from_message(message: str | None) -> int | None:
     """``max_tokens: 64001 > 64000, which is the maximum allowed number of output tokens``
-    (Anthropic) or ``This model supports at most 16384 completion tokens`` (OpenAI)."""
+    (Anthropic) or ``This model supports at most 16384 completion tokens`` (OpenAI): the texts
+    of the one catalog (stopwise.error_texts) the finisher learns ceilings from too."""
     if not message:
         return None
-    if "supports at most" in message:
-        head = message.split("supports at most", 1)[1].split("tokens", 1)[0]
-        digits = [int(tok) for tok in head.replace(",", " ").split() if tok.isdigit()]
-        return digits[0] if digits else None
-    if "maximum allowed number of output tokens" not in message:
-        return None
-    head = message.split("which is the maximum", 1)[0]
-    digits = [int(tok) for tok in head.replace(",", " ").split() if tok.isdigit()]
-    return digits[-1] if digits else None
+    m = CEILING_TEXT.search(message) or CEILING_TEXT_OPENAI.search(message)
+    return int(m.group(1).replace(",", "")) if m else None

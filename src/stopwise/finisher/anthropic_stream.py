@@ -349,13 +349,6 @@ class AnthropicStream(AnthropicState):
         else:
             self.outbox.send(data, out)
 
-    def _emit_text(self, down: int, text: str, out: list[bytes]) -> None:
-        data = _event(
-            "content_block_delta",
-            {"type": "content_block_delta", "index": down, "delta": {"type": "text_delta", "text": text}},
-        )
-        self._put(down, data, out)
-
     def stream_outcome(self) -> Outcome:
         r = self.round
         if r.diverged and r.before is not None:

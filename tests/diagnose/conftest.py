@@ -1,4 +1,4 @@
-"""The diagnose tests share a corpus of logs (diagnose_corpus.py, diagnose_cases.py): helpers,
+"""The diagnose tests share a corpus of logs (written_logs.py, diagnose_cases.py): helpers,
 not tests. pytest runs with --import-mode=importlib, which does not put test folders on
 sys.path, so this folder is added here, once, for them."""
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from diagnose_corpus import (
+from written_logs import (
     RID,
     Case,
     anthropic_error,

@@ -13,8 +13,8 @@ import pytest
 
 from stopwise.diagnose import CATEGORIES
 
-# The bench is the one place that knows the corpus's layout; loaded by path (tests/diagnose has
-# a diagnose_corpus module of its own, the written cases).
+# The bench is the one place that knows the corpus's layout; loaded by path (bench/ is not a
+# package on the test path).
 _SPEC = importlib.util.spec_from_file_location(
     "bench_diagnose_corpus", Path(__file__).resolve().parents[2] / "bench" / "diagnose_corpus.py"
 )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from diagnose_corpus import openai_stream
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from written_logs import openai_stream
 
 from stopwise.diagnose import CATEGORIES, diagnose, extract
 

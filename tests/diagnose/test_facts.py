@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from diagnose_corpus import anthropic_error, anthropic_stream, error_wrappings, openai_stream, sse
+from written_logs import anthropic_error, anthropic_stream, error_wrappings, openai_stream, sse
 
 from stopwise.diagnose import Facts, extract, gather
 

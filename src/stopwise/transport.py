@@ -61,8 +61,12 @@ def _body_of(request: httpx2.Request) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-def _upstream_request(original: httpx2.Request, body: dict[str, Any]) -> httpx2.Request:
-    data = orjson.dumps(body)
+def _upstream_request(
+    original: httpx2.Request, body: dict[str, Any], caller: dict[str, Any]
+) -> httpx2.Request:
+    # The caller's own body unchanged (a first round, usually): its bytes as they came, which
+    # also spares a second copy of a large body in memory.
+    data = original.content if body is caller else orjson.dumps(body)
     headers = httpx2.Headers(original.headers)  # the caller's, Host included
     headers.pop("transfer-encoding", None)
     headers["content-length"] = str(len(data))
@@ -149,7 +153,9 @@ class _SyncDriver:
             if isinstance(effect, Send):
                 self._close_upstream(drain=True)
                 try:
-                    self.upstream = self.inner.handle_request(_upstream_request(self.request, effect.body))
+                    self.upstream = self.inner.handle_request(
+                        _upstream_request(self.request, effect.body, self.finisher.dialect.request)
+                    )
                 except httpx2.TransportError as exc:
                     value = Failure(exc)
                     continue
@@ -310,7 +316,7 @@ class _AsyncDriver:
                 await self._close_upstream(drain=True)
                 try:
                     self.upstream = await self.inner.handle_async_request(
-                        _upstream_request(self.request, effect.body)
+                        _upstream_request(self.request, effect.body, self.finisher.dialect.request)
                     )
                 except httpx2.TransportError as exc:
                     value = Failure(exc)

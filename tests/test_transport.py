@@ -4,6 +4,7 @@ leave alone, both drivers, and a dead upstream surfacing as the SDK's own connec
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import Iterator
 
@@ -12,6 +13,8 @@ import httpx2
 import openai
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stopwise.finisher import Policy, RetryPolicy
 from stopwise.sim import full_document, running
@@ -179,3 +182,45 @@ def test_connection_refused_is_retried_then_raised() -> None:
     with httpx2.Client(transport=transport) as http, pytest.raises(httpx2.ConnectError):
         http.post(f"{url}/v1/messages", json={"model": "claude-haiku-4-5", "max_tokens": 5, "messages": ASK})
     assert len(sleeps) == FAST.retry.max_retries
+
+
+_BODIES = st.fixed_dictionaries(
+    {
+        "model": st.just("claude-sonnet-4-5"),
+        "max_tokens": st.integers(2, 4096),  # above the answer's 1 token: nothing to finish
+        "messages": st.just([{"role": "user", "content": "hi"}]),
+    },
+    optional={"metadata": st.dictionaries(st.text(max_size=5), st.text(max_size=20), max_size=3)},
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(_BODIES, st.sampled_from([(", ", ": "), (",", ":"), (" ,  ", " :  ")]), st.booleans())
+def test_a_first_round_goes_upstream_as_the_callers_bytes(
+    body: dict, separators: tuple[str, str], ascii_only: bool
+) -> None:
+    """Nothing to change in the caller's request: its bytes go upstream as they came (however
+    it spaced or escaped its JSON), not a re-serialization of what we parsed."""
+    raw = json.dumps(body, separators=separators, ensure_ascii=ascii_only).encode()
+    seen: list[bytes] = []
+    answer = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-sonnet-4-5",
+        "content": [{"type": "text", "text": "ok"}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": 1, "output_tokens": 1},
+    }
+
+    def upstream(request: httpx2.Request) -> httpx2.Response:
+        seen.append(request.read())
+        return httpx2.Response(200, json=answer)
+
+    with httpx2.Client(transport=FinisherTransport(httpx2.MockTransport(upstream))) as client:
+        r = client.post(
+            "http://127.0.0.1:9/v1/messages", content=raw, headers={"content-type": "application/json"}
+        )
+    assert r.status_code == 200
+    assert seen == [raw]

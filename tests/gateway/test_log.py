@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -172,3 +174,48 @@ def test_cancelled_and_rescued_are_read_from_the_report() -> None:
     refused = (RoundReport("initial", "refusal", State.COMPLETE, 1),)
     ex.report = dataclasses.replace(report, rounds=refused, cancelled=False)
     assert ex.row()["rescued"] == 0 and ex.row()["cancelled"] == 0
+
+
+_FULL_DISK_CHILD = r"""
+import resource, signal, sqlite3, sys, time
+from pathlib import Path
+from stopwise.gateway.log import RequestLog
+from stopwise.gateway.record import Exchange
+
+path = Path(sys.argv[1])
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG), not kills
+log = RequestLog(path, interval=0.01)
+log.open()
+log.submit(Exchange("POST", "/v1/messages").row())
+log.flush()
+size = sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+resource.setrlimit(resource.RLIMIT_FSIZE, (size, resource.RLIM_INFINITY))  # the disk is full
+for _ in range(300):
+    log.submit(Exchange("POST", "/v1/messages", model="m" * 200).row())
+deadline = time.monotonic() + 10
+while log.retries == 0 and time.monotonic() < deadline:
+    time.sleep(0.01)
+stuck = log.written
+resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))  # room again
+log.flush()
+log.close()
+rows = sqlite3.connect(path).execute("SELECT COUNT(*) FROM requests").fetchone()[0]
+print(rows, stuck, log.retries, dict(log.dropped))
+"""
+
+
+def test_a_full_disk_is_waited_out_and_loses_no_rows(tmp_path: Path) -> None:
+    """A log that cannot grow (the disk is full: here the process's file-size limit, so the
+    write fails with EFBIG, as on a full filesystem) keeps its rows queued and writes them when
+    there is room again."""
+    out = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK_CHILD, str(tmp_path / "full.db")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout.split(maxsplit=3)
+    rows, stuck, retries, dropped = int(out[0]), int(out[1]), int(out[2]), out[3].strip()
+    assert stuck == 1, "nothing was written while the disk was full"
+    assert retries > 0
+    assert (rows, dropped) == (301, "{}")

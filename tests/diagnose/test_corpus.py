@@ -24,15 +24,18 @@ sys.modules["bench_diagnose_corpus"] = diagnose_corpus
 _SPEC.loader.exec_module(diagnose_corpus)
 
 ITEMS = diagnose_corpus.load()
-# Measured 88.8% right and 8.6% unknown (278 logs); the floor leaves room for one or two logs
-# added that we do not read yet, not for a regression.
-ACCURACY_FLOOR = 0.87
-UNKNOWN_CEILING = 0.10
+# Measured 88.1% right and 8.9% unknown (327 logs), 83.7% of the 49 held out (collected after
+# the catalog was written, never tuned on); the floors leave room for a log or two added that
+# we do not read yet, not for a regression.
+ACCURACY_FLOOR = 0.86
+UNKNOWN_CEILING = 0.11
+HELD_OUT_FLOOR = 0.8
 _KEY = re.compile(r"sk-ant-[A-Za-z0-9_-]{20,}|sk-(?:proj-)?[A-Za-z0-9]{32,}|AKIA[0-9A-Z]{16}")
 
 
 def test_the_corpus_is_big_enough_and_spread() -> None:
     assert len(ITEMS) >= 150
+    assert sum(i.path.parent.name == diagnose_corpus.HELD_OUT for i in ITEMS) >= 40
     assert len({i.category for i in ITEMS}) >= 30
     assert len({i.id for i in ITEMS}) == len(ITEMS), "ids are unique"
     texts = [i.path.read_bytes() for i in ITEMS]
@@ -55,3 +58,4 @@ def test_accuracy_over_the_corpus_holds() -> None:
     fig = diagnose_corpus.figures(diagnose_corpus.run(ITEMS))
     assert fig["accuracy"] >= ACCURACY_FLOOR, fig["confusions"]
     assert fig["unknown"] <= UNKNOWN_CEILING, fig["confusions"]
+    assert fig["held_out"] >= HELD_OUT_FLOOR

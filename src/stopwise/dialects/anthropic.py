@@ -182,6 +182,11 @@ class AnthropicAccumulator:
         self.feed_json(obj, name)
         return obj
 
+    def text_parts(self, index: int) -> list[str]:
+        """The parts of text block ``index`` folded so far, for a caller that appends its
+        ``text_delta`` pieces itself (the finisher's hot path; it counts them in ``events``)."""
+        return self._text[index]
+
     def fold_text(self, index: int, text: str) -> None:
         """Fold a ``text_delta`` of text block ``index``, already read and checked by the caller
         (the finisher's path for the deltas it passes on unchanged)."""

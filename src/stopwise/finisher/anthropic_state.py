@@ -80,6 +80,8 @@ class _Round:
     # The open text block whose deltas go out as they came, with nothing to decide (not held,
     # not merged, not replayed, same index downstream): the hot path of every stream.
     plain_text: int | None = None
+    # Where a plain delta's text goes: the accumulator's parts, the text as written, as shown.
+    plain_parts: tuple[list[str], list[str], list[str]] | None = None
 
 
 class AnthropicState(Dialect):

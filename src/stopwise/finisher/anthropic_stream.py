@@ -44,10 +44,18 @@ class AnthropicStream(AnthropicState):
             piece = orjson.loads(chunk[len(prefix) - 1 : -4])
         except orjson.JSONDecodeError:
             return False
-        index = self.round.plain_text
-        if not isinstance(piece, str) or index is None:
+        r = self.round
+        parts = r.plain_parts
+        if type(piece) is not str or parts is None:
             return False
-        self._fold_plain(index, piece)
+        # _fold_plain, inlined: this runs once per token.
+        folded, written, shown = parts
+        folded.append(piece)
+        written.append(piece)
+        shown.append(piece)
+        r.acc.events += 1
+        if not r.progressed and piece.strip():
+            r.progressed = True
         return True
 
     def feed(self, event: ServerSentEvent, raw: bytes | None) -> list[bytes]:
@@ -219,6 +227,7 @@ class AnthropicStream(AnthropicState):
             self.open_text = down
             if not held and index == down:
                 r.plain_text = index
+                r.plain_parts = (r.acc.text_parts(index), r.raw_texts[index], r.texts[index])
 
     def _decide_head(self, out: list[bytes]) -> None:
         """The merged block's continue-turn head, still held: decided now."""

@@ -143,8 +143,10 @@ def classify(f: Facts, ex: Extraction) -> Verdict:
     # The parsed messages too: a body's JSON escapes (``\u5f53``) hide its text from the raw scan.
     parsed = " ".join(m for m in (f.error_message, *(e[2] for e in ex.signals.exceptions[-3:])) if m)
     text = ex.scan_text + " \n " + error_texts.normalize(parsed)
-    for entry, _ in error_texts.find(text):
-        add("texts", entry.category, entry.weight, _line_of(ex, entry.text))
+    hits = error_texts.find(text)
+    lowered = [line.lower().replace("`", "") for line in ex.lines] if hits else []
+    for entry, _ in hits:
+        add("texts", entry.category, entry.weight, _line_of(lowered, entry.text))
     for line, status in ex.signals.statuses:
         for category, weight in _STATUS_EVIDENCE.get(status, ()):
             add("status", category, weight, line)
@@ -194,11 +196,12 @@ _REFINED_BY: dict[str, tuple[str, ...]] = {
 }
 
 
-def _line_of(ex: Extraction, needle: str) -> int | None:
-    """The first line a catalog text starts on (its first words; a wrapped text ends later)."""
-    probe = needle[:24].split("  ")[0]
-    for number, line in enumerate(ex.lines, 1):
-        if probe in line.lower().replace("`", ""):
+def _line_of(lowered: list[str], needle: str) -> int | None:
+    """The first line a catalog text starts on (its first words; a wrapped text ends later).
+    ``lowered``: the log's lines as the catalog reads them, made once for every hit."""
+    probe = needle[:24]
+    for number, line in enumerate(lowered, 1):
+        if probe in line:
             return number
     return None
 

@@ -158,6 +158,8 @@ _COLUMNS = {"output tokens": "output_tokens", "input tokens": "input_tokens", "m
 def _from_table(f: Facts, ex: Extraction) -> None:
     """A table a client printed (aider's usage log: ``Time\tModel\t...\tOutput Tokens``): the
     first row under a header naming token columns."""
+    if "output tokens" not in ex.scan_text:
+        return  # the common case, without a pass over every line
     for no, line in enumerate(ex.lines, 1):
         low = line.lower()
         if "output tokens" not in low or not _CELLS.search(line):

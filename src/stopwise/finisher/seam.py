@@ -630,13 +630,19 @@ def _restart_only(seam: Seam, body: str) -> bool:
     return False
 
 
-def _plan(seam: Seam, reply: str, structure: Structure, final: bool) -> tuple[str, str, int] | None:
-    """The reply without preamble and reopened fence: (its leading whitespace, the rest, and
-    how much of the rest repeats the end of ``kept``); None while undecided."""
+def _without_head(seam: Seam, reply: str, structure: Structure, final: bool) -> str | None:
+    """The reply without its preamble and reopened fence line; None while either may still be
+    arriving."""
     end = _preamble_end(reply, final)
     if end is None:
         return None
-    text = _strip_reopened_fence(reply[end:], structure, seam.kept, seam.dropped.strip(), final)
+    return _strip_reopened_fence(reply[end:], structure, seam.kept, seam.dropped.strip(), final)
+
+
+def _plan(seam: Seam, reply: str, structure: Structure, final: bool) -> tuple[str, str, int] | None:
+    """The reply without preamble and reopened fence: (its leading whitespace, the rest, and
+    how much of the rest repeats the end of ``kept``); None while undecided."""
+    text = _without_head(seam, reply, structure, final)
     if text is None:
         return None
     body = text.lstrip()
@@ -710,10 +716,7 @@ def unsettled(seam: Seam, reply: str, structure: Structure) -> bool:
     written again (``Cont``, a fence line not yet ended, ``ans`` of ``answ``): what a round cut
     there leaves open, which no reading of what arrived can settle. (A repeat that might still
     grow is settled by what arrived: :func:`repair` removes what it is so far.)"""
-    end = _preamble_end(reply, False)
-    if end is None:
-        return True
-    text = _strip_reopened_fence(reply[end:], structure, seam.kept, seam.dropped.strip(), False)
+    text = _without_head(seam, reply, structure, final=False)
     if text is None:
         return True
     body = text.lstrip()

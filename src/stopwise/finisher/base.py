@@ -17,12 +17,12 @@ from typing import Any
 
 from ..dialects import error_from_response
 from ..errors import STATUS_OF_TYPE, APIError
-from ..outcome import Outcome, State, Usage
+from ..outcome import Outcome, State
 from ..sse import SSEDecoder
 from .dialect import Dialect, Plan
 from .effects import Emit, Failure, Finish, Head, Read, Send, Sleep, Start
 from .models import ModelMemory, ceiling_from_error, is_prefill_rejection, is_trailing_whitespace_rejection
-from .policy import Policy
+from .policy import Policy, RetryPolicy
 from .report import Report, RoundReport
 
 __all__ = ["Engine", "Finisher", "Plan"]
@@ -92,17 +92,17 @@ def status_of(err: APIError) -> int | None:
     return None
 
 
-def passing(err: APIError, statuses: frozenset[int]) -> bool:
+def passing(err: APIError, retry: RetryPolicy) -> bool:
     """Whether waiting and asking again can help."""
     if err.should_retry is not None:
         return err.should_retry
     if err.spend_limit:
         return False
     if not err.mid_stream:
-        return err.status in statuses or err.status >= 500
+        return retry.retryable_status(err.status)
     said = status_of(err)
     if said is not None:
-        return said in statuses or said >= 500
+        return retry.retryable_status(said)
     # A known passing type, or one we do not know: an error after the 200 is a fault of the
     # moment far more often than of the request (which was accepted); retries are bounded.
     return (err.error_type or "").lower() not in _FINAL_TYPES
@@ -318,7 +318,7 @@ class Finisher:
         if attempts >= rp.max_retries:
             return None
         if err is not None:
-            if not passing(err, rp.statuses):
+            if not passing(err, rp):
                 return None
             wait = err.retry_after
             if wait is not None:
@@ -395,7 +395,7 @@ class Finisher:
             rounds=tuple(led.rounds),
             state=self.dialect.final_state(),
             retries=led.retries,
-            usage=led.usage if led.rounds else Usage(),
+            usage=led.usage,
             error=self.gave_up_with,
             notes=tuple(led.notes),
             request_ids=tuple(self.request_ids),

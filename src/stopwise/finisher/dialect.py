@@ -83,8 +83,7 @@ class Ledger:
         bigger = int(current * self.policy.tool_budget_factor)
         if ceiling is not None:
             bigger = min(bigger, ceiling)
-        budget = self.budget(bigger)
-        bigger = bigger if budget is None else budget
+        bigger = self.budget(bigger) or 0  # budget() of a number is a number
         return bigger if bigger > current else None
 
     def next_continuation(
@@ -106,7 +105,7 @@ class Ledger:
         factor = max(self.policy.grow_max_tokens, 1.0)
         bigger = int(previous * factor)
         if ceiling is not None:
-            bigger = max(min(bigger, ceiling), min(previous, ceiling))
+            bigger = min(bigger, ceiling)  # the factor is at least 1: never below the last cap
         return self.budget(bigger)
 
 
@@ -214,5 +213,8 @@ class Dialect(ABC):
         return rounds[-1].state
 
     def transparent(self) -> bool:
-        """One round that needed no finishing: handed on exactly as it came."""
+        """One round that needed no finishing: a body handed on byte for byte, a stream as the
+        same events, fields and order (an event read whole in the API's own framing goes as its
+        bytes; others, such as ``data:[DONE]`` or events sharing a read, are written again in
+        the standard framing, which every SSE reader reads alike)."""
         return self.raw is not None and len(self.ledger.rounds) == 1

@@ -651,11 +651,10 @@ class OpenAIDialect(Dialect):
         one = len(self.ledger.rounds) == 1
         if not r.finish_sent and not finish_held:
             out.append(self._chunk({}, finish_reason=self._finish_word()))
-        if self.wants_usage:
-            if one and r.usage_raw is not None:
-                out.append(r.usage_raw)
-            else:
-                out.append(self._chunk(None, usage=self._usage()))
+        if one and r.usage_raw is not None:
+            out.append(r.usage_raw)  # as it came, asked for or not: nothing was finished
+        elif self.wants_usage:
+            out.append(self._chunk(None, usage=self._usage()))
         out.append(r.done if one and r.done is not None else b"data: [DONE]\n\n")
         if self.policy.report_event:
             out.append(encode_event(orjson.dumps({"type": "stopwise", **summary}).decode(), event="stopwise"))

@@ -36,6 +36,10 @@ class ErrorText:
     weight: float
     source: str
     pattern: re.Pattern[str] | None = None  # checked on the normalized text when given
+    # A field name or phrase a healthy response carries too (``reasoning_tokens``, a web
+    # search's ``srvtoolu_`` ids, Azure's ``jailbreak`` filter result): it counts only in a log
+    # that shows a failure by other evidence.
+    hint: bool = False
 
 
 def _t(category: str, weight: float, source: str, *texts: str) -> tuple[ErrorText, ...]:
@@ -52,7 +56,7 @@ CEILING_TEXT = re.compile(r"max_tokens: \d+ > (\d+), which is the maximum allowe
 #: OpenAI's form: ``This model supports at most 16384 completion tokens``.
 CEILING_TEXT_OPENAI = re.compile(r"supports at most ([\d,]+) (?:completion|output) tokens")
 
-CATALOG: tuple[ErrorText, ...] = (
+_ENTRIES: tuple[ErrorText, ...] = (
     # -- 400s known by their text ------------------------------------------------------------
     *_t(
         "invalid_request_trailing_whitespace",
@@ -619,7 +623,47 @@ CATALOG: tuple[ErrorText, ...] = (
     ),
 )
 
-_SPACE = re.compile(r"\s+")
+#: Field names and phrases healthy responses carry too (see ErrorText.hint).
+_HINTS = frozenset(
+    {
+        "jailbreak",
+        "reasoning_tokens",
+        "thoughts_token_count",
+        "thoughtstokencount",
+        "srvtoolu_",
+        "web_search_tool_result",
+        "pause_turn",
+        "input_json_delta",
+        "include_usage",
+        '"usage":null',
+        "usage: none",
+        "no usage",
+        '"input_tokens":0,"output_tokens":0',
+        "buffered",
+        "ttft",
+        "time to first token",
+        "proxy_buffering",
+        "x-accel-buffering",
+        "num_predict",
+        '"max_tokens": 4096',
+        '"max_tokens":4096',
+        "max_tokens=4096",
+        "finish_reason='stop'",
+        "budget_tokens",
+        "thinking_budget",
+        "thinking budget",
+        "stream_options",
+        "max_output_tokens",
+        "cloudflare",
+        "cf-ray",
+    }
+)
+CATALOG: tuple[ErrorText, ...] = tuple(
+    ErrorText(e.category, e.text, e.weight, e.source, e.pattern, hint=e.text in _HINTS) for e in _ENTRIES
+)
+
+# Runs of whitespace other than one plain space (which stays as it is: most of a log).
+_SPACE = re.compile(r"[^\S ]\s*| \s+")
 
 
 def normalize(text: str) -> str:
@@ -628,11 +672,31 @@ def normalize(text: str) -> str:
     return _SPACE.sub(" ", text.lower().replace("`", ""))
 
 
+def _word(ch: str) -> bool:
+    return ch.isascii() and (ch.isalnum() or ch == "_")
+
+
+def _at_word(normalized: str, text: str) -> int:
+    """Where ``text`` first occurs as a whole word (``terminated``, not inside ``unterminated``;
+    ``content_filter``, not inside ``content_filter_results``), or -1. An end of ``text`` that
+    is not a word character (``srvtoolu_``, CJK) needs no boundary there."""
+    left, right = text[0].isascii() and text[0].isalnum(), text[-1].isascii() and text[-1].isalnum()
+    at = normalized.find(text)
+    while at >= 0:
+        end = at + len(text)
+        if not (left and at > 0 and _word(normalized[at - 1])) and not (
+            right and end < len(normalized) and _word(normalized[end])
+        ):
+            return at
+        at = normalized.find(text, at + 1)
+    return -1
+
+
 def find(normalized: str) -> list[tuple[ErrorText, int]]:
     """Every catalog entry that occurs in ``normalized`` (see :func:`normalize`), with where."""
     hits: list[tuple[ErrorText, int]] = []
     for entry in CATALOG:
-        at = normalized.find(entry.text)
+        at = _at_word(normalized, entry.text)
         if at < 0:
             continue
         if entry.pattern is not None:

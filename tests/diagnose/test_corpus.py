@@ -24,11 +24,13 @@ sys.modules["bench_diagnose_corpus"] = diagnose_corpus
 _SPEC.loader.exec_module(diagnose_corpus)
 
 ITEMS = diagnose_corpus.load()
-# Measured 88.1% right and 8.9% unknown (327 logs), 83.7% of the 49 held out (collected after
-# the catalog was written, never tuned on); the floors leave room for a log or two added that
-# we do not read yet, not for a regression.
-ACCURACY_FLOOR = 0.86
-UNKNOWN_CEILING = 0.11
+# Measured 85.9% right and 11.0% unknown (327 logs), 83.7% of the 49 held out (collected after
+# the catalog was written, never tuned on). The floors leave room for a log or two added that
+# we do not read yet, not for a regression. (They were 0.86 / 0.11 until field names a healthy
+# response carries too became hints, d7b1a04+: a healthy body no longer reads as a failure
+# (test_healthy.py), which cost 8 development logs that show nothing but such a field.)
+ACCURACY_FLOOR = 0.85
+UNKNOWN_CEILING = 0.12
 HELD_OUT_FLOOR = 0.8
 _KEY = re.compile(r"sk-ant-[A-Za-z0-9_-]{20,}|sk-(?:proj-)?[A-Za-z0-9]{32,}|AKIA[0-9A-Z]{16}")
 

@@ -29,6 +29,10 @@ _STATUS_PATTERNS = (
     # `status 529`, `HTTP 429`, `[429]`, `(HTTP 524)`, `non 200 response: 404`.
     re.compile(r"API Error: (\d{3})\b"),
     re.compile(r"Error: (\d{3}) [{\[A-Za-z]"),
+)
+# Spellings that are a status only often (`[500]` may be a list of delays): hints for the
+# classification, never the response's status.
+_LOOSE_STATUS_PATTERNS = (
     re.compile(r"status (\d{3})\b"),
     re.compile(r"HTTP (\d{3})\b"),
     re.compile(r"\[(\d{3})\]"),
@@ -97,6 +101,7 @@ _TIME = re.compile(r"(?<!\d)(\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,6}))?(?!\d)")
 @dataclass(slots=True)
 class Signals:
     statuses: list[tuple[int, int]] = field(default_factory=list)  # (line, status), in order
+    loose_statuses: list[tuple[int, int]] = field(default_factory=list)  # _LOOSE_STATUS_PATTERNS
     headers: dict[str, tuple[int, str]] = field(default_factory=dict)  # lowercased name -> (line, value)
     exceptions: list[tuple[int, str, str]] = field(default_factory=list)  # (line, dotted name, message)
     html: list[int] = field(default_factory=list)
@@ -154,8 +159,16 @@ def _statuses(text: str, sig: Signals, line_of: Callable[[int], int]) -> None:
             before = _STATUS_BEFORE_PHRASE.search(text, max(0, pos - 4), pos + 1)
             if before:
                 found.append((before.start(), int(before.group(1))))
-    found.sort()
-    sig.statuses = [(line_of(pos), status) for pos, status in found if 100 <= status <= 599]
+    # Two spellings at one place ("API Error: 529 {" is also "Error: 529 {") are one status.
+    sig.statuses = [(line_of(pos), status) for pos, status in sorted(set(found)) if 100 <= status <= 599]
+    loose: set[tuple[int, int]] = set()
+    for pattern in _LOOSE_STATUS_PATTERNS:
+        for i, m in enumerate(pattern.finditer(text)):
+            if i >= _MAX_HITS:
+                break
+            loose.add((m.start(), int(m.group(1))))
+    strong = {pos for pos, _ in found}
+    sig.loose_statuses = [(line_of(p), st) for p, st in sorted(loose) if p not in strong and 100 <= st <= 599]
 
 
 def _headers(text: str, low: str, sig: Signals, line_of: Callable[[int], int]) -> None:

@@ -144,10 +144,20 @@ def classify(f: Facts, ex: Extraction) -> Verdict:
     parsed = " ".join(m for m in (f.error_message, *(e[2] for e in ex.signals.exceptions[-3:])) if m)
     text = ex.scan_text + " \n " + error_texts.normalize(parsed)
     hits = error_texts.find(text)
+    failing = (
+        ruled.category != "unknown"
+        or any(status >= 400 for _, status in ex.signals.statuses)
+        or bool(ex.signals.exceptions)
+        or any(not e.hint for e, _ in hits)
+    )
     lowered = [line.lower().replace("`", "") for line in ex.lines] if hits else []
     for entry, _ in hits:
+        if entry.hint and not failing:
+            continue  # a healthy response's own fields: no failure to explain
         add("texts", entry.category, entry.weight, _line_of(lowered, entry.text))
-    for line, status in ex.signals.statuses:
+    # Loose spellings (`[500]`, `status 529`) are hints like the hint texts: a JSON list of
+    # numbers is no status, so they count only where something else shows a failure.
+    for line, status in (*ex.signals.statuses, *(ex.signals.loose_statuses if failing else ())):
         for category, weight in _STATUS_EVIDENCE.get(status, ()):
             add("status", category, weight, line)
     for line, name, _ in ex.signals.exceptions:

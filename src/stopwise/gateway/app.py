@@ -30,7 +30,7 @@ from starlette.routing import Route
 
 from .body import parse_body, read_body
 from .config import Settings
-from .drain import SHUTDOWN_CODE, Drain
+from .drain import DEADLINE_CODE, SHUTDOWN_CODE, Drain
 from .errors import GatewayError, dialect_of_request, error_response
 from .log import RequestLog
 from .metrics import GatewayMetrics
@@ -175,6 +175,7 @@ _NOT_UPSTREAM = frozenset(
         "request_timeout",
         "not_found",
         SHUTDOWN_CODE,
+        DEADLINE_CODE,  # the gateway's own request_timeout ended it, not the upstream
     }
 )
 _CONTROL = re.compile("[\x00-\x1f\x7f]")

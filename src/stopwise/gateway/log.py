@@ -121,8 +121,7 @@ class RequestLog:
     def open(self) -> None:
         """Create or migrate the database now (so a bad path fails at start), then start the
         writer."""
-        db = connect(self.path)
-        db.execute(f"PRAGMA busy_timeout = {int(_LOCK_WAIT * 1000)}")
+        db = connect(self.path, lock_wait=_LOCK_WAIT)
         self._thread = threading.Thread(target=self._run, args=(db,), name="stopwise-log", daemon=True)
         self._thread.start()
 

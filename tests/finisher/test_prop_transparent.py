@@ -271,3 +271,14 @@ def test_several_choices_go_through_byte_for_byte(
     )
     assert len(result.requests) == 1
     assert result.body == raw
+
+
+@PROPS
+@given(openai_cases(finishes=("stop",), at_cap=False).filter(lambda c: c.stream))
+def test_a_usage_chunk_the_caller_did_not_ask_for_is_handed_on_too(case: Case) -> None:
+    # Relays and some upstreams send usage whether or not stream_options asked for it: with
+    # nothing to finish, it reaches the caller as it came, like every other chunk.
+    body = {k: v for k, v in case.body.items() if k != "stream_options"}
+    reply = openai_reply(case.response, stream=True, **{**case.render, "include_usage": True})
+    result = run(body, [reply], dialect="openai", policy=POLICY)
+    assert not (problems := transparency_problems(result, reply)), "\n".join(problems)

@@ -14,14 +14,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx2
 import orjson
 
 from .finisher import ModelMemory, Policy, Report, finisher_for
 from .finisher.base import Finisher, _UpstreamUnreachable
-from .finisher.effects import Emit, Failure, Finish, Head, Read, Send, Sleep, Start
+from .finisher.effects import Emit, Failure, Finish, Forward, Head, Read, Send, Sleep, Start
 
 __all__ = ["AsyncFinisherTransport", "FinisherTransport", "Observer", "async_http_client", "http_client"]
 
@@ -40,6 +40,13 @@ def _report(finisher: Finisher, observer: Observer | None, *, cancelled: bool) -
         return
     finisher.cancelled = cancelled
     observer(finisher.report())
+
+
+def _unreachable(exc: _UpstreamUnreachable, request: httpx2.Request) -> NoReturn:
+    """No upstream response ever came: the transport error itself, as the SDK expects."""
+    if exc.cause is not None:
+        raise exc.cause from None
+    raise httpx2.ConnectError("upstream unreachable", request=request) from None
 
 
 def _route(request: httpx2.Request) -> str | None:
@@ -141,15 +148,19 @@ class _SyncDriver:
         self.upstream: httpx2.Response | None = None
         self.chunks: Iterator[bytes] | None = None
 
+    def _send(self, value: Any) -> Any:
+        try:
+            return self.engine.send(value)
+        except _UpstreamUnreachable as exc:
+            _unreachable(exc, self.request)
+
     def _step(self, value: Any) -> Any:
         """Run the engine up to its next effect that is not I/O we do here."""
+        return self._settle(self._send(value))
+
+    def _settle(self, effect: Any) -> Any:
+        """Do the I/O ``effect`` asks for, and what follows, up to an effect for the caller."""
         while True:
-            try:
-                effect = self.engine.send(value)
-            except _UpstreamUnreachable as exc:
-                if exc.cause is not None:
-                    raise exc.cause from None
-                raise httpx2.ConnectError("upstream unreachable", request=self.request) from None
             if isinstance(effect, Send):
                 self._close_upstream(drain=True)
                 try:
@@ -157,19 +168,21 @@ class _SyncDriver:
                         _upstream_request(self.request, effect.body, self.finisher.dialect.request)
                     )
                 except httpx2.TransportError as exc:
-                    value = Failure(exc)
+                    effect = self._send(Failure(exc))
                     continue
                 self.chunks = iter(self.upstream.stream)  # type: ignore[arg-type]
-                value = Head(
-                    self.upstream.status_code, {k.lower(): v for k, v in self.upstream.headers.items()}
+                effect = self._send(
+                    Head(self.upstream.status_code, {k.lower(): v for k, v in self.upstream.headers.items()})
                 )
+            elif isinstance(effect, Forward):
+                return effect  # only in a stream, after its head: events() does it
             elif isinstance(effect, Read):
                 if effect.emit:
                     return effect  # events() sends the bytes on, then reads
-                value = self._read()
+                effect = self._send(self._read())
             elif isinstance(effect, Sleep):
                 self.sleep(effect.seconds)
-                value = None
+                effect = self._send(None)
             else:
                 return effect
 
@@ -197,22 +210,37 @@ class _SyncDriver:
 
     def events(self) -> Iterator[bytes]:
         try:
-            value: Any = None
+            send = self.engine.send
+            effect = self._step(None)
             while True:
-                effect = self._step(value)
-                value = None
-                if type(effect) is Read:
+                kind = type(effect)
+                if kind is Read or kind is Forward:
                     yield effect.emit
-                    try:  # _read, inlined: this is once per upstream read
-                        value = next(self.chunks, b"")  # type: ignore[arg-type]
+                    # _read and _send, inlined: this is once per upstream read.
+                    try:
+                        value: Any = next(self.chunks, b"")  # type: ignore[arg-type]
+                        if kind is Forward:
+                            take = effect.take
+                            while value and take(value):
+                                yield value
+                                value = next(self.chunks, b"")  # type: ignore[arg-type]
                     except httpx2.TransportError as exc:
                         value = Failure(exc)
+                    try:
+                        effect = send(value)
+                    except _UpstreamUnreachable as exc:
+                        _unreachable(exc, self.request)
+                    if type(effect) is not Forward and (type(effect) is not Read or not effect.emit):
+                        effect = self._settle(effect)
                 elif isinstance(effect, Emit):
                     yield effect.data
+                    effect = self._step(None)
                 elif isinstance(effect, Finish):
                     self._close_upstream(drain=True)
                     self._done(cancelled=False)
                     return
+                else:
+                    effect = self._step(None)
         finally:
             self.close()
 
@@ -304,14 +332,18 @@ class _AsyncDriver:
         self.upstream: httpx2.Response | None = None
         self.chunks: AsyncIterator[bytes] | None = None
 
+    def _send(self, value: Any) -> Any:
+        try:
+            return self.engine.send(value)
+        except _UpstreamUnreachable as exc:
+            _unreachable(exc, self.request)
+
     async def _step(self, value: Any) -> Any:
+        return await self._settle(self._send(value))
+
+    async def _settle(self, effect: Any) -> Any:
+        """See _SyncDriver._settle."""
         while True:
-            try:
-                effect = self.engine.send(value)
-            except _UpstreamUnreachable as exc:
-                if exc.cause is not None:
-                    raise exc.cause from None
-                raise httpx2.ConnectError("upstream unreachable", request=self.request) from None
             if isinstance(effect, Send):
                 await self._close_upstream(drain=True)
                 try:
@@ -319,19 +351,21 @@ class _AsyncDriver:
                         _upstream_request(self.request, effect.body, self.finisher.dialect.request)
                     )
                 except httpx2.TransportError as exc:
-                    value = Failure(exc)
+                    effect = self._send(Failure(exc))
                     continue
                 self.chunks = aiter(self.upstream.stream)  # type: ignore[arg-type]
-                value = Head(
-                    self.upstream.status_code, {k.lower(): v for k, v in self.upstream.headers.items()}
+                effect = self._send(
+                    Head(self.upstream.status_code, {k.lower(): v for k, v in self.upstream.headers.items()})
                 )
+            elif isinstance(effect, Forward):
+                return effect  # only in a stream, after its head: events() does it
             elif isinstance(effect, Read):
                 if effect.emit:
                     return effect  # events() sends the bytes on, then reads
-                value = await self._read()
+                effect = self._send(await self._read())
             elif isinstance(effect, Sleep):
                 await self.sleep(effect.seconds)
-                value = None
+                effect = self._send(None)
             else:
                 return effect
 
@@ -360,14 +394,31 @@ class _AsyncDriver:
 
     async def events(self) -> AsyncIterator[bytes]:
         try:
+            send = self.engine.send
             value: Any = None
             while True:
                 effect = await self._step(value)
                 value = None
-                if isinstance(effect, Read):
+                while type(effect) is Read or type(effect) is Forward:
                     yield effect.emit
-                    value = await self._read()
-                elif isinstance(effect, Emit):
+                    # _read and the engine's next step, inlined: once per upstream read.
+                    try:
+                        value = await anext(self.chunks, b"")  # type: ignore[arg-type]
+                        if type(effect) is Forward:
+                            take = effect.take
+                            while value and take(value):
+                                yield value
+                                value = await anext(self.chunks, b"")  # type: ignore[arg-type]
+                    except httpx2.TransportError as exc:
+                        value = Failure(exc)
+                    try:
+                        effect = send(value)
+                    except _UpstreamUnreachable as exc:
+                        _unreachable(exc, self.request)
+                    value = None
+                    if type(effect) is not Forward and (type(effect) is not Read or not effect.emit):
+                        effect = await self._settle(effect)
+                if isinstance(effect, Emit):
                     yield effect.data
                 elif isinstance(effect, Finish):
                     await self._close_upstream(drain=True)

@@ -289,6 +289,16 @@ class OpenAIAccumulator:
         self.feed_json(obj, sse.event)
         return obj
 
+    def fold_content(self, content: str) -> None:
+        """Fold the ``content`` of a chunk of choice 0 that says nothing else, already read and
+        checked by the caller (the finisher's path for the chunks it passes on unchanged; it
+        counts them in ``chunks``). Choice 0 has been seen."""
+        choice = self._choices[0]
+        if choice.content is None:
+            choice.content = [content]
+        else:
+            choice.content.append(content)
+
     def feed_done(self) -> None:
         self._done = True
 

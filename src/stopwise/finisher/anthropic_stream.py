@@ -30,15 +30,11 @@ _PLAIN_DELTA = (
 class AnthropicStream(AnthropicState):
     def take_plain(self, chunk: bytes) -> bool:
         # The exact shape the API writes a text delta in; anything else (another index, spaces,
-        # extra fields, an escape that ends the string early) takes the general path.
+        # extra fields, an escape that ends the string early) takes the general path. The chunk
+        # is then exactly one event: the string between prefix and suffix parses as one JSON
+        # string, which cannot hold a raw LF or CR, so no other line or event hides in it.
         prefix = self._plain_prefix
-        if (
-            prefix is None
-            or not chunk.startswith(prefix)
-            or not chunk.endswith(b'"}}\n\n')
-            or chunk.count(b"\n") != 3
-            or 13 in chunk
-        ):
+        if prefix is None or not chunk.startswith(prefix) or not chunk.endswith(b'"}}\n\n'):
             return False
         try:
             piece = orjson.loads(chunk[len(prefix) - 1 : -4])

@@ -20,14 +20,14 @@ from ..errors import STATUS_OF_TYPE, APIError
 from ..outcome import Outcome, State
 from ..sse import SSEDecoder
 from .dialect import Dialect, Plan
-from .effects import Emit, Failure, Finish, Head, Read, Send, Sleep, Start
+from .effects import Emit, Failure, Finish, Forward, Head, Read, Send, Sleep, Start
 from .models import ModelMemory, ceiling_from_error, is_prefill_rejection, is_trailing_whitespace_rejection
 from .policy import Policy, RetryPolicy
 from .report import Report, RoundReport
 
 __all__ = ["Engine", "Finisher", "Plan"]
 
-Effect = Send | Read | Sleep | Start | Emit | Finish
+Effect = Send | Read | Forward | Sleep | Start | Emit | Finish
 _READ = Read()
 Engine = Generator[Effect, Any, None]
 
@@ -209,9 +209,11 @@ class Finisher:
                     else:
                         chunk = yield Read(release) if release else _READ
                         release = b""
-                    # A plain text delta cannot end the round: read on without asking.
-                    while type(chunk) is bytes and chunk and decoder.idle and take_plain(chunk):
-                        chunk = yield Read(chunk)
+                    # A plain text delta cannot end the round: the driver reads on and passes
+                    # them on itself, and hands back the first chunk that is not one. The
+                    # decoder sees none of them, so it stays idle while they last.
+                    if decoder.idle and type(chunk) is bytes and chunk and take_plain(chunk):
+                        chunk = yield Forward(chunk, take_plain)
                     if isinstance(chunk, Failure):
                         failure = chunk.error
                         break

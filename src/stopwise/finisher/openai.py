@@ -55,6 +55,37 @@ def _chunk_bytes(obj: dict[str, Any]) -> bytes:
     return encode_data(orjson.dumps(obj))
 
 
+@dataclass(frozen=True, slots=True)
+class _PlainChunk:
+    """How this stream writes a plain content chunk (the hot path of :meth:`take_plain`),
+    learned from one the general path passed on unchanged: the bytes up to the content string's
+    opening quote, and from its closing quote to the end. OpenAI writes a per-chunk random
+    ``obfuscation`` value at the end, so that value alone may differ (``tail`` is then what
+    comes before it, the end being ``"}\n\n``)."""
+
+    prefix: bytes
+    tail: bytes
+    obfuscated: bool
+
+
+_OBFUSCATION = b',"obfuscation":"'
+
+
+def _plain_chunk(raw: bytes, content: str) -> _PlainChunk | None:
+    start = raw.find(b'"delta":{"content":"')
+    if start < 0 or not raw.startswith(b"data: {") or not raw.endswith(b"}\n\n"):
+        return None
+    prefix = raw[: start + 20]
+    encoded = orjson.dumps(content)
+    if not raw.startswith(encoded[1:], len(prefix)):
+        return None  # written with other escapes than ours: cannot tell where the string ends
+    tail = raw[len(prefix) + len(encoded) - 2 :]  # from the closing quote
+    cut = tail.find(_OBFUSCATION)
+    if cut >= 0 and tail.endswith(b'"}\n\n') and tail.count(b'"', cut + len(_OBFUSCATION)) == 1:
+        return _PlainChunk(prefix, tail[: cut + len(_OBFUSCATION)], True)
+    return _PlainChunk(prefix, tail, False)
+
+
 def _constrained(body: dict[str, Any]) -> bool:
     fmt = body.get("response_format")
     if isinstance(fmt, dict) and fmt.get("type") in ("json_schema", "json_object"):
@@ -139,6 +170,8 @@ class OpenAIDialect(Dialect):
         self.late: list[bytes] = []  # text a round's seam held until its end, not yet sent
         self.sent_any = False
         self.passthrough_body: dict[str, Any] = {}  # n > 1: the body as the upstream sent it
+        self._plain: _PlainChunk | None = None  # see take_plain
+        self._learn: tuple[bytes, str] | None = None  # a chunk just passed on unchanged
         self.round = _Round(Plan("initial", request), OpenAIAccumulator(), None)
 
     # -- plans ----------------------------------------------------------------------------------
@@ -268,6 +301,7 @@ class OpenAIDialect(Dialect):
 
     # -- folding a round ------------------------------------------------------------------------
     def begin_round(self, plan: Plan) -> None:
+        self._plain = None
         self.round = _Round(plan, OpenAIAccumulator(max_tokens=plan.body.get(self.cap_key)), self.next_join)
         self.next_join = None
 
@@ -317,8 +351,57 @@ class OpenAIDialect(Dialect):
         delta = choices[0].get("delta")
         return isinstance(delta, dict) and bool(delta.get("role"))
 
-    def feed(self, event: ServerSentEvent, raw: bytes | None) -> list[bytes]:
+    def take_plain(self, chunk: bytes) -> bool:
+        # A first round's content chunk written like the one learned (same id, model, fields
+        # and order; only the text, and OpenAI's obfuscation value, differ) goes out as it came.
+        # Anything else takes the general path: a false match of the tail can only fall inside
+        # the string, and then the string does not parse.
+        plain = self._plain
+        if plain is None or not chunk.startswith(plain.prefix):
+            return False
+        start = len(plain.prefix) - 1
+        if plain.obfuscated:
+            end = chunk.find(plain.tail, start)
+            if end < 0 or not chunk.endswith(b'"}\n\n'):
+                return False
+            # OpenAI's values are letters and digits; anything else is for the general path.
+            if not chunk[end + len(plain.tail) : -4].isalnum():
+                return False
+        elif chunk.endswith(plain.tail):
+            end = len(chunk) - len(plain.tail)
+        else:
+            return False
+        try:
+            content = orjson.loads(chunk[start : end + 1])
+        except orjson.JSONDecodeError:
+            return False
+        if type(content) is not str:
+            return False
+        # What the general path does with such a chunk, inlined: it runs once per token.
         r = self.round
+        acc = r.acc
+        acc.chunks += 1
+        acc.fold_content(content)
+        if content:
+            r.raw_text.append(content)
+        r.texts.append(content)
+        if not r.progressed and content.strip():
+            r.progressed = True
+        return True
+
+    def feed(self, event: ServerSentEvent, raw: bytes | None) -> list[bytes]:
+        self._learn = None
+        out = self._feed(event, raw)
+        learn, self._learn = self._learn, None
+        if learn is not None and not self.outbox:
+            self._plain = _plain_chunk(*learn)
+        else:
+            self._plain = None
+        return out
+
+    def _feed(self, event: ServerSentEvent, raw: bytes | None) -> list[bytes]:
+        r = self.round
+        exact = raw
         if r.diverged:
             return []
         if self.ledger.stream and not self.passthrough and self._restarts(event):
@@ -392,6 +475,22 @@ class OpenAIDialect(Dialect):
         if finish is None:
             if first and piece == content:
                 self._send(_CONTENT, raw, out)
+                if (
+                    exact is not None
+                    and content
+                    and not self.constrained
+                    and not self.passthrough
+                    and r.replay is None
+                    and r.join is None
+                    and set(delta) == {"content"}
+                    and choice.get("logprobs") is None
+                    and set(choice) <= {"index", "delta", "logprobs", "finish_reason"}
+                    and choice.get("index", 0) == 0
+                    and type(choice.get("index", 0)) is int
+                    and not obj.get("usage")
+                    and len(choices) == 1
+                ):
+                    self._learn = (exact, content)
             elif piece or delta.get("refusal") or (first and not content):
                 if not first and not piece and set(delta) <= {"role", "content"}:
                     return out  # a later round's role chunk

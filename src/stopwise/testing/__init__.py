@@ -27,7 +27,7 @@ import orjson
 
 from ..finisher import ModelMemory, Policy, finisher_for
 from ..finisher.base import Finisher, _UpstreamUnreachable
-from ..finisher.effects import Emit, Failure, Finish, Head, Read, Send, Sleep, Start
+from ..finisher.effects import Emit, Failure, Finish, Forward, Head, Read, Send, Sleep, Start
 
 __all__ = ["Reply", "Run", "ScriptedFailure", "Upstream", "chunk", "run", "sse"]
 
@@ -123,18 +123,25 @@ def run(
                 continue
             pending, failing = list(reply.chunks), reply.fail == "read"
             value = Head(reply.status, {k.lower(): v for k, v in reply.headers.items()})
-        elif isinstance(effect, Read):
+        elif isinstance(effect, Read | Forward):
             if effect.emit:
                 result.emits.append((reads, effect.emit))
                 result.body += effect.emit
-            reads += 1
-            if pending:
-                value = pending.pop(0)
-            elif failing:
-                failing = False
-                value = Failure(ScriptedFailure("scripted: connection broke"))
-            else:
-                value = b""
+            while True:
+                reads += 1
+                if pending:
+                    value = pending.pop(0)
+                elif failing:
+                    failing = False
+                    value = Failure(ScriptedFailure("scripted: connection broke"))
+                else:
+                    value = b""
+                if not (isinstance(effect, Forward) and isinstance(value, bytes) and value):
+                    break
+                if not effect.take(value):
+                    break
+                result.emits.append((reads, value))  # passed on as it came, before the next read
+                result.body += value
         elif isinstance(effect, Sleep):
             result.sleeps.append(effect.seconds)
         elif isinstance(effect, Start):

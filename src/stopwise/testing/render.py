@@ -363,6 +363,19 @@ def openai_chunks(
     return chunks
 
 
+_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def _obfuscation(i: int) -> str:
+    """A padding value like OpenAI's, the same for the same chunk on every render."""
+    n = (i * 2654435761) % 4294967296
+    out = []
+    for _ in range(1 + n % 15):
+        n, digit = divmod(n * 31 + 7, 62)
+        out.append(_ALNUM[digit])
+    return "".join(out)
+
+
 def openai_reply(
     completion: Mapping[str, Any],
     *,
@@ -377,6 +390,7 @@ def openai_reply(
     headers: Mapping[str, str] | None = None,
     content_length: bool = True,
     spaced: bool = False,
+    obfuscation: bool = False,
 ) -> Reply:
     """``completion`` as Chat Completions (or a relay) sends it.
 
@@ -390,7 +404,9 @@ def openai_reply(
     lines (after all chunks when None), then the stream ends with no ``[DONE]``. ``done``:
     ``True`` ``data: [DONE]``, ``"nospace"`` ``data:[DONE]``, ``False`` none. ``chunking``: byte
     offsets at which the whole body is cut into reads. ``spaced``: chunks written with Python's
-    ``json`` defaults, as relays re-serialize them.
+    ``json`` defaults, as relays re-serialize them. ``obfuscation``: every chunk with choices
+    ends with OpenAI's ``obfuscation`` field, random letters and digits of varying length
+    (stream padding against length side channels; on by default in the real API).
     """
     head = {"x-request-id": "req_render01", **(headers or {})}
     if not stream:
@@ -403,10 +419,12 @@ def openai_reply(
         if content_length:
             h["content-length"] = str(len(body))
         return Reply(200, h, tuple(cut(body, chunking)))
-    lines = [
-        _sse(None, _dumps(c, spaced))
-        for c in openai_chunks(completion, include_usage=include_usage, pieces=pieces, raw_finish=raw_finish)
-    ]
+    chunks = openai_chunks(completion, include_usage=include_usage, pieces=pieces, raw_finish=raw_finish)
+    if obfuscation:
+        for i, c in enumerate(chunks):
+            if c.get("choices"):
+                c["obfuscation"] = _obfuscation(i)
+    lines = [_sse(None, _dumps(c, spaced)) for c in chunks]
     broken = False
     if error_chunk is not None:
         lines = lines[: len(lines) if break_after is None else break_after]

@@ -359,6 +359,8 @@ def openai_render_options(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.integers(0, 3)) == 0:
         opts["spaced"] = True
     if draw(st.booleans()):
+        opts["obfuscation"] = True
+    if draw(st.booleans()):
         opts["chunking"] = draw(st.lists(st.integers(1, 6000), max_size=12))
     return opts
 

@@ -68,12 +68,10 @@ def _body_of(request: httpx2.Request) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-def _upstream_request(
-    original: httpx2.Request, body: dict[str, Any], caller: dict[str, Any]
-) -> httpx2.Request:
+def _upstream_request(original: httpx2.Request, send: Send) -> httpx2.Request:
     # The caller's own body unchanged (a first round, usually): its bytes as they came, which
     # also spares a second copy of a large body in memory.
-    data = original.content if body is caller else orjson.dumps(body)
+    data = original.content if send.caller else orjson.dumps(send.body)
     headers = httpx2.Headers(original.headers)  # the caller's, Host included
     headers.pop("transfer-encoding", None)
     headers["content-length"] = str(len(data))
@@ -121,7 +119,8 @@ class FinisherTransport(httpx2.BaseTransport):
         body = _body_of(request) if dialect else None
         if dialect is None or body is None:
             return self._inner.handle_request(request)
-        finisher = finisher_for(dialect, body, policy=self.policy, memory=self.memory)
+        finisher = finisher_for(dialect, body, policy=self.policy, memory=self.memory, source=request.content)
+        del body  # the finisher keeps the bytes, not this: a long request is held once
         driver = _SyncDriver(self._inner, request, finisher, self._sleep, self.observer)
         return driver.until_response()
 
@@ -164,9 +163,7 @@ class _SyncDriver:
             if isinstance(effect, Send):
                 self._close_upstream(drain=True)
                 try:
-                    self.upstream = self.inner.handle_request(
-                        _upstream_request(self.request, effect.body, self.finisher.dialect.request)
-                    )
+                    self.upstream = self.inner.handle_request(_upstream_request(self.request, effect))
                 except httpx2.TransportError as exc:
                     effect = self._send(Failure(exc))
                     continue
@@ -305,7 +302,8 @@ class AsyncFinisherTransport(httpx2.AsyncBaseTransport):
         body = _body_of(request) if dialect else None
         if dialect is None or body is None:
             return await self._inner.handle_async_request(request)
-        finisher = finisher_for(dialect, body, policy=self.policy, memory=self.memory)
+        finisher = finisher_for(dialect, body, policy=self.policy, memory=self.memory, source=request.content)
+        del body  # the finisher keeps the bytes, not this: a long request is held once
         driver = _AsyncDriver(self._inner, request, finisher, self._sleep, self.observer)
         return await driver.until_response()
 
@@ -348,7 +346,7 @@ class _AsyncDriver:
                 await self._close_upstream(drain=True)
                 try:
                     self.upstream = await self.inner.handle_async_request(
-                        _upstream_request(self.request, effect.body, self.finisher.dialect.request)
+                        _upstream_request(self.request, effect)
                     )
                 except httpx2.TransportError as exc:
                     effect = self._send(Failure(exc))

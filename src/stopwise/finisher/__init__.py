@@ -42,9 +42,14 @@ def finisher_for(
     policy: Policy,
     memory: ModelMemory,
     clock: Callable[[], float] = time.time,
+    source: bytes | None = None,
 ) -> Finisher:
+    """The finisher of one request. ``source``: the request's bytes, which ``body`` was parsed
+    from; the finisher then keeps those and not ``body`` (see Dialect.request)."""
     ledger = Ledger(policy, memory, str(body.get("model") or ""), bool(body.get("stream")), clock)
     strategy: Dialect = (
-        AnthropicDialect(body, ledger) if dialect == "anthropic" else OpenAIDialect(body, ledger)
+        AnthropicDialect(body, ledger, source)
+        if dialect == "anthropic"
+        else OpenAIDialect(body, ledger, source)
     )
     return Finisher(strategy, policy=ledger.policy, memory=memory)

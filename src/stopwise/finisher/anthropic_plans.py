@@ -40,11 +40,11 @@ def _request_block(block: dict[str, Any]) -> dict[str, Any] | None:
 class AnthropicPlans(AnthropicState):
     # -- plans ----------------------------------------------------------------------------------
     def first_plan(self) -> Plan:
-        body = self.request
         budget = self.ledger.budget(self.max_tokens)
         if budget is not None and budget != self.max_tokens:
-            body = {**body, "max_tokens": max(budget, 1)}
-        return Plan("initial", body, max_tokens=body.get("max_tokens"))
+            body = {**self.request, "max_tokens": max(budget, 1)}
+            return Plan("initial", body, max_tokens=body.get("max_tokens"))
+        return self.caller_plan("initial", self.head.get("max_tokens"))
 
     def _breakpoints(self, messages: list[dict[str, Any]]) -> int:
         count = 0
@@ -156,7 +156,7 @@ class AnthropicPlans(AnthropicState):
         current = plan.body.get("max_tokens")
         if isinstance(current, int) and current <= max_tokens:
             return None
-        body = {**plan.body, "max_tokens": max_tokens}
+        body = {**self.whole(plan), "max_tokens": max_tokens}
         return Plan(plan.mode, body, max_tokens, plan.prefill, continues=plan.continues)
 
     def _bigger(self, plan: Plan) -> int | None:
@@ -276,10 +276,9 @@ class AnthropicPlans(AnthropicState):
         """The caller's request again: nothing of the answer was shown but, perhaps, the start of
         an empty text block, which the new round's text goes on in."""
         self.next_join = Join("") if self._ends_in_text() else None
-        body = self.request
-        if max_tokens is not None and max_tokens != body.get("max_tokens"):
-            body = {**body, "max_tokens": max_tokens}
-        return Plan(mode, body, max_tokens)
+        if max_tokens is not None and max_tokens != self.head.get("max_tokens"):
+            return Plan(mode, {**self.request, "max_tokens": max_tokens}, max_tokens)
+        return self.caller_plan(mode, max_tokens)
 
     def resume_plan(self, plan: Plan) -> Plan | None:
         budget = self.ledger.budget(plan.max_tokens)

@@ -87,20 +87,14 @@ class _Round:
 class AnthropicState(Dialect):
     """What every part of the Anthropic dialect shares; not a dialect on its own."""
 
-    def __init__(self, request: dict[str, Any], ledger: Ledger) -> None:
-        super().__init__(request, ledger)
+    def __init__(self, request: dict[str, Any], ledger: Ledger, source: bytes | None = None) -> None:
+        super().__init__(request, ledger, source)
         self._raw: bytes | None = None  # the event being fed, as it came (see feed)
         self._plain_prefix: bytes | None = None  # how a plain text delta starts (take_plain)
-        messages = request.get("messages")
-        self.messages: list[dict[str, Any]] = list(messages) if isinstance(messages, list) else []
         # A caller's own prefill: the response continues it, but is not part of the response.
         self.caller_prefill: list[dict[str, Any]] = []
-        if (
-            self.messages
-            and isinstance(self.messages[-1], dict)
-            and self.messages[-1].get("role") == "assistant"
-        ):
-            last = self.messages.pop()
+        last = _caller_prefill(request)
+        if last is not None:
             content = last.get("content")
             self.caller_prefill = (
                 [{"type": "text", "text": content}] if isinstance(content, str) else list(content or [])
@@ -131,6 +125,16 @@ class AnthropicState(Dialect):
         self.open_text: int | None = None  # downstream index of a text block whose stop is not out
         self.round = _Round(Plan("initial", request), AnthropicAccumulator(), None, 0)
 
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The caller's messages, less its own prefill (read from the request: see
+        Dialect.request)."""
+        messages = self.request.get("messages")
+        out: list[dict[str, Any]] = list(messages) if isinstance(messages, list) else []
+        if _caller_prefill(self.request) is not None:
+            out.pop()
+        return out
+
     def _ends_in_text(self) -> bool:
         return bool(self.content) and self.content[-1].get("type") == "text"
 
@@ -139,6 +143,7 @@ class AnthropicState(Dialect):
 
     # -- folding a round ------------------------------------------------------------------------
     def begin_round(self, plan: Plan) -> None:
+        self.let_go()
         self._plain_prefix = None
         join = self.next_join if self._ends_in_text() else None
         acc = AnthropicAccumulator(max_tokens=plan.body.get("max_tokens"))
@@ -165,3 +170,10 @@ class AnthropicState(Dialect):
 
     @abstractmethod
     def _close_open_text(self, out: list[bytes]) -> None: ...
+
+
+def _caller_prefill(request: dict[str, Any]) -> dict[str, Any] | None:
+    """The caller's last message when it is an assistant turn (a prefill)."""
+    messages = request.get("messages")
+    last = messages[-1] if isinstance(messages, list) and messages else None
+    return last if isinstance(last, dict) and last.get("role") == "assistant" else None

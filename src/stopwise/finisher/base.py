@@ -148,7 +148,7 @@ class Finisher:
         attempts = 0
         while True:
             assert plan is not None
-            head = yield Send(plan.body)
+            head = yield Send(plan.body, plan.caller)
             if isinstance(head, Failure):
                 delay = self._retry_delay(None, attempts)
                 if delay is None:

@@ -42,6 +42,9 @@ class Plan:
     continues: bool = False  # it goes on from the answer so far, in an assistant turn
     # The 400 that would make us re-plan this same round has been seen once already.
     replanned: bool = False
+    # The caller's own request, unchanged: it goes as the bytes that came, and ``body`` is then
+    # only its small fields (Dialect.head), not the messages (see Dialect.request).
+    caller: bool = False
 
 
 @dataclass(slots=True)
@@ -109,16 +112,52 @@ class Ledger:
         return self.budget(bigger)
 
 
+# The fields of a request that hold its size (the conversation): not kept between rounds.
+_BULK = ("messages", "system")
+
+
 class Dialect(ABC):
     name: str
 
-    def __init__(self, request: dict[str, Any], ledger: Ledger) -> None:
-        self.request = request
+    def __init__(self, request: dict[str, Any], ledger: Ledger, source: bytes | None = None) -> None:
+        # With the caller's bytes (``source``), the parsed request is not kept: a one-round
+        # request, the usual one, then holds only its bytes, not a second copy of its
+        # conversation as Python objects. A later round's plan reads the request again.
+        self._source = source
+        self._request: dict[str, Any] | None = None if source is not None else request
+        #: The request without its conversation: every field a round reads (model, stream,
+        #: max_tokens, tools, ...). The caller's own plan carries this as its body.
+        self.head: dict[str, Any] = (
+            {k: v for k, v in request.items() if k not in _BULK} if source is not None else request
+        )
         self.ledger = ledger
         self.policy = ledger.policy
         self.memory = ledger.memory
         self.raw: bytes | None = None  # the only round's body, while it is the only round
         self.at_cap_complete = False  # a normal stop at the cap, returned complete
+
+    @property
+    def request(self) -> dict[str, Any]:
+        """The caller's request, whole. Read again from its bytes for the plans of a round, and
+        let go when the round begins (:meth:`let_go`)."""
+        if self._request is None:
+            assert self._source is not None
+            self._request = orjson.loads(self._source)
+        return self._request
+
+    def let_go(self) -> None:
+        """The round's request is out: the parsed caller's request is not needed until the next
+        plan (a no-op without the caller's bytes)."""
+        if self._source is not None:
+            self._request = None
+
+    def whole(self, plan: Plan) -> dict[str, Any]:
+        """``plan``'s body with nothing left out (the caller's request for the caller's plan)."""
+        return self.request if plan.caller else plan.body
+
+    def caller_plan(self, mode: str, max_tokens: int | None) -> Plan:
+        """The caller's own request again, as it came."""
+        return Plan(mode, self.head, max_tokens, caller=True)
 
     @abstractmethod
     def first_plan(self) -> Plan: ...

@@ -4,7 +4,7 @@ touch sockets and clocks.
 
 Engine yields           driver sends back
 -------------           -----------------
-Send(body)              Head(status, headers), or Failure(exc) if no response came
+Send(body, caller)      Head(status, headers), or Failure(exc) if no response came
 Read(emit)              the next bytes of the current upstream body; b"" at its end;
                         Failure(exc) if the connection broke. A stream's ``emit`` bytes go
                         downstream first (what the last read released: one effect per read)
@@ -30,6 +30,9 @@ __all__ = ["Emit", "Failure", "Finish", "Forward", "Head", "Read", "Send", "Slee
 @dataclass(frozen=True, slots=True)
 class Send:
     body: dict[str, Any]
+    # The caller's own request, unchanged: the driver sends the caller's bytes, and ``body`` is
+    # only its small fields (Dialect.head).
+    caller: bool = False
 
 
 # Not frozen: one is made per upstream read of every stream, and a frozen dataclass's

@@ -139,10 +139,8 @@ class _Round:
 class OpenAIDialect(Dialect):
     name = "openai"
 
-    def __init__(self, request: dict[str, Any], ledger: Ledger) -> None:
-        super().__init__(request, ledger)
-        messages = request.get("messages")
-        self.messages: list[dict[str, Any]] = list(messages) if isinstance(messages, list) else []
+    def __init__(self, request: dict[str, Any], ledger: Ledger, source: bytes | None = None) -> None:
+        super().__init__(request, ledger, source)
         n = request.get("n")
         self.passthrough = isinstance(n, int) and n > 1
         if self.passthrough:
@@ -184,12 +182,17 @@ class OpenAIDialect(Dialect):
             body = {**body, "stream_options": options}
         return body
 
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        messages = self.request.get("messages")
+        return list(messages) if isinstance(messages, list) else []
+
     def first_plan(self) -> Plan:
-        body = self.request
         budget = self.ledger.budget(self.max_tokens)
         if budget is not None and budget != self.max_tokens:
-            body = {**body, self.cap_key: max(budget, 1)}
-        return Plan("initial", body, body.get(self.cap_key))
+            body = {**self.request, self.cap_key: max(budget, 1)}
+            return Plan("initial", body, body.get(self.cap_key))
+        return self.caller_plan("initial", self.head.get(self.cap_key))
 
     def _continue(self, mode: str, max_tokens: int | None) -> Plan | None:
         if max_tokens is not None and max_tokens <= 0:
@@ -225,7 +228,7 @@ class OpenAIDialect(Dialect):
         current = plan.body.get(self.cap_key)
         if isinstance(current, int) and current <= max_tokens:
             return None
-        return Plan(plan.mode, {**plan.body, self.cap_key: max_tokens}, max_tokens)
+        return Plan(plan.mode, {**self.whole(plan), self.cap_key: max_tokens}, max_tokens)
 
     def _bigger(self, plan: Plan) -> int | None:
         current = plan.body.get(self.cap_key)
@@ -301,6 +304,7 @@ class OpenAIDialect(Dialect):
 
     # -- folding a round ------------------------------------------------------------------------
     def begin_round(self, plan: Plan) -> None:
+        self.let_go()
         self._plain = None
         self.round = _Round(plan, OpenAIAccumulator(max_tokens=plan.body.get(self.cap_key)), self.next_join)
         self.next_join = None

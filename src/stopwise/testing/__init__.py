@@ -98,9 +98,18 @@ def run(
     dialect: Literal["anthropic", "openai"] = "anthropic",
     policy: Policy | None = None,
     memory: ModelMemory | None = None,
+    source: bool = True,
 ) -> Run:
-    """Play the engine for ``body`` against ``upstream`` to its end."""
-    finisher = finisher_for(dialect, body, policy=policy or Policy(), memory=memory or ModelMemory())
+    """Play the engine for ``body`` against ``upstream`` to its end. ``source``: give the
+    finisher the request's bytes, as the transports do (it then keeps those, not ``body``, and
+    reads the request again for a later round); ``False``: the parsed body only, kept whole."""
+    finisher = finisher_for(
+        dialect,
+        body,
+        policy=policy or Policy(),
+        memory=memory or ModelMemory(),
+        source=orjson.dumps(body) if source else None,
+    )
     result = Run(finisher=finisher)
     engine = finisher.run()
     reads = 0
@@ -116,8 +125,9 @@ def run(
         value = None
         if isinstance(effect, Send):
             number = len(result.requests)
-            result.requests.append(effect.body)
-            reply = upstream(effect.body, number) if callable(upstream) else _nth(upstream, number)
+            sent = body if effect.caller else effect.body  # the caller's own: its bytes go
+            result.requests.append(sent)
+            reply = upstream(sent, number) if callable(upstream) else _nth(upstream, number)
             if reply.fail == "connect":
                 value = Failure(ScriptedFailure("scripted: no response"))
                 continue

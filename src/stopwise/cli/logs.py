@@ -76,7 +76,7 @@ def logs_cmd(
     config_path: Path | None,
 ) -> None:
     """Recent requests through `stopwise serve`."""
-    from ..gateway.query import LogNotFound, outcome, recent
+    from ..gateway.query import LogNotFound, recent
 
     path = _resolve(log_path, config_path)
     try:
@@ -113,7 +113,7 @@ def logs_cmd(
             str(r["status"]),
             "" if r["rounds"] is None else str(r["rounds"]),
             shown,
-            outcome(r),
+            r["outcome"],
             "" if r["output_tokens"] is None else str(r["output_tokens"]),
             "" if r["latency_ms"] is None else f"{r['latency_ms']:.0f}",
             r["error_type"] or "",

@@ -10,9 +10,10 @@ from typing import Any
 
 import orjson
 
-__all__ = ["OUTCOMES", "LogNotFound", "outcome", "recent", "stats"]
+__all__ = ["OUTCOMES", "LogNotFound", "recent", "stats"]
 
-# What became of a request, from the recorded state and the cancel flag, first match wins:
+# What became of a request, from the recorded state and the cancel flag, first match wins (the
+# one place it is decided: `recent` reads it into each row's "outcome", `stats` counts by it):
 #   abandoned         the client went away before the end (whatever the finisher's state:
 #                     a stream left mid-round reads "failed" with 0 rounds, one left after
 #                     a capped round "truncated"; neither was handed back that way)
@@ -55,20 +56,6 @@ def _decode(row: sqlite3.Row) -> dict[str, Any]:
     return out
 
 
-def outcome(row: dict[str, Any]) -> str:
-    """:data:`_OUTCOME` for one row read back by :func:`recent`."""
-    if row.get("cancelled"):
-        return "abandoned"
-    if row.get("error_type") in ("gateway_shutdown", "request_deadline"):
-        return "ended_by_gateway"
-    state = row.get("state")
-    if state == "interrupted":
-        return "cut"
-    if state is not None:
-        return str(state)
-    return "failed" if (row.get("status") or 0) >= 400 else "answered"
-
-
 def recent(
     path: Path,
     *,
@@ -78,8 +65,9 @@ def recent(
     stop_reason: str | None = None,
     with_bodies: bool = False,
 ) -> list[dict[str, Any]]:
-    """The newest rows first. ``stop_reason`` matches the final reason raw or normalized
-    (``max_tokens`` and ``length`` are both ``max_tokens`` normalized)."""
+    """The newest rows first, each with its ``outcome`` (:data:`OUTCOMES`). ``stop_reason``
+    matches the final reason raw or normalized (``max_tokens`` and ``length`` are both
+    ``max_tokens`` normalized)."""
     where: list[str] = []
     args: list[Any] = []
     if model is not None:
@@ -91,7 +79,7 @@ def recent(
     if stop_reason is not None:
         where.append("(stop_reason = ? OR stop_reason_normalized = ?)")
         args += [stop_reason, stop_reason]
-    sql = "SELECT * FROM requests"
+    sql = f"SELECT *, {_OUTCOME} AS outcome FROM requests"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY id DESC LIMIT ?"

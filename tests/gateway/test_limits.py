@@ -14,10 +14,6 @@ import openai
 import orjson
 import pytest
 from _gateway import GatewayFactory, Running
-from hypothesis import given
-from hypothesis import strategies as st
-
-from stopwise.gateway.body import depth_over
 
 HI = [{"role": "user", "content": "hi"}]
 
@@ -154,26 +150,6 @@ def test_json_at_the_limit_goes_through(gw: Running) -> None:
         model="claude-haiku-4-5", max_tokens=10, messages=HI, extra_body={"x_nested": nested}
     )
     assert answer.content
-
-
-def _depth(obj: object) -> int:
-    if isinstance(obj, dict):
-        return 1 + max((_depth(v) for v in obj.values()), default=0)
-    if isinstance(obj, list):
-        return 1 + max((_depth(v) for v in obj), default=0)
-    return 0
-
-
-json_values = st.recursive(
-    st.none() | st.integers() | st.text(max_size=3),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=3),
-    max_leaves=30,
-)
-
-
-@given(json_values, st.integers(min_value=0, max_value=12))
-def test_depth_over_is_the_nesting_depth_compared(obj: object, limit: int) -> None:
-    assert depth_over(obj, limit) == (_depth(obj) > limit)
 
 
 @pytest.mark.parametrize("char", ["%00", "%01", "%09", "%0a", "%0d", "%7f", "%7F"])

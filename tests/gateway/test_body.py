@@ -1,5 +1,6 @@
-"""The request body's depth check against the nesting counted by recursion, over generated
-JSON."""
+"""What a request body is read as (``parse_body``), over generated bodies: the dict
+``json.loads`` reads, or the 400 the gateway answers with, never another exception; and the
+depth check against the nesting counted by recursion."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(strings, inner, max_size=4),
     max_leaves=40,
 )
+objects = st.dictionaries(strings, values, max_size=6)
 
 
 def written(obj: Any, how: str) -> bytes:
@@ -68,6 +70,12 @@ def refusal(body: bytes) -> GatewayError:
     return caught.value
 
 
+@given(objects, hows)
+def test_a_body_reads_as_json_loads_reads_it(obj: dict[str, Any], how: str) -> None:
+    body = written(obj, how)
+    assert parse_body(body, LIMIT) == json.loads(body)
+
+
 @given(values, st.lists(st.booleans(), max_size=14), st.integers(1, 16), hows)
 def test_the_depth_check_is_the_nesting_compared(
     value: Any, levels: list[bool], limit: int, how: str
@@ -91,3 +99,36 @@ def test_a_body_nested_past_the_limit_is_a_400(levels: int, arrays: bool) -> Non
     body = b'{"k":' + inner[0] * (levels - 1) + b"null" + inner[1] * (levels - 1) + b"}"
     # Past 1023 levels orjson's parser refuses first: not JSON it reads.
     assert refusal(body).code == ("json_too_deep" if levels <= 1023 else "invalid_json")
+
+
+@st.composite
+def bad_bodies(draw: st.DrawFn) -> bytes:
+    """A body that is not a JSON object the gateway takes, each kind of way."""
+    body = written(draw(objects.filter(bool)), draw(hows))
+    kind = draw(st.sampled_from(["utf8", "control", "top", "cut", "trailing"]))
+    if kind == "utf8":  # invalid UTF-8 in a string: a stray byte, a cut sequence, a surrogate
+        bad = draw(st.sampled_from([b"\xff", b"\x80", b"\xc3", b"\xe2\x82", b"\xed\xa0\x80", b"\xc0\xaf"]))
+        return b'{"s":"a' + bad + b'",' + body[1:]
+    if kind == "control":  # a control character in a string, not escaped
+        return b'{"s":"a' + bytes([draw(st.integers(0, 0x1F))]) + b'",' + body[1:]
+    if kind == "top":  # JSON, but not an object
+        return written(draw(values.filter(lambda v: not isinstance(v, dict))), "orjson")
+    if kind == "cut":
+        return body[: draw(st.integers(0, len(body.rstrip()) - 1))]
+    return body + draw(st.sampled_from([b"{}", b",", b"x", b"\x00", b"]"]))
+
+
+@given(bad_bodies())
+def test_a_bad_body_is_a_400(body: bytes) -> None:
+    assert refusal(body).code == "invalid_json"
+
+
+@given(st.binary(max_size=64) | bad_bodies().map(lambda b: b[: len(b) // 2] + b"\x00" + b[len(b) // 2 :]))
+def test_any_bytes_read_as_json_loads_reads_them_or_are_a_400(body: bytes) -> None:
+    """Never another exception type: anything else would be a 500 from the gateway."""
+    try:
+        obj = parse_body(body, LIMIT)
+    except GatewayError as err:
+        assert (err.status, err.code) == (400, "invalid_json")
+    else:
+        assert obj == json.loads(body.decode("utf-8"))

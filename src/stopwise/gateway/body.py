@@ -58,6 +58,9 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
 
 
 def parse_body(body: bytes, max_depth: int) -> dict[str, Any]:
+    """The body's JSON object, as ``json.loads`` reads it (but an integer beyond 64 bits, which
+    orjson reads as a float), or a :class:`GatewayError` 400: ``invalid_json`` (not UTF-8, not
+    JSON, a control character in a string, NaN, not an object) or ``json_too_deep``."""
     try:
         obj: Any = orjson.loads(body)
     except orjson.JSONDecodeError as exc:

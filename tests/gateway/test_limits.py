@@ -32,13 +32,6 @@ def response_of(sock: socket.socket) -> tuple[int, dict[str, Any]]:
     return int(head.split(b" ", 2)[1]), orjson.loads(body)
 
 
-def metric(gw: Running, series: str) -> float:
-    for line in httpx2.get(f"{gw.url}/metrics").text.splitlines():
-        if line.startswith(series + " "):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError(series)
-
-
 # -- the request head -------------------------------------------------------------------------
 
 
@@ -64,7 +57,7 @@ def test_a_head_dribbled_a_byte_at_a_time_is_cut_at_the_header_timeout(
         lived = time.monotonic() - started
         assert status == 408 and body["error"]["type"] == "timeout_error"  # Anthropic's shape
         assert lived < 5
-        assert metric(gw, 'stopwise_connections_refused_total{reason="header_timeout"}') == 1
+        assert gw.metric('stopwise_connections_refused_total{reason="header_timeout"}') == 1
         assert gw.rows() == []  # refusals are counted, not logged as requests
 
 
@@ -91,7 +84,7 @@ def test_a_head_over_the_size_limit_is_refused_before_it_is_all_read(
         sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * 5000)
         status, body = response_of(sock)
         assert status == 431 and body["error"]["code"] == "headers_too_large"  # OpenAI's shape
-        assert metric(gw, 'stopwise_connections_refused_total{reason="headers_too_large"}') == 1
+        assert gw.metric('stopwise_connections_refused_total{reason="headers_too_large"}') == 1
 
 
 def test_too_many_headers_is_a_431_the_sdk_raises(gateway_factory: GatewayFactory) -> None:
@@ -102,7 +95,7 @@ def test_too_many_headers_is_a_431_the_sdk_raises(gateway_factory: GatewayFactor
                 model="claude-haiku-4-5", max_tokens=10, messages=HI, extra_headers=many
             )
         assert caught.value.status_code == 431
-        assert metric(gw, 'stopwise_connections_refused_total{reason="too_many_headers"}') == 1
+        assert gw.metric('stopwise_connections_refused_total{reason="too_many_headers"}') == 1
         # Under the limit, the same request goes through.
         gw.anthropic().messages.create(
             model="claude-haiku-4-5", max_tokens=10, messages=HI, extra_headers=dict(list(many.items())[:20])

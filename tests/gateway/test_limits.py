@@ -54,19 +54,17 @@ def test_a_head_dribbled_a_byte_at_a_time_is_cut_at_the_header_timeout(
             break
         sock.settimeout(10)
         status, body = response_of(sock)
-        lived = time.monotonic() - started
         assert status == 408 and body["error"]["type"] == "timeout_error"  # Anthropic's shape
-        assert lived < 5
+        # Refused for the time it took, though bytes kept coming: not for its size or its count.
         assert gw.metric('stopwise_connections_refused_total{reason="header_timeout"}') == 1
         assert gw.rows() == []  # refusals are counted, not logged as requests
 
 
 def test_an_idle_connection_is_closed_at_the_header_timeout(gateway_factory: GatewayFactory) -> None:
     with gateway_factory(header_timeout=0.3) as gw, raw(gw.url) as sock:
-        started = time.monotonic()
-        status, body = response_of(sock)
-        assert status == 408 and time.monotonic() - started < 5
-        assert "error" in body
+        status, body = response_of(sock)  # answered and closed, not left open (the socket waits 10 s)
+        assert status == 408 and "error" in body
+        assert gw.metric('stopwise_connections_refused_total{reason="header_timeout"}') == 1
 
 
 def test_a_head_over_the_size_limit_is_refused_before_it_is_all_read(
@@ -111,10 +109,8 @@ def test_a_body_that_does_not_arrive_in_time_is_a_408(gateway_factory: GatewayFa
             b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
             b'content-length: 1000\r\n\r\n{"model":'
         )
-        started = time.monotonic()
         status, body = response_of(sock)  # the gateway answers and closes
         assert status == 408 and body["error"]["code"] == "request_timeout"
-        assert time.monotonic() - started < 5
         (row,) = gw.wait_rows(1)
         assert row["status"] == 408 and row["error_type"] == "request_timeout"
 
@@ -170,14 +166,13 @@ STALL = {"x-sim-fault": "stall:60"}  # the simulator sends one event (or nothing
 
 def test_the_request_deadline_ends_a_stream_with_an_error_event(gateway_factory: GatewayFactory) -> None:
     with gateway_factory(request_timeout=1.0) as gw:
-        started = time.monotonic()
         events = []
         with pytest.raises(anthropic.APIStatusError, match="longer than 1 s"):
             for event in gw.anthropic().messages.create(
                 model="claude-haiku-4-5", max_tokens=500, messages=HI, stream=True, extra_headers=STALL
             ):
                 events.append(event.type)
-        assert events[0] == "message_start" and time.monotonic() - started < 5
+        assert events == ["message_start"]  # then the deadline's error event, not the stall's end
         with pytest.raises(openai.APIStatusError) as caught:
             gw.openai().chat.completions.create(
                 model="gpt-4o", max_tokens=10, messages=HI, extra_headers=STALL
@@ -190,13 +185,11 @@ def test_the_request_deadline_ends_a_stream_with_an_error_event(gateway_factory:
 
 def test_a_silent_upstream_stream_is_timed_out_between_bytes(gateway_factory: GatewayFactory) -> None:
     with gateway_factory(upstream_idle_timeout=0.3) as gw:
-        started = time.monotonic()
         with pytest.raises(openai.APIError):
             for _ in gw.openai().chat.completions.create(
                 model="gpt-4o", max_tokens=500, messages=HI, stream=True, extra_headers=STALL
             ):
                 pass
-        took = time.monotonic() - started
         (row,) = gw.wait_rows(1)
-    assert took < 10  # the finisher's retries, each cut after 0.3 s of silence: not 5 x 600 s
-    assert row["error_type"] is not None and row["retries"] >= 1
+    # Each attempt was ended by the idle timeout (a ReadTimeout, retried), not by the stall's end.
+    assert row["error_type"] == "ReadTimeout" and row["retries"] >= 1

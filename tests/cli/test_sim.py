@@ -10,6 +10,7 @@ import time
 import anthropic
 from click.testing import CliRunner
 
+from _helpers import free_port
 from stopwise.cli import main
 
 
@@ -22,12 +23,6 @@ def test_help_lists_the_options() -> None:
 def test_bad_model_fault_option() -> None:
     result = CliRunner().invoke(main, ["sim", "--model-fault", "nonsense"])
     assert result.exit_code != 0 and "MODEL=FAULTS" in result.output
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_serves_the_sdk() -> None:

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
+import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import anthropic
 import httpx2
@@ -26,11 +25,12 @@ import openai
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from _helpers import free_port, metric
 from stopwise.finisher import Policy, RetryPolicy
 from stopwise.gateway import Settings
 from stopwise.gateway.app import Gateway
 from stopwise.gateway.server import server as gateway_server
-from stopwise.sim import serve_in_thread
+from stopwise.sim import serving
 
 #: Many rounds for small caps; retries with (almost) no waiting.
 POLICY = Policy(max_rounds=400, retry=RetryPolicy(initial_delay=0.001, max_delay=0.01))
@@ -70,30 +70,20 @@ class Recorder:
         await self.app(scope, recv, snd)
 
 
-def serve(
-    app: ASGIApp, *, lifespan: Literal["auto", "on", "off"] = "on"
-) -> contextlib.AbstractContextManager[str]:
-    return serve_in_thread(app, lifespan=lifespan)
-
-
-@contextlib.contextmanager
-def serve_gateway(app: Starlette) -> Iterator[str]:
+def serve_gateway(app: Starlette) -> contextlib.AbstractContextManager[str]:
     """A gateway app on a free loopback port under the server ``stopwise serve`` runs (its
     protocol's head limits included), in a thread; yields its URL."""
-    server = gateway_server(app, host="127.0.0.1", port=0, log_level="warning")
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the gateway did not start")
-        time.sleep(0.005)
-    port = server.servers[0].sockets[0].getsockname()[1]
+    return serving(gateway_server(app, host="127.0.0.1", port=0, log_level="warning"))
+
+
+def log_rows(path: Path) -> list[dict[str, Any]]:
+    """A request log's rows, oldest first."""
+    db = sqlite3.connect(path)
+    db.row_factory = sqlite3.Row
     try:
-        yield f"http://127.0.0.1:{port}"
+        return [dict(r) for r in db.execute("SELECT * FROM requests ORDER BY id")]
     finally:
-        server.should_exit = True
-        thread.join(10)
+        db.close()
 
 
 @dataclass
@@ -113,15 +103,11 @@ class Running:
 
     def rows(self) -> list[dict[str, Any]]:
         """The request log's rows, oldest first, once everything submitted is written."""
-        import sqlite3
-
         self.gateway.log.flush()
-        db = sqlite3.connect(self.log_path)
-        db.row_factory = sqlite3.Row
-        try:
-            return [dict(r) for r in db.execute("SELECT * FROM requests ORDER BY id")]
-        finally:
-            db.close()
+        return log_rows(self.log_path)
+
+    def metric(self, series: str) -> float:
+        return metric(httpx2.get(f"{self.url}/metrics").text, series)
 
     def wait_rows(self, n: int, timeout: float = 5.0) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
@@ -144,12 +130,6 @@ class Running:
         return client
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Process:
     """``stopwise serve`` as a child process (what SIGTERM and SIGKILL are tried on)."""
@@ -160,21 +140,10 @@ class Process:
     output: Path  # its stdout and stderr
 
     def metric(self, series: str) -> float:
-        text = httpx2.get(f"{self.url}/metrics").text
-        for line in text.splitlines():
-            if line.startswith(series + " "):
-                return float(line.rsplit(" ", 1)[1])
-        raise AssertionError(f"no {series} in\n{text}")
+        return metric(httpx2.get(f"{self.url}/metrics").text, series)
 
     def rows(self) -> list[dict[str, Any]]:
-        import sqlite3
-
-        db = sqlite3.connect(self.log_path)
-        db.row_factory = sqlite3.Row
-        try:
-            return [dict(r) for r in db.execute("SELECT * FROM requests ORDER BY id")]
-        finally:
-            db.close()
+        return log_rows(self.log_path)
 
 
 @contextlib.contextmanager

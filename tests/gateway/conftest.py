@@ -17,11 +17,11 @@ _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
-from _gateway import POLICY, GatewayFactory, Recorder, Running, serve, serve_gateway  # noqa: E402
+from _gateway import POLICY, GatewayFactory, Recorder, Running, serve_gateway  # noqa: E402
 
 from stopwise.gateway import Settings, create_app  # noqa: E402
 from stopwise.sim import create_app as create_sim  # noqa: E402
-from stopwise.sim import quiet_dropped_connections  # noqa: E402
+from stopwise.sim import quiet_dropped_connections, serve_in_thread  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +32,7 @@ def recorder() -> Recorder:
 
 @pytest.fixture(scope="session")
 def sim_url(recorder: Recorder) -> Iterator[str]:
-    with serve(recorder, lifespan="off") as url:
+    with serve_in_thread(recorder) as url:
         yield url
 
 

@@ -4,18 +4,13 @@ process output; a non-loopback listener without client keys is refused."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import anthropic
 import httpx2
 import openai
 import pytest
-from _gateway import GatewayFactory, Recorder, Running
+from _gateway import GatewayFactory, Recorder, Running, serve_process
 
 from stopwise.gateway import ConfigError, ModelRoute, Settings, check_bind, is_loopback
 from stopwise.gateway.auth import KeyPolicy
@@ -124,48 +119,12 @@ def test_settings_repr_hides_keys() -> None:
     assert SECRET not in repr(settings)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_a_key_never_reaches_the_log_or_the_process_output(sim_url: str, tmp_path: Path) -> None:
     """``stopwise serve`` as a process, with bodies logged and debug logging: a distinctive key
     sent in every way a client sends one appears in no byte of the database (and its WAL) and
     nowhere in stdout or stderr."""
-    port = free_port()
-    log_path = tmp_path / "keys.db"
-    env = {**os.environ, "STOPWISE_LOG_BODIES": "1", "STOPWISE_CONFIG": str(tmp_path / "none.toml")}
-    (tmp_path / "none.toml").write_text("")
-    cmd = [
-        sys.executable,
-        "-c",
-        "from stopwise.cli import main; main()",
-        "serve",
-        "--port",
-        str(port),
-        "--anthropic-base-url",
-        sim_url,
-        "--openai-base-url",
-        f"{sim_url}/v1",
-        "--log-path",
-        str(log_path),
-        "--log-level",
-        "debug",
-    ]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if httpx2.get(f"{url}/healthz").status_code == 200:
-                    break
-            except httpx2.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
+    with serve_process(sim_url, tmp_path, "--log-level", "debug", STOPWISE_LOG_BODIES="1") as gw:
+        url = gw.url
         with anthropic.Anthropic(base_url=url, api_key=SECRET, max_retries=0) as claude:
             claude.messages.create(
                 model="claude-haiku-4-5", max_tokens=40, messages=[{"role": "user", "content": "hi"}]
@@ -182,17 +141,15 @@ def test_a_key_never_reaches_the_log_or_the_process_output(sim_url: str, tmp_pat
             )
         httpx2.post(f"{url}/v1/messages", content=b"{nope", headers={"x-api-key": SECRET})
         httpx2.get(f"{url}/nowhere", headers={"authorization": f"Bearer {SECRET}"})
-    finally:
-        proc.terminate()
-        out, err = proc.communicate(timeout=10)
-    assert b"Application startup complete" in err  # the output was captured
-    assert SECRET.encode() not in out and SECRET.encode() not in err
-    files = list(tmp_path.glob("keys.db*"))
+        gw.proc.terminate()  # a clean stop: the log is flushed
+        gw.proc.wait(timeout=10)
+    output = gw.output.read_bytes()
+    assert b"Application startup complete" in output  # the output was captured
+    assert SECRET.encode() not in output
+    files = list(tmp_path.glob("serve.db*"))
     assert files
     for f in files:
         assert SECRET.encode() not in f.read_bytes(), f.name
-    import sqlite3
-
-    db = sqlite3.connect(log_path)
-    assert db.execute("SELECT COUNT(*) FROM requests").fetchone()[0] == 5  # the 404 is not an API route
-    assert db.execute("SELECT COUNT(*) FROM requests WHERE request_body IS NOT NULL").fetchone()[0] >= 4
+    rows = gw.rows()
+    assert len(rows) == 5  # the 404 is not an API route
+    assert sum(r["request_body"] is not None for r in rows) >= 4

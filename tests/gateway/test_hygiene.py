@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx2
 import orjson
 import pytest
-from _gateway import GatewayFactory, serve, serve_process
+from _gateway import GatewayFactory, serve_process
 from hypothesis import given
 from hypothesis import strategies as st
 from starlette.applications import Starlette
@@ -25,6 +25,7 @@ from stopwise.gateway import ConfigError, load_settings
 from stopwise.gateway.metrics import MAX_ERROR_TYPES, MAX_LABEL_LENGTH, GatewayMetrics
 from stopwise.gateway.record import Exchange
 from stopwise.gateway.redact import redact_query
+from stopwise.sim import serve_in_thread
 
 # What an upstream says about the account behind the key, and what it says about the answer.
 ACCOUNT_HEADERS = {
@@ -62,7 +63,7 @@ def echo_upstream() -> Iterator[str]:
     app = Starlette(
         routes=[Route("/v1/messages/count_tokens", echo, methods=["POST"]), Route("/v1/models", echo)]
     )
-    with serve(app, lifespan="off") as url:
+    with serve_in_thread(app) as url:
         yield url
 
 

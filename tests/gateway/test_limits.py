@@ -14,10 +14,6 @@ import openai
 import orjson
 import pytest
 from _gateway import GatewayFactory, Running
-from hypothesis import given
-from hypothesis import strategies as st
-
-from stopwise.gateway.body import depth_over
 
 HI = [{"role": "user", "content": "hi"}]
 
@@ -34,13 +30,6 @@ def response_of(sock: socket.socket) -> tuple[int, dict[str, Any]]:
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     return int(head.split(b" ", 2)[1]), orjson.loads(body)
-
-
-def metric(gw: Running, series: str) -> float:
-    for line in httpx2.get(f"{gw.url}/metrics").text.splitlines():
-        if line.startswith(series + " "):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError(series)
 
 
 # -- the request head -------------------------------------------------------------------------
@@ -65,19 +54,17 @@ def test_a_head_dribbled_a_byte_at_a_time_is_cut_at_the_header_timeout(
             break
         sock.settimeout(10)
         status, body = response_of(sock)
-        lived = time.monotonic() - started
         assert status == 408 and body["error"]["type"] == "timeout_error"  # Anthropic's shape
-        assert lived < 5
-        assert metric(gw, 'stopwise_connections_refused_total{reason="header_timeout"}') == 1
+        # Refused for the time it took, though bytes kept coming: not for its size or its count.
+        assert gw.metric('stopwise_connections_refused_total{reason="header_timeout"}') == 1
         assert gw.rows() == []  # refusals are counted, not logged as requests
 
 
 def test_an_idle_connection_is_closed_at_the_header_timeout(gateway_factory: GatewayFactory) -> None:
     with gateway_factory(header_timeout=0.3) as gw, raw(gw.url) as sock:
-        started = time.monotonic()
-        status, body = response_of(sock)
-        assert status == 408 and time.monotonic() - started < 5
-        assert "error" in body
+        status, body = response_of(sock)  # answered and closed, not left open (the socket waits 10 s)
+        assert status == 408 and "error" in body
+        assert gw.metric('stopwise_connections_refused_total{reason="header_timeout"}') == 1
 
 
 def test_a_head_over_the_size_limit_is_refused_before_it_is_all_read(
@@ -95,7 +82,7 @@ def test_a_head_over_the_size_limit_is_refused_before_it_is_all_read(
         sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * 5000)
         status, body = response_of(sock)
         assert status == 431 and body["error"]["code"] == "headers_too_large"  # OpenAI's shape
-        assert metric(gw, 'stopwise_connections_refused_total{reason="headers_too_large"}') == 1
+        assert gw.metric('stopwise_connections_refused_total{reason="headers_too_large"}') == 1
 
 
 def test_too_many_headers_is_a_431_the_sdk_raises(gateway_factory: GatewayFactory) -> None:
@@ -106,7 +93,7 @@ def test_too_many_headers_is_a_431_the_sdk_raises(gateway_factory: GatewayFactor
                 model="claude-haiku-4-5", max_tokens=10, messages=HI, extra_headers=many
             )
         assert caught.value.status_code == 431
-        assert metric(gw, 'stopwise_connections_refused_total{reason="too_many_headers"}') == 1
+        assert gw.metric('stopwise_connections_refused_total{reason="too_many_headers"}') == 1
         # Under the limit, the same request goes through.
         gw.anthropic().messages.create(
             model="claude-haiku-4-5", max_tokens=10, messages=HI, extra_headers=dict(list(many.items())[:20])
@@ -122,10 +109,8 @@ def test_a_body_that_does_not_arrive_in_time_is_a_408(gateway_factory: GatewayFa
             b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
             b'content-length: 1000\r\n\r\n{"model":'
         )
-        started = time.monotonic()
         status, body = response_of(sock)  # the gateway answers and closes
         assert status == 408 and body["error"]["code"] == "request_timeout"
-        assert time.monotonic() - started < 5
         (row,) = gw.wait_rows(1)
         assert row["status"] == 408 and row["error_type"] == "request_timeout"
 
@@ -156,26 +141,6 @@ def test_json_at_the_limit_goes_through(gw: Running) -> None:
     assert answer.content
 
 
-def _depth(obj: object) -> int:
-    if isinstance(obj, dict):
-        return 1 + max((_depth(v) for v in obj.values()), default=0)
-    if isinstance(obj, list):
-        return 1 + max((_depth(v) for v in obj), default=0)
-    return 0
-
-
-json_values = st.recursive(
-    st.none() | st.integers() | st.text(max_size=3),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=3),
-    max_leaves=30,
-)
-
-
-@given(json_values, st.integers(min_value=0, max_value=12))
-def test_depth_over_is_the_nesting_depth_compared(obj: object, limit: int) -> None:
-    assert depth_over(obj, limit) == (_depth(obj) > limit)
-
-
 @pytest.mark.parametrize("char", ["%00", "%01", "%09", "%0a", "%0d", "%7f", "%7F"])
 def test_control_characters_in_a_model_id_are_a_400(gw: Running, char: str) -> None:
     answer = httpx2.get(f"{gw.url}/v1/models/claude{char}x", headers={"anthropic-version": "2023-06-01"})
@@ -201,14 +166,13 @@ STALL = {"x-sim-fault": "stall:60"}  # the simulator sends one event (or nothing
 
 def test_the_request_deadline_ends_a_stream_with_an_error_event(gateway_factory: GatewayFactory) -> None:
     with gateway_factory(request_timeout=1.0) as gw:
-        started = time.monotonic()
         events = []
         with pytest.raises(anthropic.APIStatusError, match="longer than 1 s"):
             for event in gw.anthropic().messages.create(
                 model="claude-haiku-4-5", max_tokens=500, messages=HI, stream=True, extra_headers=STALL
             ):
                 events.append(event.type)
-        assert events[0] == "message_start" and time.monotonic() - started < 5
+        assert events == ["message_start"]  # then the deadline's error event, not the stall's end
         with pytest.raises(openai.APIStatusError) as caught:
             gw.openai().chat.completions.create(
                 model="gpt-4o", max_tokens=10, messages=HI, extra_headers=STALL
@@ -221,13 +185,11 @@ def test_the_request_deadline_ends_a_stream_with_an_error_event(gateway_factory:
 
 def test_a_silent_upstream_stream_is_timed_out_between_bytes(gateway_factory: GatewayFactory) -> None:
     with gateway_factory(upstream_idle_timeout=0.3) as gw:
-        started = time.monotonic()
         with pytest.raises(openai.APIError):
             for _ in gw.openai().chat.completions.create(
                 model="gpt-4o", max_tokens=500, messages=HI, stream=True, extra_headers=STALL
             ):
                 pass
-        took = time.monotonic() - started
         (row,) = gw.wait_rows(1)
-    assert took < 10  # the finisher's retries, each cut after 0.3 s of silence: not 5 x 600 s
-    assert row["error_type"] is not None and row["retries"] >= 1
+    # Each attempt was ended by the idle timeout (a ReadTimeout, retried), not by the stall's end.
+    assert row["error_type"] == "ReadTimeout" and row["retries"] >= 1

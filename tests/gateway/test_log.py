@@ -141,11 +141,8 @@ def test_close_gives_up_on_a_database_that_stays_locked_and_counts_the_rows(tmp_
     with write_locked(path):
         for _ in range(3):
             log.submit(Exchange("POST", "/v1/messages").row())
-        started = time.monotonic()
-        log.close()
-        took = time.monotonic() - started
-    assert log.dropped == {"write_error": 3} and log.written == 0
-    assert took < 5  # bounded by close_timeout (and one backoff step), not by the lock
+        log.close()  # returns with the lock still held: it gave up (waiting would never end)
+        assert log.dropped == {"write_error": 3} and log.written == 0
 
 
 def test_cancelled_and_rescued_are_read_from_the_report() -> None:

@@ -8,17 +8,11 @@ import uuid
 import httpx2
 from _gateway import Running
 
+from _helpers import metric
 from stopwise.finisher import Report, RoundReport
 from stopwise.gateway.metrics import Counter, GatewayMetrics, Histogram
 from stopwise.gateway.record import Exchange
 from stopwise.outcome import State, Usage
-
-
-def value(text: str, series: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(series + " "):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError(f"no {series} in\n{text}")
 
 
 def test_counter_and_label_escaping() -> None:
@@ -76,22 +70,23 @@ def test_metrics_after_requests(gw: Running) -> None:
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain; version=0.0.4")
     text = r.text
     rounds = rows[0]["rounds"]
-    assert value(text, 'stopwise_requests_total{route="/v1/messages",status="200"}') == 2
-    assert value(text, 'stopwise_requests_total{route="/v1/messages",status="400"}') == 1
-    assert value(text, 'stopwise_rounds_total{dialect="anthropic",mode="prefill"}') == rounds - 1
+    assert metric(text, 'stopwise_requests_total{route="/v1/messages",status="200"}') == 2
+    assert metric(text, 'stopwise_requests_total{route="/v1/messages",status="400"}') == 1
+    assert metric(text, 'stopwise_rounds_total{dialect="anthropic",mode="prefill"}') == rounds - 1
     assert (
-        value(text, 'stopwise_stop_reasons_total{dialect="anthropic",stop_reason="max_tokens"}') == rounds - 1
+        metric(text, 'stopwise_stop_reasons_total{dialect="anthropic",stop_reason="max_tokens"}')
+        == rounds - 1
     )
-    assert value(text, 'stopwise_stop_reasons_total{dialect="anthropic",stop_reason="end_turn"}') == 2
-    assert value(text, 'stopwise_stop_reasons_normalized_total{reason="max_tokens"}') == rounds - 1
-    assert value(text, 'stopwise_truncations_rescued_total{dialect="anthropic"}') == 1
-    assert value(text, 'stopwise_final_states_total{dialect="anthropic",state="complete"}') == 2
-    assert value(text, 'stopwise_retries_total{dialect="anthropic"}') == 1
-    assert value(text, 'stopwise_request_duration_seconds_count{route="/v1/messages"}') == 3
-    assert value(text, 'stopwise_time_to_first_byte_seconds_count{route="/v1/messages"}') == 3
+    assert metric(text, 'stopwise_stop_reasons_total{dialect="anthropic",stop_reason="end_turn"}') == 2
+    assert metric(text, 'stopwise_stop_reasons_normalized_total{reason="max_tokens"}') == rounds - 1
+    assert metric(text, 'stopwise_truncations_rescued_total{dialect="anthropic"}') == 1
+    assert metric(text, 'stopwise_final_states_total{dialect="anthropic",state="complete"}') == 2
+    assert metric(text, 'stopwise_retries_total{dialect="anthropic"}') == 1
+    assert metric(text, 'stopwise_request_duration_seconds_count{route="/v1/messages"}') == 3
+    assert metric(text, 'stopwise_time_to_first_byte_seconds_count{route="/v1/messages"}') == 3
     out = rows[0]["output_tokens"] + rows[1]["output_tokens"]
-    assert value(text, 'stopwise_tokens_total{model="claude-haiku-4-5",kind="output"}') == out
-    assert value(text, "stopwise_requests_in_flight") == 0
+    assert metric(text, 'stopwise_tokens_total{model="claude-haiku-4-5",kind="output"}') == out
+    assert metric(text, "stopwise_requests_in_flight") == 0
     assert "stopwise_upstream_errors_total" in text and 'type="invalid_json"' not in text
     # Every sample line is NAME{labels} VALUE.
     sample = re.compile(r'^[a-z_]+(\{([a-z_]+="([^"\\]|\\.)*",?)*\})? [-+0-9.eInf]+$')
@@ -106,4 +101,4 @@ def test_upstream_errors_by_type(gw: Running) -> None:
     )
     gw.wait_rows(1)
     text = httpx2.get(f"{gw.url}/metrics").text
-    assert value(text, 'stopwise_upstream_errors_total{type="insufficient_quota"}') == 1
+    assert metric(text, 'stopwise_upstream_errors_total{type="insufficient_quota"}') == 1

@@ -76,7 +76,7 @@ def logs_cmd(
     config_path: Path | None,
 ) -> None:
     """Recent requests through `stopwise serve`."""
-    from ..gateway.query import LogNotFound, outcome, recent
+    from ..gateway.query import LogNotFound, recent
 
     path = _resolve(log_path, config_path)
     try:
@@ -113,7 +113,7 @@ def logs_cmd(
             str(r["status"]),
             "" if r["rounds"] is None else str(r["rounds"]),
             shown,
-            outcome(r),
+            r["outcome"],
             "" if r["output_tokens"] is None else str(r["output_tokens"]),
             "" if r["latency_ms"] is None else f"{r['latency_ms']:.0f}",
             r["error_type"] or "",
@@ -149,11 +149,13 @@ def stats_cmd(as_json: bool, log_path: Path | None, config_path: Path | None) ->
         "outcomes: "
         + ", ".join(f"{name} {n}" for name, n in sorted(s["outcomes"].items(), key=lambda x: -x[1]))
     )
+    # One line however many error types follow (the terminal wraps it): a pair is never split.
     out.print(
         f"errors: {errors['failed'] + errors['cut']} ({errors['rate']:.1%}): failed {errors['failed']}, "
         f"cut {errors['cut']}; abandoned by the client {s['abandoned']}, "
         f"ended by the gateway {s['ended_by_gateway']}"
-        + "".join(f"; {k} {v}" for k, v in errors["by_type"].items())
+        + "".join(f"; {k} {v}" for k, v in errors["by_type"].items()),
+        soft_wrap=True,
     )
     reasons = Table("stop reason", "final", "per round", box=None, title="stop reasons", title_justify="left")
     names = list(dict.fromkeys([*s["stop_reasons"]["final"], *s["stop_reasons"]["per_round"]]))

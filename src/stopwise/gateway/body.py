@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -57,6 +58,9 @@ async def read_body(request: Request, limit: int, timeout: float) -> bytes:
 
 
 def parse_body(body: bytes, max_depth: int) -> dict[str, Any]:
+    """The body's JSON object, as ``json.loads`` reads it (but an integer beyond 64 bits, which
+    orjson reads as a float), or a :class:`GatewayError` 400: ``invalid_json`` (not UTF-8, not
+    JSON, a control character in a string, NaN, not an object) or ``json_too_deep``."""
     try:
         obj: Any = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -65,23 +69,34 @@ def parse_body(body: bytes, max_depth: int) -> dict[str, Any]:
         ) from None
     if not isinstance(obj, dict):
         raise GatewayError(400, "invalid_json", "the request body must be a JSON object")
-    # Fewer brackets than the limit cannot nest past it: most bodies skip the walk.
-    if body.count(b"{") + body.count(b"[") > max_depth and depth_over(obj, max_depth):
+    if depth_over(obj, max_depth):
         raise GatewayError(400, "json_too_deep", f"the request body nests deeper than {max_depth} levels")
     return obj
 
 
+_is_dict = dict.__instancecheck__
+_is_list = list.__instancecheck__
+
+
 def depth_over(obj: object, limit: int) -> bool:
     """Whether ``obj`` nests more than ``limit`` arrays and objects deep (the top level is 1).
-    A loop with its own stack: recursion would meet Python's limit before the JSON's."""
-    if not isinstance(obj, dict | list):
-        return False
-    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(obj, 1)]
-    while stack:
-        node, depth = stack.pop()
+
+    Level by level, each level's containers picked out by C loops (``chain``, ``filter`` with
+    ``dict.__instancecheck__``) instead of a Python loop over every value, and no recursion,
+    which would meet Python's limit before the JSON's. A 175 KB body of tool schemas and
+    content blocks 1.05 -> 0.48 ms, one quoting source files 0.19 -> 0.05 ms
+    (``bench/json_depth.py``; the bracket count that used to come first cost 0.1 ms itself).
+    A scan of the bytes, tried too, did no better: in Python it must skip strings and their
+    escapes with regex and bytes passes (0.49 and 0.69 ms on the same bodies).
+    """
+    dicts: list[dict[str, Any]] = [obj] if isinstance(obj, dict) else []
+    lists: list[list[Any]] = [obj] if isinstance(obj, list) else []
+    depth = 0
+    while dicts or lists:
+        depth += 1
         if depth > limit:
             return True
-        for child in node.values() if isinstance(node, dict) else node:
-            if isinstance(child, dict | list):
-                stack.append((child, depth + 1))
+        children = [*chain.from_iterable(map(dict.values, dicts)), *chain.from_iterable(lists)]
+        dicts = list(filter(_is_dict, children))
+        lists = list(filter(_is_list, children))
     return False

@@ -32,11 +32,7 @@ class Drain:
         self._open: dict[asyncio.Task[object], Exchange] = {}
         self._timers: dict[asyncio.Task[object], asyncio.TimerHandle] = {}
         self._ended: dict[asyncio.Task[object], GatewayError] = {}
-        self.draining = False  # the server is stopping: no new connections
-        self._shutdown: asyncio.TimerHandle | None = None
-
-    def __len__(self) -> int:
-        return len(self._open)
+        self._shutdown: asyncio.TimerHandle | None = None  # set once the server is stopping
 
     def enter(self, ex: Exchange, deadline: float | None = None) -> None:
         task = asyncio.current_task()
@@ -59,9 +55,8 @@ class Drain:
 
     def begin(self, timeout: float) -> None:
         """The server stops; open requests have ``timeout`` seconds to end by themselves."""
-        if self.draining:
+        if self._shutdown is not None:
             return
-        self.draining = True
         self._shutdown = asyncio.get_running_loop().call_later(timeout, self.expire)
 
     def expire(self) -> None:

@@ -10,9 +10,10 @@ from typing import Any
 
 import orjson
 
-__all__ = ["OUTCOMES", "LogNotFound", "outcome", "recent", "stats"]
+__all__ = ["OUTCOMES", "LogNotFound", "recent", "stats"]
 
-# What became of a request, from the recorded state and the cancel flag, first match wins:
+# What became of a request, from the recorded state and the cancel flag, first match wins (the
+# one place it is decided: `recent` reads it into each row's "outcome", `stats` counts by it):
 #   abandoned         the client went away before the end (whatever the finisher's state:
 #                     a stream left mid-round reads "failed" with 0 rounds, one left after
 #                     a capped round "truncated"; neither was handed back that way)
@@ -55,20 +56,6 @@ def _decode(row: sqlite3.Row) -> dict[str, Any]:
     return out
 
 
-def outcome(row: dict[str, Any]) -> str:
-    """:data:`_OUTCOME` for one row read back by :func:`recent`."""
-    if row.get("cancelled"):
-        return "abandoned"
-    if row.get("error_type") in ("gateway_shutdown", "request_deadline"):
-        return "ended_by_gateway"
-    state = row.get("state")
-    if state == "interrupted":
-        return "cut"
-    if state is not None:
-        return str(state)
-    return "failed" if (row.get("status") or 0) >= 400 else "answered"
-
-
 def recent(
     path: Path,
     *,
@@ -78,8 +65,9 @@ def recent(
     stop_reason: str | None = None,
     with_bodies: bool = False,
 ) -> list[dict[str, Any]]:
-    """The newest rows first. ``stop_reason`` matches the final reason raw or normalized
-    (``max_tokens`` and ``length`` are both ``max_tokens`` normalized)."""
+    """The newest rows first, each with its ``outcome`` (:data:`OUTCOMES`). ``stop_reason``
+    matches the final reason raw or normalized (``max_tokens`` and ``length`` are both
+    ``max_tokens`` normalized)."""
     where: list[str] = []
     args: list[Any] = []
     if model is not None:
@@ -91,7 +79,7 @@ def recent(
     if stop_reason is not None:
         where.append("(stop_reason = ? OR stop_reason_normalized = ?)")
         args += [stop_reason, stop_reason]
-    sql = "SELECT * FROM requests"
+    sql = f"SELECT *, {_OUTCOME} AS outcome FROM requests"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY id DESC LIMIT ?"
@@ -108,6 +96,20 @@ def recent(
     return rows
 
 
+# One scan: the rows grouped by every column a figure is counted by, and summed within each
+# group; the figures are then folded from the groups (a few hundred on a real log, however
+# many rows) instead of one query per figure, each its own scan of the table.
+_GROUPS = f"""SELECT {_OUTCOME}, cancelled, rounds, stop_reason, stop_reasons, state, model, error_type,
+    status, COUNT(*), SUM(rescued), SUM(retries), SUM(input_tokens), SUM(output_tokens),
+    SUM(cache_read_input_tokens), SUM(cache_creation_input_tokens)
+FROM requests
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9"""
+
+
+def _by_count(counts: Counter[str]) -> dict[str, int]:
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def stats(path: Path) -> dict[str, Any]:
     """Stop reason distribution (final and per round), truncations rescued, rounds, tokens by
     model, error rates, and what became of each request (:data:`OUTCOMES`). Requests the
@@ -115,99 +117,95 @@ def stats(path: Path) -> dict[str, Any]:
     rounds (cut short, often none finished) stay out of the rounds figures."""
     db = _open(path)
     try:
-        total = db.execute("SELECT COUNT(*) FROM requests").fetchone()[0]
-        outcomes = dict(db.execute(f"SELECT {_OUTCOME} AS o, COUNT(*) FROM requests GROUP BY o ORDER BY o"))
-        finisher = db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(rounds), 0), COALESCE(MAX(rounds), 0), COALESCE(SUM(rescued), 0),"
-            " COALESCE(SUM(retries), 0) FROM requests WHERE rounds IS NOT NULL AND NOT cancelled"
-        ).fetchone()
-        finisher_total = db.execute("SELECT COUNT(*) FROM requests WHERE rounds IS NOT NULL").fetchone()[0]
-        final = {
-            (r[0] or "none"): r[1]
-            for r in db.execute(
-                "SELECT stop_reason, COUNT(*) FROM requests WHERE rounds IS NOT NULL"
-                " GROUP BY stop_reason ORDER BY COUNT(*) DESC"
-            )
-        }
-        per_round: Counter[str] = Counter()
-        for (reasons,) in db.execute("SELECT stop_reasons FROM requests WHERE stop_reasons IS NOT NULL"):
-            per_round.update(r or "none" for r in orjson.loads(reasons))
-        states = dict(
-            db.execute(
-                "SELECT state, COUNT(*) FROM requests WHERE state IS NOT NULL AND NOT cancelled"
-                " GROUP BY state"
-            )
-        )
-        rounds_hist = {
-            str(r[0]): r[1]
-            for r in db.execute(
-                "SELECT rounds, COUNT(*) FROM requests WHERE rounds IS NOT NULL AND NOT cancelled"
-                " GROUP BY rounds ORDER BY rounds"
-            )
-        }
-        tokens = [
-            {
-                "model": r["model"],
-                "requests": r["requests"],
-                "input_tokens": r["input_tokens"],
-                "output_tokens": r["output_tokens"],
-                "cache_read_input_tokens": r["cache_read"],
-                "cache_creation_input_tokens": r["cache_creation"],
-            }
-            for r in db.execute(
-                "SELECT model, COUNT(*) AS requests, COALESCE(SUM(input_tokens), 0) AS input_tokens,"
-                " COALESCE(SUM(output_tokens), 0) AS output_tokens,"
-                " COALESCE(SUM(cache_read_input_tokens), 0) AS cache_read,"
-                " COALESCE(SUM(cache_creation_input_tokens), 0) AS cache_creation"
-                " FROM requests WHERE model IS NOT NULL GROUP BY model ORDER BY output_tokens DESC"
-            )
-        ]
-        errors = {
-            str(r[0]): r[1]
-            for r in db.execute(
-                "SELECT error_type, COUNT(*) FROM requests WHERE error_type IS NOT NULL"
-                " GROUP BY error_type ORDER BY COUNT(*) DESC"
-            )
-        }
-        # Failed: an error the client was handed; not a request it left, one the gateway ended
-        # or a stream cut past resuming (each counted as what it is).
-        failed = db.execute(
-            f"SELECT COUNT(*) FROM requests WHERE {_OUTCOME} NOT IN ('abandoned', 'ended_by_gateway', 'cut')"
-            " AND (status >= 400 OR error_type IS NOT NULL)"
-        ).fetchone()[0]
-        cancelled = db.execute("SELECT COUNT(*) FROM requests WHERE cancelled").fetchone()[0]
-        by_status = {
-            str(r[0]): r[1] for r in db.execute("SELECT status, COUNT(*) FROM requests GROUP BY status")
-        }
+        groups = db.execute(_GROUPS).fetchall()
     finally:
         db.close()
-    finished, rounds, max_rounds, rescued, retries = finisher
+    total = finisher_total = finished = rounds = max_rounds = rescued = retries = 0
+    failed = cancelled = 0
+    outcomes: Counter[str] = Counter()
+    final: Counter[str] = Counter()
+    per_round: Counter[str] = Counter()
+    states: Counter[str] = Counter()
+    rounds_hist: Counter[int] = Counter()
+    errors: Counter[str] = Counter()
+    by_status: Counter[int | None] = Counter()
+    tokens: dict[str, list[int]] = {}
+    for g in groups:
+        out, gone, n_rounds, reason, reasons, state, model, error, status, n = g[:10]
+        n_rescued, n_retries, *n_tokens = (v or 0 for v in g[10:])
+        total += n
+        outcomes[out] += n
+        by_status[status] += n
+        if gone:
+            cancelled += n
+        if error is not None:
+            errors[error] += n
+        if reasons is not None:
+            for r in orjson.loads(reasons):
+                per_round[r or "none"] += n
+        if n_rounds is not None:
+            finisher_total += n
+            final[reason or "none"] += n
+            if not gone:
+                finished += n
+                rounds += n_rounds * n
+                max_rounds = max(max_rounds, n_rounds)
+                rescued += n_rescued
+                retries += n_retries
+                rounds_hist[n_rounds] += n
+        if state is not None and not gone:
+            states[state] += n
+        if model is not None:
+            sums = tokens.setdefault(model, [0, 0, 0, 0, 0])
+            for i, v in enumerate((n, *n_tokens)):
+                sums[i] += v
+        # Failed: an error the client was handed; not a request it left, one the gateway ended
+        # or a stream cut past resuming (each counted as what it is).
+        if out not in ("abandoned", "ended_by_gateway", "cut") and (
+            (status is not None and status >= 400) or error is not None
+        ):
+            failed += n
     return {
         "requests": total,
         "finisher_requests": finisher_total,
-        "outcomes": outcomes,
-        "stop_reasons": {"final": final, "per_round": dict(per_round.most_common())},
-        "states": states,
+        "outcomes": dict(sorted(outcomes.items())),
+        "stop_reasons": {"final": _by_count(final), "per_round": _by_count(per_round)},
+        "states": dict(sorted(states.items())),
         "truncations_rescued": rescued,
-        "truncated_returned": outcomes.get("truncated", 0),
-        "abandoned": outcomes.get("abandoned", 0),
-        "cut": outcomes.get("cut", 0),
-        "ended_by_gateway": outcomes.get("ended_by_gateway", 0),
+        "truncated_returned": outcomes["truncated"],
+        "abandoned": outcomes["abandoned"],
+        "cut": outcomes["cut"],
+        "ended_by_gateway": outcomes["ended_by_gateway"],
         "rounds": {
             "total": rounds,
             "mean": round(rounds / finished, 2) if finished else 0.0,
             "max": max_rounds,
-            "histogram": rounds_hist,
+            "histogram": {str(k): v for k, v in sorted(rounds_hist.items())},
         },
         "retries": retries,
-        "tokens_by_model": tokens,
+        "tokens_by_model": [
+            {
+                "model": model,
+                "requests": n,
+                "input_tokens": inp,
+                "output_tokens": outp,
+                "cache_read_input_tokens": read,
+                "cache_creation_input_tokens": created,
+            }
+            for model, (n, inp, outp, read, created) in sorted(
+                tokens.items(), key=lambda kv: (-kv[1][2], kv[0])
+            )
+        ],
         "errors": {
             # Errors are what failed and what was cut: both reached the client as an error.
-            "rate": round((failed + outcomes.get("cut", 0)) / total, 4) if total else 0.0,
+            "rate": round((failed + outcomes["cut"]) / total, 4) if total else 0.0,
             "failed": failed,
-            "cut": outcomes.get("cut", 0),
+            "cut": outcomes["cut"],
             "cancelled": cancelled,
-            "by_type": errors,
-            "by_status": by_status,
+            "by_type": _by_count(errors),
+            "by_status": {
+                str(k): v
+                for k, v in sorted(by_status.items(), key=lambda kv: (kv[0] is not None, kv[0] or 0))
+            },
         },
     }

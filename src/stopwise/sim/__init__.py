@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from .app import create_app, quiet_dropped_connections
-from .background import running, serve_in_thread
+from .background import running, serve_in_thread, serving
 from .behaviors import BEHAVIORS, PREAMBLE
 from .config import SimConfig
 from .conversation import Turn
@@ -37,6 +37,7 @@ __all__ = [
     "quiet_dropped_connections",
     "running",
     "serve_in_thread",
+    "serving",
     "tokenize",
 ]
 

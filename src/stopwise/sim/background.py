@@ -14,17 +14,13 @@ import uvicorn
 from .app import create_app, quiet_dropped_connections
 from .config import SimConfig
 
-__all__ = ["running", "serve_in_thread"]
+__all__ = ["running", "serve_in_thread", "serving"]
 
 
 @contextlib.contextmanager
-def serve_in_thread(
-    app: Any, *, lifespan: Literal["auto", "on", "off"] = "off", start_timeout: float = 10.0
-) -> Iterator[str]:
-    """Serve ``app`` on a free loopback port for the duration of the block; yields its URL."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan=lifespan)
-    )
+def serving(server: uvicorn.Server, *, start_timeout: float = 10.0) -> Iterator[str]:
+    """Run ``server`` (bound to 127.0.0.1, port 0 for a free one) in a thread for the duration
+    of the block; yields its URL."""
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + start_timeout
@@ -38,6 +34,14 @@ def serve_in_thread(
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def serve_in_thread(
+    app: Any, *, lifespan: Literal["auto", "on", "off"] = "off", start_timeout: float = 10.0
+) -> contextlib.AbstractContextManager[str]:
+    """Serve ``app`` on a free loopback port for the duration of the block; yields its URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan=lifespan)
+    return serving(uvicorn.Server(config), start_timeout=start_timeout)
 
 
 @contextlib.contextmanager

@@ -334,34 +334,46 @@ def headers(up: str, tmp: Path) -> None:
             print(f"headers: {name}: {status} in {(time.monotonic() - started) * 1000:.0f} ms")
 
 
-async def _post_all(url: str, body: bytes, n: int) -> list[int]:
-    async with httpx2.AsyncClient(timeout=120) as c:
-        answers = await asyncio.gather(*(c.post(url, content=body) for _ in range(n)))
-    return [r.status_code for r in answers]
+async def _post_all(url: str, body: bytes, n: int, headers: dict[str, str]) -> list[tuple[int, int]]:
+    async with httpx2.AsyncClient(timeout=600) as c:
+        answers = await asyncio.gather(*(c.post(url, content=body, headers=headers) for _ in range(n)))
+    return [(r.status_code, int(r.headers.get("x-stopwise-rounds", "0"))) for r in answers]
+
+
+# (name, route, max_tokens, upstream headers): the simulator answers a 30 MiB prompt with a 400
+# (prompt too long) unless told its window is larger.
+_BODY_CASES = (
+    ("one round", "/v1/messages", 8192, {"x-sim-context-window": "100000000"}),
+    ("continued", "/v1/messages", 300, {"x-sim-context-window": "100000000"}),
+    ("refused (400)", "/v1/messages", 10, {}),
+    ("passed through", "/v1/messages/count_tokens", 10, {}),
+)
 
 
 def bodies(up: str, tmp: Path) -> None:
     mib = 30
     text = "a" * (mib * 1024 * 1024 - 200)
-    for route in ("/v1/messages", "/v1/messages/count_tokens"):
+    for name, route, max_tokens, headers in _BODY_CASES:
         body = httpx2.Request(
             "POST",
             "http://x",
             json={
                 "model": "claude-haiku-4-5",
-                "max_tokens": 10,
+                "max_tokens": max_tokens,
                 "messages": [{"role": "user", "content": text}],
             },
         ).content
-        with gateway(up, tmp, max_body_bytes=64 * 1024 * 1024) as gw:
+        with gateway(up, tmp, max_body_bytes=64 * 1024 * 1024, upstream_timeout=600) as gw:
             idle = status_kb(gw.proc.pid, "VmRSS")
 
-            codes = asyncio.run(_post_all(f"{gw.url}{route}", body, 10))
+            answers = asyncio.run(_post_all(f"{gw.url}{route}", body, 10, headers))
             peak = status_kb(gw.proc.pid, "VmHWM")
             per_mb = (peak - idle) / 1024 / (10 * len(body) / 2**20)
+            codes = sorted({c for c, _ in answers})
+            rounds = sorted({r for _, r in answers})
             print(
-                f"bodies: {route}: 10 x {len(body) / 2**20:.0f} MiB, statuses {sorted(set(codes))}; "
-                f"peak RSS {peak / 1024:.0f} MB over idle {idle / 1024:.0f} MB: "
+                f"bodies: {name} ({route}): 10 x {len(body) / 2**20:.0f} MiB, statuses {codes}, "
+                f"rounds {rounds}; peak RSS {peak / 1024:.0f} MB over idle {idle / 1024:.0f} MB: "
                 f"{per_mb:.2f} MB per MB of body"
             )
 

@@ -123,7 +123,8 @@ class AnthropicState(Dialect):
         self.sent_start = False
         self.next_index = 0
         self.open_text: int | None = None  # downstream index of a text block whose stop is not out
-        self.round = _Round(Plan("initial", request), AnthropicAccumulator(), None, 0)
+        # A placeholder until the first round begins: the small fields only (see Dialect.request).
+        self.round = _Round(self.caller_plan("initial", None), AnthropicAccumulator(), None, 0)
 
     @property
     def messages(self) -> list[dict[str, Any]]:

@@ -170,7 +170,8 @@ class OpenAIDialect(Dialect):
         self.passthrough_body: dict[str, Any] = {}  # n > 1: the body as the upstream sent it
         self._plain: _PlainChunk | None = None  # see take_plain
         self._learn: tuple[bytes, str] | None = None  # a chunk just passed on unchanged
-        self.round = _Round(Plan("initial", request), OpenAIAccumulator(), None)
+        # A placeholder until the first round begins: the small fields only (see Dialect.request).
+        self.round = _Round(self.caller_plan("initial", None), OpenAIAccumulator(), None)
 
     # -- plans ----------------------------------------------------------------------------------
     def _with_usage(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -342,7 +342,7 @@ async def _post_all(url: str, body: bytes, n: int, headers: dict[str, str]) -> l
 
 # (name, route, max_tokens, upstream headers): the simulator answers a 30 MiB prompt with a 400
 # (prompt too long) unless told its window is larger.
-_BODY_CASES = (
+_BODY_CASES: tuple[tuple[str, str, int, dict[str, str]], ...] = (
     ("one round", "/v1/messages", 8192, {"x-sim-context-window": "100000000"}),
     ("continued", "/v1/messages", 300, {"x-sim-context-window": "100000000"}),
     ("refused (400)", "/v1/messages", 10, {}),

@@ -71,7 +71,7 @@ def _body_of(request: httpx2.Request) -> dict[str, Any] | None:
 def _upstream_request(original: httpx2.Request, send: Send) -> httpx2.Request:
     # The caller's own body unchanged (a first round, usually): its bytes as they came, which
     # also spares a second copy of a large body in memory.
-    data = original.content if send.caller else orjson.dumps(send.body)
+    data = original.content if send.caller else send.data or orjson.dumps(send.body)
     headers = httpx2.Headers(original.headers)  # the caller's, Host included
     headers.pop("transfer-encoding", None)
     headers["content-length"] = str(len(data))

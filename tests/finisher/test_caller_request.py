@@ -7,6 +7,7 @@ conversation."""
 from __future__ import annotations
 
 import gc
+import inspect
 import tracemalloc
 from typing import Any
 
@@ -16,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stopwise.finisher import Policy, RetryPolicy
+from stopwise.finisher.dialect import Plan
 from stopwise.testing import run
 from stopwise.testing.model import PREAMBLES, Behaviour, Fault, Model, Step, Truth
 from stopwise.testing.render import anthropic_reply, caller_events, stream_text
@@ -133,3 +135,64 @@ def test_a_one_round_request_holds_its_conversation_once() -> None:
     # with is a placeholder round: it held the parsed request until a head came).
     waiting = _AT_UPSTREAM[0] - before
     assert waiting < 0.1 * len(raw), f"{waiting / len(raw):.2f}x the body held while the upstream answers"
+
+
+def test_a_later_round_holds_its_request_as_bytes() -> None:
+    # The first answer is cut at max_tokens, so a second request goes up: the conversation again
+    # plus the answer so far. What is held while the upstream answers it is that request's
+    # bytes, not the conversation as objects as well.
+    big = "All work and no play makes a long prompt. " * 200_000
+    raw = orjson.dumps(
+        {
+            "model": "claude-opus-4-6",
+            "max_tokens": 4,
+            "stream": True,
+            "messages": [{"role": "user", "content": big}],
+        }
+    )
+    at_upstream: list[int] = []
+    # The round's own bytes are allowed: orjson reserves many times what it writes (untouched
+    # pages, which RSS does not count and tracemalloc does), so they are left out by where they
+    # were made, and their length is counted instead.
+    lines, first = inspect.getsourcelines(Plan.freeze)
+    dumps_line = first + next(i for i, line in enumerate(lines) if "orjson.dumps" in line)
+    not_the_bytes = tracemalloc.Filter(False, inspect.getfile(Plan), lineno=dumps_line)
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        request.read()
+        gc.collect()
+        others = tracemalloc.take_snapshot().filter_traces([not_the_bytes])
+        at_upstream.append(sum(t.size for t in others.traces) + len(request.content))
+        cut = len(at_upstream) == 1
+        message = {
+            "id": f"msg_later{len(at_upstream)}",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-opus-4-6",
+            "content": [{"type": "text", "text": "The first part and " if cut else "the rest of it."}],
+            "stop_reason": "max_tokens" if cut else "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 5, "output_tokens": 4 if cut else 3},
+        }
+        reply = anthropic_reply(message, stream=True, pieces=2)
+        return httpx2.Response(200, headers=reply.headers, stream=httpx2.ByteStream(b"".join(reply.chunks)))
+
+    client = httpx2.Client(transport=FinisherTransport(httpx2.MockTransport(answer)))
+    request = client.build_request(
+        "POST", "http://127.0.0.1:9/v1/messages", content=raw, headers={"content-type": "application/json"}
+    )
+    tracemalloc.start()
+    try:
+        before = sum(t.size for t in tracemalloc.take_snapshot().traces)
+        response = client.send(request, stream=True)
+        text = response.read()
+        response.close()
+    finally:
+        tracemalloc.stop()
+        client.close()
+    assert len(at_upstream) == 2
+    assert stream_text(caller_events(text)).startswith("The first part and")
+    # The second request's bytes (the body again, and a little more) and little else; before,
+    # the parsed conversation stayed beside them: 2.00x.
+    second = at_upstream[1] - before
+    assert second < 1.2 * len(raw), f"{second / len(raw):.2f}x the body held while a later round runs"

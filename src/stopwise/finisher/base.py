@@ -148,7 +148,11 @@ class Finisher:
         attempts = 0
         while True:
             assert plan is not None
-            head = yield Send(plan.body, plan.caller)
+            # Serialized now, the parsed request let go: what a round holds while it runs is its
+            # bytes (and the caller's), not the conversation as objects too.
+            plan.freeze()
+            self.dialect.let_go()
+            head = yield Send(plan.body, plan.caller, plan.data)
             if isinstance(head, Failure):
                 delay = self._retry_delay(None, attempts)
                 if delay is None:

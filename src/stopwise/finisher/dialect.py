@@ -29,6 +29,9 @@ from .report import RoundReport
 
 __all__ = ["Dialect", "Ledger", "Plan"]
 
+# The fields of a request that hold its size (the conversation): not kept between rounds.
+_BULK = ("messages", "system")
+
 
 @dataclass(slots=True)
 class Plan:
@@ -45,6 +48,15 @@ class Plan:
     # The caller's own request, unchanged: it goes as the bytes that came, and ``body`` is then
     # only its small fields (Dialect.head), not the messages (see Dialect.request).
     caller: bool = False
+    # Any other plan, once it is sent (freeze): its bytes, and ``body`` only its small fields.
+    data: bytes | None = None
+
+    def freeze(self) -> None:
+        """Serialized for sending: the bytes are kept, the conversation as objects is not (a
+        long conversation would be held twice for the round's whole life)."""
+        if not self.caller and self.data is None:
+            self.data = orjson.dumps(self.body)
+            self.body = {k: v for k, v in self.body.items() if k not in _BULK}
 
 
 @dataclass(slots=True)
@@ -112,10 +124,6 @@ class Ledger:
         return self.budget(bigger)
 
 
-# The fields of a request that hold its size (the conversation): not kept between rounds.
-_BULK = ("messages", "system")
-
-
 class Dialect(ABC):
     name: str
 
@@ -152,8 +160,14 @@ class Dialect(ABC):
             self._request = None
 
     def whole(self, plan: Plan) -> dict[str, Any]:
-        """``plan``'s body with nothing left out (the caller's request for the caller's plan)."""
-        return self.request if plan.caller else plan.body
+        """``plan``'s body with nothing left out (the caller's request for the caller's plan,
+        read again from its bytes for a plan that was sent)."""
+        if plan.caller:
+            return self.request
+        if plan.data is not None:
+            body: dict[str, Any] = orjson.loads(plan.data)
+            return body
+        return plan.body
 
     def caller_plan(self, mode: str, max_tokens: int | None) -> Plan:
         """The caller's own request again, as it came."""

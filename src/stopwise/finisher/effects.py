@@ -4,7 +4,7 @@ touch sockets and clocks.
 
 Engine yields           driver sends back
 -------------           -----------------
-Send(body, caller)      Head(status, headers), or Failure(exc) if no response came
+Send(body, caller, data)  Head(status, headers), or Failure(exc) if no response came
 Read(emit)              the next bytes of the current upstream body; b"" at its end;
                         Failure(exc) if the connection broke. A stream's ``emit`` bytes go
                         downstream first (what the last read released: one effect per read)
@@ -33,6 +33,8 @@ class Send:
     # The caller's own request, unchanged: the driver sends the caller's bytes, and ``body`` is
     # only its small fields (Dialect.head).
     caller: bool = False
+    # Any other request: its bytes (Plan.freeze); ``body`` is then only its small fields.
+    data: bytes | None = None
 
 
 # Not frozen: one is made per upstream read of every stream, and a frozen dataclass's

@@ -125,7 +125,8 @@ def run(
         value = None
         if isinstance(effect, Send):
             number = len(result.requests)
-            sent = body if effect.caller else effect.body  # the caller's own: its bytes go
+            # The caller's own: its bytes go; any other: the bytes the engine made of it.
+            sent = body if effect.caller else orjson.loads(effect.data) if effect.data else effect.body
             result.requests.append(sent)
             reply = upstream(sent, number) if callable(upstream) else _nth(upstream, number)
             if reply.fail == "connect":

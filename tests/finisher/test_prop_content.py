@@ -165,11 +165,15 @@ COUNTEREXAMPLES = [
         13,
         (Step(), Step(cut=3, misbehave="repeat", words=4)),
     ),
-    # Faithful all through: the second round's reply writes the whole kept text again, which
-    # the seam removes (a long repeat followed by the dropped word: the documented rule); the
-    # check once judged the removed copy at the first of the two equal spans, which nothing
-    # precedes.
+    # Faithful all through: the second round's reply writes the whole kept text again, which the
+    # seam removed (8 characters, 2 words, followed by the dropped word); the check then judged
+    # the removed copy at the first of the two equal spans, which nothing precedes. Now a whole
+    # answer written again must be longer to be taken for a restart, and this one is kept.
     ("0 001000 0 001000 00", 4, ()),
+    # Faithful too: the second round's reply writes the whole kept ``| answer`` again (the
+    # table's next cell), which nothing before it could show was not the document's own: it was
+    # removed, and the next round went on from a text the document never had.
+    ("| answer | answer | the |\n|---|---|---|\n| the | the | the |", 4, ()),
     # A CJK run: the reply writes the kept text's last "word" ``䴺垙0`` again, then the dropped
     # ``䴺垙``: too short to prove a repeat (the run may repeat itself), so kept, which the
     # report did not call uncertain.

@@ -410,6 +410,8 @@ def _strip_reopened_fence(
 #   the kept text is not already periodic with the square's period (the last _PERIODIC
 #   characters of the kept text equal those one period before: a model's repeat has no such
 #   period), or, in a markdown table row, only the repeat reading keeps the header's column count.
+#   When the square is (nearly) all the kept text, so that nothing before it can show the kept
+#   text is not periodic, it must be _WHOLE_CHARS characters long.
 #   These limits are measured, not guessed: bench/seam_quality.py finds no false deletion with
 #   them in 4 x 10,000 cuts of real documents (docs/benchmarks.md).
 # - The reply starts with neither (the model went on differently): a repeat of _LOOSE_WORDS
@@ -424,6 +426,7 @@ _MIN_CJK = 2
 _PERIODIC = 3
 _RESTART_CHARS = 32
 _PROBE = 16
+_WHOLE_CHARS = 16
 
 
 def _boundary(kept: str, j: int) -> bool:
@@ -506,13 +509,22 @@ def _unmistakable(kept: str, length: int, whitespace: str) -> bool:
     # A periodic run (a table's or a list's identical rows, ``0, 0, 0``, identical lines): the
     # kept text already repeats with the square's period, so one more period is as likely
     # content. A model's repeat has no such period: the text before it is whatever came before.
-    if (s + s).find(s, 1) < len(s):
-        return False  # the square is itself a run of one unit (``0000``, ``abab``): as likely content
+    if (s + s).find(s, 1) < len(s) or (s + whitespace + s).find(s, 1) < len(s) + len(whitespace):
+        # The square is itself a run of one unit (``0000``, ``abab``; with the seam's whitespace
+        # in it, ``the the the`` + `` `` + ``the the the``): as likely content.
+        return False
     period = length + len(whitespace)
-    earlier = kept[: len(kept) - period]
+    earlier = kept[: max(0, len(kept) - period)]
     same = 0
     while same < _PERIODIC and same < len(earlier) and earlier[-1 - same] == kept[-1 - same]:
         same += 1
+    if same == len(earlier) < _PERIODIC:
+        # Too little before the square to tell (nothing at all: the reply writes the whole
+        # answer again), which a model restarting the answer and a document that begins by
+        # repeating itself write alike. Only a longer one is taken for a restart: a short
+        # answer written twice (``| answer`` + `` | answer | the |``, ``0 001000`` + `` 0
+        # 001000 00``) is as likely the document's own.
+        return length >= _WHOLE_CHARS
     return same < _PERIODIC
 
 

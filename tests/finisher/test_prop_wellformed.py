@@ -8,12 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 
 from stopwise.finisher import Policy, RetryPolicy
 from stopwise.testing import run
 from stopwise.testing.render import differences, sdk_anthropic, sdk_openai
-from stopwise.testing.strategies import Behaviour, behaviours
+from stopwise.testing.strategies import Behaviour, RoundFault, behaviours
 
 POLICY = Policy(retry=RetryPolicy(initial_delay=0.001, max_delay=0.01))
 PROPS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -103,6 +103,20 @@ def test_anthropic_streams_accumulate_to_the_non_stream_answer(b: Behaviour) -> 
 
 @PROPS
 @given(behaviours(dialect="openai"))
+# Found by random runs: the stream's last round began with ``the the the``, the kept text's last
+# line, before the dropped word, and the seam took it for a repeat (long, and the character
+# before the kept copy is not the square's last): but ``the the the`` with the seam's space
+# between the copies is a run of ``the ``, as likely content. The body run, cut elsewhere, kept
+# it: the two answers differed by those words.
+@example(
+    Behaviour(
+        "openai",
+        "gpt-4o",
+        2048,
+        "the\n\nthe\n\nthe the the the the the the the the",
+        (RoundFault("break", 2), RoundFault("cut", 10)),
+    )
+)
 def test_openai_streams_accumulate_to_the_non_stream_answer(b: Behaviour) -> None:
     got, want = _both(b)
     assert got == want, "\n".join(differences(got, want))

@@ -30,6 +30,7 @@ from stopwise.finisher.seam import (
     repair,
     structure_at,
     undecided,
+    unsettled,
 )
 from stopwise.sim import BEHAVIORS, PREAMBLE, full_document, tokenize
 from stopwise.sim.behaviors import continuation_text
@@ -300,6 +301,27 @@ def test_undecided_while_a_fence_line_may_be_arriving() -> None:
     seam = Seam("```python\nx = 1", "\n")
     assert undecided(seam, "``", st)
     assert not undecided(seam, "y = 2\nz = 3\n", st)
+
+
+# -- unsettled: what a reply cut inside its undecided head leaves open ------------------------------
+def test_a_cut_reply_that_stops_inside_a_repeat_is_unsettled() -> None:
+    """Found by random runs of invariant 3: a reply cut while it repeats the kept text's last
+    words, before it reached their end, was joined as content (``thequarter and the nort``)."""
+    seam = back_off("Revenue grew in every quarter and the north region led the")
+    assert unsettled(seam, "quarter and the nort", Structure())
+    # The repeat and then the dropped word: repair removes it, settled. New text is settled.
+    assert not unsettled(seam, "quarter and the north region led the totals", Structure())
+    assert not unsettled(seam, "totals by a wide margin", Structure())
+
+
+def test_a_cut_reply_that_starts_like_a_faithful_one_is_unsettled_only_inside_a_provable_repeat() -> None:
+    # ``the | the`` starts with the dropped ``the``, as a faithful reply does, but every repeat
+    # it may be growing into is long and not periodic: repair would remove it, had it gone on.
+    table = back_off("the\n\n| the | the | the | the |\n|---|---|---|---|\n\nthe")
+    assert unsettled(table, "the | the", structure_at(table.kept))
+    # A table of identical rows going on with its own period is content as much as a repeat.
+    rows = back_off("| a | a |\n| a | a |\n| a | a |\n|")
+    assert not unsettled(rows, "| a | a |\n| a", structure_at(rows.kept))
 
 
 # -- oracle -----------------------------------------------------------------------------------------

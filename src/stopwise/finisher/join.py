@@ -17,6 +17,8 @@ nothing is lost and nothing shown twice; the divergence is noted for the report.
 
 from __future__ import annotations
 
+import re
+
 from . import seam as seams
 from .text import Head
 
@@ -31,6 +33,8 @@ UNDECIDED = "a cut continuation ended in a head that could be a preamble or cont
 #: The longest answer :meth:`Join.again` asks for again rather than continuing (a token or
 #: two, cut: asking again re-bills the prompt, not this).
 _ONE_WORD = 48
+#: The whitespace and the start of a word that end what the reply matched of the shown tail.
+_OWN_WORD = re.compile(r"\s+\S*\Z")
 
 
 class Join:
@@ -103,4 +107,12 @@ class Join:
             self.matched += 1
         if i < len(text) and self.matched < len(self.shown):
             self.diverged = True
+            if self.shown[self.matched :].strip():
+                # The reply wrote the seam's whitespace (maybe the start of the shown word too),
+                # then other text: it went on with a word of its own, not the shown one (`` by``
+                # after `` the``, `` three`` after `` two``). That word joins after the shown one
+                # with the whitespace the reply put before it, so what of them was matched goes
+                # out after all: ``the by``, never ``theby`` or ``twohree``.
+                own = _OWN_WORD.search(self.shown, 0, self.matched)
+                return (own.group() if own else "") + text[i:]
         return text[i:]

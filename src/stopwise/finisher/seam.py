@@ -20,6 +20,7 @@ Three pieces, all pure functions on strings:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 __all__ = [
@@ -409,6 +410,8 @@ def _strip_reopened_fence(
 #   the kept text is not already periodic with the square's period (the last _PERIODIC
 #   characters of the kept text equal those one period before: a model's repeat has no such
 #   period), or, in a markdown table row, only the repeat reading keeps the header's column count.
+#   When the square is (nearly) all the kept text, so that nothing before it can show the kept
+#   text is not periodic, it must be _WHOLE_CHARS characters long.
 #   These limits are measured, not guessed: bench/seam_quality.py finds no false deletion with
 #   them in 4 x 10,000 cuts of real documents (docs/benchmarks.md).
 # - The reply starts with neither (the model went on differently): a repeat of _LOOSE_WORDS
@@ -423,6 +426,7 @@ _MIN_CJK = 2
 _PERIODIC = 3
 _RESTART_CHARS = 32
 _PROBE = 16
+_WHOLE_CHARS = 16
 
 
 def _boundary(kept: str, j: int) -> bool:
@@ -461,15 +465,18 @@ def _repeats(kept: str, body: str) -> list[int]:
 def _may_grow(kept: str, body: str) -> bool:
     """``body`` may still become a longer repeat: it occurs in ``kept`` at a word boundary
     short of its end."""
-    if not body:
-        return True
+    return not body or next(_growing(kept, body), None) is not None
+
+
+def _growing(kept: str, body: str) -> Iterator[int]:
+    """Where ``body`` (not empty) occurs in ``kept`` at a word boundary short of its end: the
+    starts of the repeats of the kept text's end it may still grow into."""
     probe = body[:_PROBE]
     j = kept.find(probe)
     while 0 <= j < len(kept) - len(body):
         if _boundary(kept, j) and kept.startswith(body, j):
-            return True
+            yield j
         j = kept.find(probe, j + 1)
-    return False
 
 
 def _words(s: str) -> int:
@@ -502,13 +509,22 @@ def _unmistakable(kept: str, length: int, whitespace: str) -> bool:
     # A periodic run (a table's or a list's identical rows, ``0, 0, 0``, identical lines): the
     # kept text already repeats with the square's period, so one more period is as likely
     # content. A model's repeat has no such period: the text before it is whatever came before.
-    if (s + s).find(s, 1) < len(s):
-        return False  # the square is itself a run of one unit (``0000``, ``abab``): as likely content
+    if (s + s).find(s, 1) < len(s) or (s + whitespace + s).find(s, 1) < len(s) + len(whitespace):
+        # The square is itself a run of one unit (``0000``, ``abab``; with the seam's whitespace
+        # in it, ``the the the`` + `` `` + ``the the the``): as likely content.
+        return False
     period = length + len(whitespace)
-    earlier = kept[: len(kept) - period]
+    earlier = kept[: max(0, len(kept) - period)]
     same = 0
     while same < _PERIODIC and same < len(earlier) and earlier[-1 - same] == kept[-1 - same]:
         same += 1
+    if same == len(earlier) < _PERIODIC:
+        # Too little before the square to tell (nothing at all: the reply writes the whole
+        # answer again), which a model restarting the answer and a document that begins by
+        # repeating itself write alike. Only a longer one is taken for a restart: a short
+        # answer written twice (``| answer`` + `` | answer | the |``, ``0 001000`` + `` 0
+        # 001000 00``) is as likely the document's own.
+        return length >= _WHOLE_CHARS
     return same < _PERIODIC
 
 
@@ -697,31 +713,84 @@ def undecided(seam: Seam, reply: str, structure: Structure) -> bool:
 
 
 def uncertain(seam: Seam, reply: str, structure: Structure) -> bool:
-    """After :func:`repair`: the reply began with a stretch of what the answer ends in (some
-    words, not a stray one) that was kept because it is not provably a repeat: text that repeats
-    itself (code writing a line twice, a refrain) reads the same either way. It stays, as
-    content must, and the report says the seam is uncertain."""
+    """After :func:`repair`: the reply began with a stretch of what the answer ends in that was
+    kept because it is not provably a repeat: text that repeats itself (code writing a line
+    twice, a refrain, a CJK run written again) reads the same either way. It stays, as content
+    must, and the report says the seam is uncertain. A stretch is worth saying so when it is
+    some words, not a stray one, or when a model's repeat would look exactly so: the kept
+    text's end again, then the seam's whitespace and the dropped word (``䴺垙0`` again before
+    the dropped ``䴺垙``)."""
     plan = _plan(seam, reply, structure, final=True)
     if plan is None or plan[2]:
         return False
     kept = seam.kept
-    return any(
-        length >= _LOOSE_CHARS and len(kept[len(kept) - length :].split()) >= _LOOSE_WORDS
-        for length in _repeats(kept, plan[1])
-    )
+    body = plan[1]
+    d = seam.dropped.strip()
+    for length in _repeats(kept, body):
+        s = kept[len(kept) - length :]
+        if length >= _LOOSE_CHARS and len(s.split()) >= _LOOSE_WORDS:
+            return True
+        after = body[length:]
+        rest = after.lstrip()
+        if (
+            d
+            and rest.startswith(d)
+            and after[: len(after) - len(rest)] == seam.whitespace
+            and (length >= _MIN_CJK or not _is_cjk_run(s))
+        ):
+            return True
+    return False
 
 
 def unsettled(seam: Seam, reply: str, structure: Structure) -> bool:
-    """The reply so far could still turn out to be a preamble, a reopened fence, or the cut word
-    written again (``Cont``, a fence line not yet ended, ``ans`` of ``answ``): what a round cut
-    there leaves open, which no reading of what arrived can settle. (A repeat that might still
-    grow is settled by what arrived: :func:`repair` removes what it is so far.)"""
+    """The reply so far could still turn out to be a preamble, a reopened fence, the cut word
+    written again, or a repeat of the kept text (``Cont``, a fence line not yet ended, ``ans`` of
+    ``answ``, a repeat the cut stopped): what a round cut there leaves open, which no reading of
+    what arrived can settle. A reply that already holds a repeat :func:`repair` removes is
+    settled by it; so is one that nothing it could have gone on with would make a repeat."""
     text = _without_head(seam, reply, structure, final=False)
     if text is None:
         return True
     body = text.lstrip()
     if len(body) == len(text) and _may_rewrite(seam, body):
         return True
-    # The start of what may be a repeat of the kept text, still too short to be one (``def`` of
-    # ``def x(x):``): content, or a repeat the cut stopped.
-    return _may_grow(seam.kept, body) and not _loose(body.rstrip())
+    kept = seam.kept
+    if not body or (_may_grow(kept, body) and not _loose(body.rstrip())):
+        return True  # the start of what may be a repeat, still too short to be one
+    plan = _plan(seam, reply, structure, final=True)
+    if plan is None or plan[2]:
+        return False
+    return _stopped_repeat(seam, body)
+
+
+def _stopped_repeat(seam: Seam, body: str) -> bool:
+    """``body``, all a cut reply holds, holds no repeat :func:`repair` removes, but would have,
+    had the reply gone on: content, or a repeat of the kept text's end the cut stopped, which
+    joined as content would show what may be a copy (and the next round would go on after it).
+    Two ways it can be one:
+
+    - ``body`` is a stretch of the kept text short of its end (``quarter and the nort`` of
+      ``…quarter and the north region led``): it is left open when each repeat of the kept
+      text's end it may be growing into would be removed, followed by the seam's whitespace and
+      the dropped word. (Not a table's identical rows going on with the period the kept text
+      already has: content as much as a repeat, so kept.)
+    - ``body`` repeats the kept text's end and stops right after it, or after the start of the
+      dropped word (``x = x + 1\n    return`` of ``…x = x + 1\n    return``, dropped `` x``):
+      whether the dropped word follows, which makes it removed, is what the cut did not say."""
+    kept = seam.kept
+    grown = [kept[j:] for j in _growing(kept, body)]
+    if grown and all(_removed(seam, s) for s in grown):
+        return True
+    d = seam.dropped.strip()
+    for length in _repeats(kept, body):
+        rest = body[length:].lstrip()
+        if len(rest) < len(d) and d.startswith(rest) and _removed(seam, body[:length]):
+            return True
+    return False
+
+
+def _removed(seam: Seam, repeat: str) -> bool:
+    """A reply made of ``repeat`` (an end of the kept text), the seam's whitespace and the
+    dropped word would have ``repeat`` removed."""
+    d = seam.dropped.strip()
+    return bool(d) and bool(_repeat_length(seam, repeat + seam.whitespace + d, final=True))

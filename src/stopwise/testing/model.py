@@ -880,14 +880,38 @@ def only_repeats_removed(got: str, truth: str, kept: int = 0) -> bool:
     if got == truth:
         return True
     ops = difflib.SequenceMatcher(None, truth, got, autojunk=False).get_opcodes()
-    for tag, i1, i2, j1, j2 in ops:
+    for n, (tag, i1, i2, j1, j2) in enumerate(ops):
         if tag == "equal":
             continue
-        if tag == "insert" and kept > 0 and got[j1:j2].strip() in got[:j1]:
+        # Which of two equal copies the diff calls the removed (or inserted) one is arbitrary:
+        # in "0 001000 0 001000 00" less "0 001000 " it picks the first, which nothing precedes.
+        # The span may slide over the equal text on either side of it (the result is the same
+        # string), so it is judged where it slides to.
+        before = ops[n - 1][2] - ops[n - 1][1] if n and ops[n - 1][0] == "equal" else 0
+        after = ops[n + 1][2] - ops[n + 1][1] if n + 1 < len(ops) and ops[n + 1][0] == "equal" else 0
+        if tag == "insert" and kept > 0 and _a_copy(got, j1, j2, before, after):
             # A seam the report calls uncertain: the model began with what the answer ends in
             # and it could not be told from content, so it stayed (each note allows one).
             kept -= 1
             continue
-        if tag != "delete" or truth[i1:i2].strip() not in truth[:i1]:
+        if tag != "delete" or not _a_copy(truth, i1, i2, before, after):
             return False
     return True
+
+
+def _a_copy(text: str, i: int, j: int, before: int, after: int) -> bool:
+    """``text[i:j]`` (less its whitespace), slid by up to ``before`` characters back or
+    ``after`` forward over text equal to it, is a copy of text that comes before it."""
+    if text[i:j].strip() in text[:i]:
+        return True
+    for k in range(1, before + 1):  # back: the character before the span equals its last
+        if text[i - k] != text[j - k]:
+            break
+        if text[i - k : j - k].strip() in text[: i - k]:
+            return True
+    for k in range(after):  # forward: the character after the span equals its first
+        if j + k >= len(text) or text[i + k] != text[j + k]:
+            break
+        if text[i + k + 1 : j + k + 1].strip() in text[: i + k + 1]:
+            return True
+    return False

@@ -52,4 +52,4 @@ def finisher_for(
         if dialect == "anthropic"
         else OpenAIDialect(body, ledger, source)
     )
-    return Finisher(strategy, policy=ledger.policy, memory=memory)
+    return Finisher(strategy)

@@ -39,13 +39,6 @@ def _request_block(block: dict[str, Any]) -> dict[str, Any] | None:
 
 class AnthropicPlans(AnthropicState):
     # -- plans ----------------------------------------------------------------------------------
-    def first_plan(self) -> Plan:
-        budget = self.ledger.budget(self.max_tokens)
-        if budget is not None and budget != self.max_tokens:
-            body = {**self.request, "max_tokens": max(budget, 1)}
-            return Plan("initial", body, max_tokens=body.get("max_tokens"))
-        return self.caller_plan("initial", self.head.get("max_tokens"))
-
     def _breakpoints(self, messages: list[dict[str, Any]]) -> int:
         count = 0
         for part in (self.request.get("system"), self.request.get("tools"), messages):
@@ -151,13 +144,6 @@ class AnthropicPlans(AnthropicState):
                 ours.pop()
         body = self._body(ours, prefill=False, max_tokens=plan.max_tokens)
         return Plan(mode, body, plan.max_tokens, continues=True)
-
-    def with_max_tokens(self, plan: Plan, max_tokens: int) -> Plan | None:
-        current = plan.body.get("max_tokens")
-        if isinstance(current, int) and current <= max_tokens:
-            return None
-        body = {**self.whole(plan), "max_tokens": max_tokens}
-        return Plan(plan.mode, body, max_tokens, plan.prefill, continues=plan.continues)
 
     def _bigger(self, plan: Plan) -> int | None:
         """A retry's budget for an answer that must come whole: more than the last round had."""

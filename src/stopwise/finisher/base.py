@@ -21,8 +21,8 @@ from ..outcome import Outcome, State
 from ..sse import SSEDecoder
 from .dialect import Dialect, Plan
 from .effects import Emit, Failure, Finish, Forward, Head, Read, Send, Sleep, Start
-from .models import ModelMemory, ceiling_from_error, is_prefill_rejection, is_trailing_whitespace_rejection
-from .policy import Policy, RetryPolicy
+from .models import ceiling_from_error, is_prefill_rejection, is_trailing_whitespace_rejection
+from .policy import RetryPolicy
 from .report import Report, RoundReport
 
 __all__ = ["Engine", "Finisher", "Plan"]
@@ -109,18 +109,12 @@ def passing(err: APIError, retry: RetryPolicy) -> bool:
 
 
 class Finisher:
-    def __init__(
-        self,
-        dialect: Dialect,
-        *,
-        policy: Policy,
-        memory: ModelMemory,
-        rand: Callable[[], float] = random.random,
-    ) -> None:
+    def __init__(self, dialect: Dialect, *, rand: Callable[[], float] = random.random) -> None:
         self.dialect = dialect
         self.ledger = dialect.ledger
-        self.policy = policy
-        self.memory = memory
+        # The ledger's: a dialect may narrow the caller's policy (OpenAI's n > 1 is not resumed).
+        self.policy = dialect.ledger.policy
+        self.memory = dialect.ledger.memory
         self.rand = rand
         self.started = False  # the downstream stream head went out
         self.upstream_headers: dict[str, str] = {}

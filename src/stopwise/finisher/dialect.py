@@ -27,7 +27,11 @@ from .models import ModelMemory
 from .policy import Policy
 from .report import RoundReport
 
-__all__ = ["Dialect", "Ledger", "Plan"]
+__all__ = ["NO_PROGRESS", "Dialect", "Ledger", "Plan"]
+
+#: The report's note when continuing stopped because a round added nothing and its budget could
+#: not grow: the answer is returned truncated, as far as it got.
+NO_PROGRESS = "a continuation round added nothing and max_tokens could not grow: returned truncated"
 
 # The fields of a request that hold its size (the conversation): not kept between rounds.
 _BULK = ("messages", "system")
@@ -111,7 +115,10 @@ class Ledger:
         grows = plan.max_tokens is not None and nxt is not None and nxt > plan.max_tokens
         again = abandoned and not self.head_retried
         self.head_retried = abandoned
-        return plan.mode == "initial" or progressed or grows or again, nxt
+        go_on = plan.mode == "initial" or progressed or grows or again
+        if not go_on:
+            self.note(NO_PROGRESS)
+        return go_on, nxt
 
     def grown(self, previous: int | None, ceiling: int | None) -> int | None:
         """The max_tokens of the next continuation round (``Policy.grow_max_tokens``)."""
@@ -173,8 +180,27 @@ class Dialect(ABC):
         """The caller's own request again, as it came."""
         return Plan(mode, self.head, max_tokens, caller=True)
 
-    @abstractmethod
-    def first_plan(self) -> Plan: ...
+    #: The request field that caps the answer (OpenAI's newer models take
+    #: ``max_completion_tokens``).
+    cap_key = "max_tokens"
+
+    def first_plan(self) -> Plan:
+        """The caller's request, as it came unless the policy's output budget is smaller."""
+        cap = self.head.get(self.cap_key)
+        cap = cap if isinstance(cap, int) and not isinstance(cap, bool) else None
+        budget = self.ledger.budget(cap)
+        if budget is not None and budget != cap:
+            return Plan("initial", {**self.request, self.cap_key: max(budget, 1)}, max(budget, 1))
+        return self.caller_plan("initial", self.head.get(self.cap_key))
+
+    def with_max_tokens(self, plan: Plan, max_tokens: int) -> Plan | None:
+        """``plan`` again with a smaller cap (a ceiling learned from a 400); None if it asked
+        for no more than that already."""
+        current = plan.body.get(self.cap_key)
+        if isinstance(current, int) and current <= max_tokens:
+            return None
+        body = {**self.whole(plan), self.cap_key: max_tokens}
+        return Plan(plan.mode, body, max_tokens, plan.prefill, continues=plan.continues)
 
     @abstractmethod
     def begin_round(self, plan: Plan) -> None:
@@ -237,9 +263,6 @@ class Dialect(ABC):
 
     @abstractmethod
     def replan_without_prefill(self, plan: Plan) -> Plan: ...
-
-    @abstractmethod
-    def with_max_tokens(self, plan: Plan, max_tokens: int) -> Plan | None: ...
 
     @abstractmethod
     def has_content(self) -> bool: ...

@@ -61,12 +61,14 @@ class Join:
 
     @classmethod
     def again(cls, text: str) -> Join | None:
-        """The answer so far is one short word (no whitespace to back off to, or only before it): a
+        """The answer so far is one short word (no whitespace to back off to, or only before it), or
+        whitespace alone: a
         continue turn would have to send it whole and could not tell a rewrite of it, or a
         missing space, from new text. The question is asked again instead, and what the new
         answer writes of ``text`` is matched and dropped. None when a continue turn is right."""
         words = text.split()
-        if len(words) != 1 or len(words[0]) > _ONE_WORD:
+        # Whitespace alone is asked again too: a continue turn would have nothing to send.
+        if len(words) > 1 or (words and len(words[0]) > _ONE_WORD):
             return None
         return cls(text)
 

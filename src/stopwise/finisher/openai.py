@@ -188,13 +188,6 @@ class OpenAIDialect(Dialect):
         messages = self.request.get("messages")
         return list(messages) if isinstance(messages, list) else []
 
-    def first_plan(self) -> Plan:
-        budget = self.ledger.budget(self.max_tokens)
-        if budget is not None and budget != self.max_tokens:
-            body = {**self.request, self.cap_key: max(budget, 1)}
-            return Plan("initial", body, body.get(self.cap_key))
-        return self.caller_plan("initial", self.head.get(self.cap_key))
-
     def _continue(self, mode: str, max_tokens: int | None) -> Plan | None:
         if max_tokens is not None and max_tokens <= 0:
             return None
@@ -224,12 +217,6 @@ class OpenAIDialect(Dialect):
 
     def replan_without_prefill(self, plan: Plan) -> Plan:
         return plan  # there is no prefill on this wire
-
-    def with_max_tokens(self, plan: Plan, max_tokens: int) -> Plan | None:
-        current = plan.body.get(self.cap_key)
-        if isinstance(current, int) and current <= max_tokens:
-            return None
-        return Plan(plan.mode, {**self.whole(plan), self.cap_key: max_tokens}, max_tokens)
 
     def _bigger(self, plan: Plan) -> int | None:
         current = plan.body.get(self.cap_key)

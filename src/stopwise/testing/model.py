@@ -718,10 +718,15 @@ def _misbehave(text: str, off: int, step: Step) -> tuple[int, str, bool]:
         return off, PREAMBLES[step.preamble % len(PREAMBLES)], True
     if kind == "fence":
         fence: str | None = None
-        for line in before.split("\n")[:-1]:  # whole lines only: a fence line being cut is no fence yet
+        lines = before.split("\n")
+        for line in lines[:-1]:  # whole lines only: a fence line being cut is no fence yet
             s = line.lstrip()
             if s.startswith("```"):
                 fence = s[3:].strip() if fence is None else None
+        if lines[-1].strip() == "```":
+            # Three backticks alone, last, close an open fence however the line goes on (a
+            # closing fence has no tag); a continue turn's kept text often ends on one.
+            fence = None
         if fence is not None:
             return off, f"```{fence}\n", True
         return off, "", False

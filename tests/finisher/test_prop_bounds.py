@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stopwise.finisher import Policy, RetryPolicy
+from stopwise.finisher import ModelMemory, Policy, RetryPolicy
 from stopwise.testing import run
 from stopwise.testing.model import Asked, Behaviour, Fault, Model, Step, Truth, answer_of, tokens
 from stopwise.testing.strategies import texts
@@ -175,3 +175,35 @@ def test_the_default_policy_finishes_a_long_answer_from_a_small_cap(
     )
     assert result.summary["state"] == "complete"
     assert answer_of(result, dialect).text == LONG  # type: ignore[arg-type]
+
+
+@SETTINGS
+@given(st.data())
+def test_continuation_rounds_grow_max_tokens_within_the_policy_and_the_ceiling(data: st.DataObject) -> None:
+    # Invariant 6: a continuation may ask for more than the caller's cap, by the policy's factor
+    # per round at most, and never past the model's output ceiling; with a factor of 1 it never
+    # asks for more than the caller did.
+    dialect, model = data.draw(st.sampled_from(MODELS), label="model")
+    stream = data.draw(st.booleans(), label="stream")
+    text = data.draw(texts(min_size=30), label="text")
+    steps = tuple(data.draw(st.lists(faulted(stream), max_size=8), label="steps"))
+    grow = data.draw(st.sampled_from([1.0, 1.5, 2.0, 4.0]), label="grow_max_tokens")
+    cap = data.draw(st.integers(2, 60), label="max_tokens")
+    m = Model(Truth.of(text), Behaviour(steps), dialect=dialect)  # type: ignore[arg-type]
+    request = {"model": model, "max_tokens": cap, "stream": stream, "messages": list(USER)}
+    policy = Policy(grow_max_tokens=grow, max_rounds=60, retry=FAST)
+    run(request, m, dialect=dialect, policy=policy)  # type: ignore[arg-type]
+    ceiling = ModelMemory().ceiling(model)
+    assert ceiling is not None
+    asked = [max_tokens_of(a.body) for a in m.asked]
+    assert asked[0] == cap  # the caller's own request goes as it came
+    previous = cap
+    for n, mt in enumerate(asked):
+        assert mt is not None, f"request {n} has no max_tokens"
+        assert mt <= max(cap, ceiling), f"request {n} asks for {mt}, over the ceiling {ceiling}"
+        assert mt <= max(cap, int(previous * grow)), (
+            f"request {n} asks for {mt}: more than {grow} x the last round's {previous}"
+        )
+        previous = mt
+    if grow == 1.0:
+        assert all(mt == cap for mt in asked), asked

@@ -91,6 +91,7 @@ class AnthropicState(Dialect):
         super().__init__(request, ledger, source)
         self._raw: bytes | None = None  # the event being fed, as it came (see feed)
         self._plain_prefix: bytes | None = None  # how a plain text delta starts (take_plain)
+        self._plain_index: int | None = None  # the block _plain_prefix was built for
         # A caller's own prefill: the response continues it, but is not part of the response.
         self.caller_prefill: list[dict[str, Any]] = []
         last = _caller_prefill(request)

@@ -58,7 +58,12 @@ class AnthropicStream(AnthropicState):
         out = self._feed(event, raw)
         r = self.round
         plain = r.plain_text is not None and not self.outbox and not r.diverged and self.ledger.stream
-        self._plain_prefix = _PLAIN_DELTA % r.plain_text if plain else None
+        if not plain:
+            self._plain_prefix = None
+        elif self._plain_index != r.plain_text or self._plain_prefix is None:
+            # Built once per block, not on every event of it that takes the general path.
+            self._plain_index = r.plain_text
+            self._plain_prefix = _PLAIN_DELTA % r.plain_text
         return out
 
     def _feed(self, event: ServerSentEvent, raw: bytes | None) -> list[bytes]:

@@ -581,7 +581,7 @@ def _repeat_length(seam: Seam, body: str, final: bool) -> int | None:
             if not continues and _loose(s):
                 return length
         elif continues and after[: len(after) - len(rest)] == seam.whitespace:
-            if _unmistakable(kept, length, seam.whitespace):
+            if _unmistakable(kept, length, seam.whitespace) and not _cells(kept, length):
                 return length
             vote = _table_vote(seam, body, length, final)
             if vote is None:
@@ -589,6 +589,20 @@ def _repeat_length(seam: Seam, body: str, final: bool) -> int | None:
             if vote:
                 return length
     return 0
+
+
+def _cells(kept: str, length: int) -> bool:
+    """The repeat is whole cells of the markdown table row the cut is in, after its first
+    (``| answer`` after ``| the | answer``): a row's cells repeat each other as often as not (``| 0 | 0 |``,
+    ``| yes | yes |``), so length says nothing; only the table's column count can
+    (_table_vote)."""
+    s = kept[len(kept) - length :]
+    line = kept[kept.rfind("\n") + 1 :]
+    if "\n" in s or not line.lstrip().startswith("|") or not s.lstrip().startswith("|"):
+        return False
+    # From the row's start it is the row written again (a model restarting the line), which
+    # length does tell: only cells after the row's first are the row's own.
+    return bool(line[: len(line) - len(s)].strip())
 
 
 def _bars(line: str) -> int:

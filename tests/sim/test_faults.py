@@ -146,16 +146,16 @@ def test_connection_dropped_after_n_bytes(sim_url: str, claude: anthropic.Anthro
 
 
 def test_stall_then_read_timeout(sim_url: str) -> None:
-    with anthropic.Anthropic(base_url=sim_url, api_key="x", max_retries=0, timeout=0.3) as client:
-        started = time.monotonic()
-        with (
-            pytest.raises((anthropic.APITimeoutError, httpx2.ReadTimeout)),
-            client.messages.stream(
-                model=MODEL, max_tokens=20, messages=USER, extra_headers=fault("stall:2")
-            ) as s,
-        ):  # type: ignore[arg-type]
-            s.until_done()
-        assert time.monotonic() - started < 1.5
+    # The timeout is what ends it (no upper bound on time: a stall that ended after its 2 s
+    # would let the stream finish, and no error would be raised).
+    with (
+        anthropic.Anthropic(base_url=sim_url, api_key="x", max_retries=0, timeout=0.3) as client,
+        pytest.raises((anthropic.APITimeoutError, httpx2.ReadTimeout)),
+        client.messages.stream(
+            model=MODEL, max_tokens=20, messages=USER, extra_headers=fault("stall:2")
+        ) as s,
+    ):  # type: ignore[arg-type]
+        s.until_done()
 
 
 def test_slow_pacing(claude: anthropic.Anthropic) -> None:

@@ -5,6 +5,9 @@ whole event (every event then goes through the decoder)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -248,3 +251,38 @@ def test_real_shaped_openai_content_chunks_take_the_plain_path(monkeypatch) -> N
     assert result.body == b"".join(reply.chunks)
     # Six content chunks: the first is learned on the general path, the other five are taken.
     assert taken.count(True) == 5
+
+
+def test_the_seed_reports_relay_chunks_take_the_plain_path(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # The relay chunk of ../shared/examples/relay-truncation-report.txt (line 1467 of its log):
+    # ``index`` last in the choice, ``system_fingerprint`` and ``usage`` null. The report holds
+    # one content chunk; the stream here writes several in its exact shape, then its own finish
+    # chunk (``end_turn`` in place of its ``max_tokens``, so that nothing needs finishing).
+    report = Path(__file__).resolve().parents[3] / "shared" / "examples" / "relay-truncation-report.txt"
+    lines = report.read_text().splitlines()
+    line = next(x for x in lines if x.startswith("Line 1467: 'data: {") and x.endswith("}'"))
+    chunk = json.loads(line.split("'data: ", 1)[1].rstrip("'"))
+    assert list(chunk["choices"][0]) == ["delta", "logprobs", "finish_reason", "index"]
+    taken: list[bool] = []
+    take = OpenAIDialect.take_plain
+
+    def counting(self: OpenAIDialect, data: bytes) -> bool:
+        taken.append(take(self, data))
+        return taken[-1]
+
+    monkeypatch.setattr(OpenAIDialect, "take_plain", counting)
+
+    def write(delta: dict[str, object], finish: str | None) -> bytes:
+        choice = {"delta": delta, "logprobs": None, "finish_reason": finish, "index": 0}
+        return b"data: " + orjson.dumps({**chunk, "choices": [choice]}) + b"\n\n"
+
+    pieces = ["SELECT", " region", ",\n SUM(", "amount", ")"]
+    events = [write({"content": p}, None) for p in pieces] + [write({}, "end_turn"), b"data: [DONE]\n\n"]
+    body = {"model": "claude-opus-4-20250514", "messages": [], "stream": True}
+    result = run(
+        body, [Reply.stream(events)], dialect="openai", policy=Policy(retry=POLICY.retry, report_event=False)
+    )
+    assert result.body == b"".join(events)  # nothing to finish: unchanged
+    # The first read is decoded whole (the decoder settles a leading BOM on it first), the
+    # second teaches the shape, the rest take the plain path; the finish chunk and [DONE] do not.
+    assert taken == [False] + [True] * (len(pieces) - 2) + [False, False]

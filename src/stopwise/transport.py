@@ -208,15 +208,14 @@ class _SyncDriver:
     def events(self) -> Iterator[bytes]:
         try:
             send = self.engine.send
-            effect = self._step(None)
             while True:
-                kind = type(effect)
-                if kind is Read or kind is Forward:
+                effect = self._step(None)
+                while type(effect) is Read or type(effect) is Forward:
                     yield effect.emit
                     # _read and _send, inlined: this is once per upstream read.
                     try:
                         value: Any = next(self.chunks, b"")  # type: ignore[arg-type]
-                        if kind is Forward:
+                        if type(effect) is Forward:
                             take = effect.take
                             while value and take(value):
                                 yield value
@@ -229,15 +228,12 @@ class _SyncDriver:
                         _unreachable(exc, self.request)
                     if type(effect) is not Forward and (type(effect) is not Read or not effect.emit):
                         effect = self._settle(effect)
-                elif isinstance(effect, Emit):
+                if isinstance(effect, Emit):
                     yield effect.data
-                    effect = self._step(None)
                 elif isinstance(effect, Finish):
                     self._close_upstream(drain=True)
                     self._done(cancelled=False)
                     return
-                else:
-                    effect = self._step(None)
         finally:
             self.close()
 
@@ -393,15 +389,13 @@ class _AsyncDriver:
     async def events(self) -> AsyncIterator[bytes]:
         try:
             send = self.engine.send
-            value: Any = None
             while True:
-                effect = await self._step(value)
-                value = None
+                effect = await self._step(None)
                 while type(effect) is Read or type(effect) is Forward:
                     yield effect.emit
                     # _read and the engine's next step, inlined: once per upstream read.
                     try:
-                        value = await anext(self.chunks, b"")  # type: ignore[arg-type]
+                        value: Any = await anext(self.chunks, b"")  # type: ignore[arg-type]
                         if type(effect) is Forward:
                             take = effect.take
                             while value and take(value):
@@ -413,7 +407,6 @@ class _AsyncDriver:
                         effect = send(value)
                     except _UpstreamUnreachable as exc:
                         _unreachable(exc, self.request)
-                    value = None
                     if type(effect) is not Forward and (type(effect) is not Read or not effect.emit):
                         effect = await self._settle(effect)
                 if isinstance(effect, Emit):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import inspect
 import tracemalloc
+from collections.abc import Callable
 from typing import Any
 
 import httpx2
@@ -16,12 +17,13 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stopwise.finisher import Policy, RetryPolicy
-from stopwise.finisher.dialect import Plan
+from stopwise.finisher import ModelMemory, Policy, RetryPolicy
+from stopwise.finisher.anthropic import AnthropicDialect
+from stopwise.finisher.dialect import Ledger, Plan
 from stopwise.testing import run
 from stopwise.testing.model import PREAMBLES, Behaviour, Fault, Model, Step, Truth
 from stopwise.testing.render import anthropic_reply, caller_events, stream_text
-from stopwise.testing.strategies import texts
+from stopwise.testing.strategies import json_values, texts
 from stopwise.transport import FinisherTransport
 
 POLICY = Policy(max_rounds=60, retry=RetryPolicy(initial_delay=0.001, max_delay=0.01))
@@ -79,17 +81,22 @@ def test_plans_read_from_the_bytes_are_the_plans_of_the_kept_request(data: st.Da
 _AT_UPSTREAM: list[int] = []  # traced memory when the upstream gets the request
 
 
-def _answer(request: httpx2.Request) -> httpx2.Response:
-    request.read()
-    gc.collect()
-    _AT_UPSTREAM.append(tracemalloc.get_traced_memory()[0])
+def _big_request(**fields: Any) -> bytes:
+    """An 8 MB conversation, made before tracing starts: the caller's request object holds its
+    bytes anyway, so a parsed copy kept next to them is 8 MB more of traced memory."""
+    big = "All work and no play makes a long prompt. " * 200_000
+    body = {"model": "claude-opus-4-6", "stream": True, **fields}
+    return orjson.dumps({**body, "messages": [{"role": "user", "content": big}]})
+
+
+def _stream(text: str, stop: str, n: int) -> httpx2.Response:
     message = {
-        "id": "msg_held01",
+        "id": f"msg_held{n:02d}",
         "type": "message",
         "role": "assistant",
         "model": "claude-opus-4-6",
-        "content": [{"type": "text", "text": "A short answer."}],
-        "stop_reason": "end_turn",
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": stop,
         "stop_sequence": None,
         "usage": {"input_tokens": 5, "output_tokens": 4},
     }
@@ -97,23 +104,26 @@ def _answer(request: httpx2.Request) -> httpx2.Response:
     return httpx2.Response(200, headers=reply.headers, stream=httpx2.ByteStream(b"".join(reply.chunks)))
 
 
-def test_a_one_round_request_holds_its_conversation_once() -> None:
-    # An 8 MB conversation, made before tracing starts: the caller's request object holds its
-    # bytes anyway. A parsed copy kept next to them would be 8 MB more of traced memory.
-    big = "All work and no play makes a long prompt. " * 200_000
-    raw = orjson.dumps(
-        {
-            "model": "claude-opus-4-6",
-            "max_tokens": 1000,
-            "stream": True,
-            "system": "Be brief.",
-            "messages": [{"role": "user", "content": big}],
-        }
-    )
-    client = httpx2.Client(transport=FinisherTransport(httpx2.MockTransport(_answer)))
+def _client_and_request(
+    raw: bytes, upstream: Callable[[httpx2.Request], httpx2.Response]
+) -> tuple[httpx2.Client, httpx2.Request]:
+    client = httpx2.Client(transport=FinisherTransport(httpx2.MockTransport(upstream)))
     request = client.build_request(
         "POST", "http://127.0.0.1:9/v1/messages", content=raw, headers={"content-type": "application/json"}
     )
+    return client, request
+
+
+def _answer(request: httpx2.Request) -> httpx2.Response:
+    request.read()
+    gc.collect()
+    _AT_UPSTREAM.append(tracemalloc.get_traced_memory()[0])
+    return _stream("A short answer.", "end_turn", 1)
+
+
+def test_a_one_round_request_holds_its_conversation_once() -> None:
+    raw = _big_request(max_tokens=1000, system="Be brief.")
+    client, request = _client_and_request(raw, _answer)
     _AT_UPSTREAM.clear()
     tracemalloc.start()
     try:
@@ -141,15 +151,7 @@ def test_a_later_round_holds_its_request_as_bytes() -> None:
     # The first answer is cut at max_tokens, so a second request goes up: the conversation again
     # plus the answer so far. What is held while the upstream answers it is that request's
     # bytes, not the conversation as objects as well.
-    big = "All work and no play makes a long prompt. " * 200_000
-    raw = orjson.dumps(
-        {
-            "model": "claude-opus-4-6",
-            "max_tokens": 4,
-            "stream": True,
-            "messages": [{"role": "user", "content": big}],
-        }
-    )
+    raw = _big_request(max_tokens=4)
     at_upstream: list[int] = []
     # The round's own bytes are allowed: orjson reserves many times what it writes (untouched
     # pages, which RSS does not count and tracemalloc does), so they are left out by where they
@@ -164,23 +166,11 @@ def test_a_later_round_holds_its_request_as_bytes() -> None:
         others = tracemalloc.take_snapshot().filter_traces([not_the_bytes])
         at_upstream.append(sum(t.size for t in others.traces) + len(request.content))
         cut = len(at_upstream) == 1
-        message = {
-            "id": f"msg_later{len(at_upstream)}",
-            "type": "message",
-            "role": "assistant",
-            "model": "claude-opus-4-6",
-            "content": [{"type": "text", "text": "The first part and " if cut else "the rest of it."}],
-            "stop_reason": "max_tokens" if cut else "end_turn",
-            "stop_sequence": None,
-            "usage": {"input_tokens": 5, "output_tokens": 4 if cut else 3},
-        }
-        reply = anthropic_reply(message, stream=True, pieces=2)
-        return httpx2.Response(200, headers=reply.headers, stream=httpx2.ByteStream(b"".join(reply.chunks)))
+        if cut:
+            return _stream("The first part and ", "max_tokens", 1)
+        return _stream("the rest of it.", "end_turn", 2)
 
-    client = httpx2.Client(transport=FinisherTransport(httpx2.MockTransport(answer)))
-    request = client.build_request(
-        "POST", "http://127.0.0.1:9/v1/messages", content=raw, headers={"content-type": "application/json"}
-    )
+    client, request = _client_and_request(raw, answer)
     tracemalloc.start()
     try:
         before = sum(t.size for t in tracemalloc.take_snapshot().traces)
@@ -196,3 +186,24 @@ def test_a_later_round_holds_its_request_as_bytes() -> None:
     # the parsed conversation stayed beside them: 2.00x.
     second = at_upstream[1] - before
     assert second < 1.2 * len(raw), f"{second / len(raw):.2f}x the body held while a later round runs"
+
+
+_FIELDS = st.dictionaries(
+    st.sampled_from(["model", "max_tokens", "stream", "tools", "metadata"]), json_values()
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_FIELDS, st.lists(json_values()), st.none() | json_values(), st.booleans())
+def test_a_frozen_plan_keeps_its_small_fields_and_gives_back_its_whole_body(
+    fields: dict[str, Any], messages: list[Any], system: Any, caller: bool
+) -> None:
+    body = {**fields, "messages": messages, **({} if system is None else {"system": system})}
+    ledger = Ledger(Policy(), ModelMemory(), "claude-opus-4-6", False)
+    dialect = AnthropicDialect(body, ledger, orjson.dumps(body))
+    plan = dialect.caller_plan("initial", None) if caller else Plan("continue", dict(body))
+    plan.freeze()
+    assert plan.body == {k: v for k, v in body.items() if k not in ("messages", "system")}
+    assert dialect.whole(plan) == body  # read again from the bytes: nothing lost
+    plan.freeze()  # twice is once
+    assert dialect.whole(plan) == body

@@ -150,7 +150,7 @@ class AnthropicPlans(AnthropicState):
         current = plan.body.get("max_tokens")
         if not isinstance(current, int):
             return None
-        return self.ledger.bigger(current, self.memory.ceiling(self.ledger.model))
+        return self.ledger.bigger(current)
 
     def next_plan(self, outcome: Outcome, plan: Plan) -> Plan | None:
         reason = outcome.stop.normalized
@@ -195,12 +195,7 @@ class AnthropicPlans(AnthropicState):
             return None
         if not outcome.text:
             return None  # reasoning-only: continuing would spend the budget thinking again
-        go_on, nxt = self.ledger.next_continuation(
-            plan,
-            self.round.progressed,
-            self.memory.ceiling(self.ledger.model),
-            abandoned=self.round.abandoned,
-        )
+        go_on, nxt = self.ledger.next_continuation(plan, self.round.progressed, self.round.abandoned)
         if not go_on:
             return None
         planned = self._continue("continue", nxt)

@@ -100,8 +100,6 @@ class AnthropicState(Dialect):
             self.caller_prefill = (
                 [{"type": "text", "text": content}] if isinstance(content, str) else list(content or [])
             )
-        cap = request.get("max_tokens")
-        self.max_tokens = cap if isinstance(cap, int) and not isinstance(cap, bool) else None
         self.constrained = _constrained(request)
         self.thinking = isinstance(request.get("thinking"), dict) and request["thinking"].get("type") in (
             "enabled",

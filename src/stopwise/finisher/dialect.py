@@ -95,23 +95,26 @@ class Ledger:
             return max_tokens
         return left if max_tokens is None else min(max_tokens, left)
 
-    def bigger(self, current: int, ceiling: int | None) -> int | None:
+    def ceiling(self) -> int | None:
+        """The model's output ceiling, learned from a 400 or from the catalog."""
+        return self.memory.ceiling(self.model)
+
+    def bigger(self, current: int) -> int | None:
         """A retry's budget for an answer that must come whole (a cut tool call, a constrained
         answer): ``tool_budget_factor`` times the last, up to the ceiling and what
         ``max_output_tokens`` leaves; None when that is no more than the last."""
+        ceiling = self.ceiling()
         bigger = int(current * self.policy.tool_budget_factor)
         if ceiling is not None:
             bigger = min(bigger, ceiling)
         bigger = self.budget(bigger) or 0  # budget() of a number is a number
         return bigger if bigger > current else None
 
-    def next_continuation(
-        self, plan: Plan, progressed: bool, ceiling: int | None, *, abandoned: bool = False
-    ) -> tuple[bool, int | None]:
+    def next_continuation(self, plan: Plan, progressed: bool, abandoned: bool) -> tuple[bool, int | None]:
         """Whether to ask for another continuation round after ``plan``, and its max_tokens: a
         round that added nothing is worth repeating only with a larger budget, or once when its
         reply was never judged (``abandoned``: cut inside its undecided head)."""
-        nxt = self.grown(plan.max_tokens, ceiling)
+        nxt = self.grown(plan.max_tokens, self.ceiling())
         grows = plan.max_tokens is not None and nxt is not None and nxt > plan.max_tokens
         again = abandoned and not self.head_retried
         self.head_retried = abandoned
@@ -184,12 +187,16 @@ class Dialect(ABC):
     #: ``max_completion_tokens``).
     cap_key = "max_tokens"
 
+    @property
+    def max_tokens(self) -> int | None:
+        """The caller's cap, if it set one."""
+        cap = self.head.get(self.cap_key)
+        return cap if isinstance(cap, int) and not isinstance(cap, bool) else None
+
     def first_plan(self) -> Plan:
         """The caller's request, as it came unless the policy's output budget is smaller."""
-        cap = self.head.get(self.cap_key)
-        cap = cap if isinstance(cap, int) and not isinstance(cap, bool) else None
-        budget = self.ledger.budget(cap)
-        if budget is not None and budget != cap:
+        budget = self.ledger.budget(self.max_tokens)
+        if budget is not None and budget != self.max_tokens:
             return Plan("initial", {**self.request, self.cap_key: max(budget, 1)}, max(budget, 1))
         return self.caller_plan("initial", self.head.get(self.cap_key))
 

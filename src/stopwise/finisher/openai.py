@@ -151,8 +151,6 @@ class OpenAIDialect(Dialect):
         options = request.get("stream_options")
         self.wants_usage = isinstance(options, dict) and bool(options.get("include_usage"))
         self.cap_key = "max_completion_tokens" if "max_completion_tokens" in request else "max_tokens"
-        cap = request.get(self.cap_key)
-        self.max_tokens = cap if isinstance(cap, int) and not isinstance(cap, bool) else None
         self.constrained = _constrained(request)
         # The answer being built.
         self.text = ""
@@ -223,7 +221,7 @@ class OpenAIDialect(Dialect):
         if not isinstance(current, int):
             # The relay chose the cap; ask explicitly for twice what came back.
             current = max(self.ledger.rounds[-1].output_tokens, 1)
-        return self.ledger.bigger(current, self.memory.ceiling(self.ledger.model))
+        return self.ledger.bigger(current)
 
     def next_plan(self, outcome: Outcome, plan: Plan) -> Plan | None:
         if self.passthrough or outcome.state is not State.TRUNCATED:
@@ -248,12 +246,7 @@ class OpenAIDialect(Dialect):
             return None
         if not self.text.strip():
             return None  # reasoning-only: nothing visible to continue from
-        go_on, nxt = self.ledger.next_continuation(
-            plan,
-            self.round.progressed,
-            self.memory.ceiling(self.ledger.model),
-            abandoned=self.round.abandoned,
-        )
+        go_on, nxt = self.ledger.next_continuation(plan, self.round.progressed, self.round.abandoned)
         if not go_on:
             return None
         return self._continue("continue", nxt)
@@ -467,20 +460,20 @@ class OpenAIDialect(Dialect):
         if finish is None:
             if first and piece == content:
                 self._send(_CONTENT, raw, out)
+                # A chunk that says nothing but its text, passed on as it came: the shape the
+                # hot path takes (a first round has no join; n > 1 and a choice other than 0
+                # returned above; a restart's replay and constrained answers take no shortcut).
                 if (
                     exact is not None
                     and content
                     and not self.constrained
-                    and not self.passthrough
                     and r.replay is None
-                    and r.join is None
+                    and len(choices) == 1
                     and set(delta) == {"content"}
-                    and choice.get("logprobs") is None
                     and set(choice) <= {"index", "delta", "logprobs", "finish_reason"}
-                    and choice.get("index", 0) == 0
+                    and choice.get("logprobs") is None
                     and type(choice.get("index", 0)) is int
                     and not obj.get("usage")
-                    and len(choices) == 1
                 ):
                     self._learn = (exact, content)
             elif piece or delta.get("refusal") or (first and not content):

@@ -286,3 +286,39 @@ def test_the_seed_reports_relay_chunks_take_the_plain_path(monkeypatch) -> None:
     # The first read is decoded whole (the decoder settles a leading BOM on it first), the
     # second teaches the shape, the rest take the plain path; the finish chunk and [DONE] do not.
     assert taken == [False] + [True] * (len(pieces) - 2) + [False, False]
+
+
+def test_a_relay_that_writes_each_chunk_differently_stops_being_learned(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # ``created`` changes on every chunk: no learned shape ever matches the next chunk, so the
+    # round stops learning after a few changes of shape instead of paying for it per chunk.
+    import stopwise.finisher.openai as finisher_openai
+
+    learned: list[bytes] = []
+    learn = finisher_openai._plain_chunk
+
+    def counting(raw: bytes, content: str):  # type: ignore[no-untyped-def]
+        learned.append(raw)
+        return learn(raw, content)
+
+    monkeypatch.setattr(finisher_openai, "_plain_chunk", counting)
+
+    def write(n: int, delta: dict[str, object], finish: str | None) -> bytes:
+        chunk = {
+            "id": "chatcmpl-relay",
+            "object": "chat.completion.chunk",
+            "created": 1700000000 + n,
+            "model": "gpt-4o",
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+        return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+    events = [write(0, {"role": "assistant", "content": ""}, None)]
+    events += [write(n, {"content": f" word{n}"}, None) for n in range(1, 21)]
+    events += [write(21, {}, "stop"), b"data: [DONE]\n\n"]
+    body = {"model": "gpt-4o", "messages": [], "stream": True}
+    same_result(body, Reply.stream(events), dialect="openai")
+    learned.clear()
+    quiet = Policy(retry=POLICY.retry, report_event=False)
+    result = run(body, [Reply.stream(events)], dialect="openai", policy=quiet)
+    assert result.body == b"".join(events)
+    assert len(learned) == finisher_openai._RESHAPES + 1, len(learned)

@@ -69,6 +69,8 @@ class _PlainChunk:
 
 
 _OBFUSCATION = b',"obfuscation":"'
+# After this many changes of shape in one round, the round stops learning one.
+_RESHAPES = 3
 
 
 def _plain_chunk(raw: bytes, content: str) -> _PlainChunk | None:
@@ -168,6 +170,8 @@ class OpenAIDialect(Dialect):
         self.passthrough_body: dict[str, Any] = {}  # n > 1: the body as the upstream sent it
         self._plain: _PlainChunk | None = None  # see take_plain
         self._learn: tuple[bytes, str] | None = None  # a chunk just passed on unchanged
+        self._shape: _PlainChunk | None = None  # the last shape learned this round
+        self._reshaped = 0  # times this round's chunks came in another shape than the last
         # A placeholder until the first round begins: the small fields only (see Dialect.request).
         self.round = _Round(self.caller_plan("initial", None), OpenAIAccumulator(), None)
 
@@ -286,7 +290,8 @@ class OpenAIDialect(Dialect):
     # -- folding a round ------------------------------------------------------------------------
     def begin_round(self, plan: Plan) -> None:
         self.let_go()
-        self._plain = None
+        self._plain = self._shape = None
+        self._reshaped = 0
         self.round = _Round(plan, OpenAIAccumulator(max_tokens=plan.body.get(self.cap_key)), self.next_join)
         self.next_join = None
 
@@ -378,10 +383,14 @@ class OpenAIDialect(Dialect):
         self._learn = None
         out = self._feed(event, raw)
         learn, self._learn = self._learn, None
-        if learn is not None and not self.outbox:
-            self._plain = _plain_chunk(*learn)
-        else:
-            self._plain = None
+        self._plain = None
+        if learn is not None and not self.outbox and self._reshaped < _RESHAPES:
+            shape = _plain_chunk(*learn)
+            if shape is not None and self._shape is not None and shape != self._shape:
+                # Each chunk written differently (a relay's own id or created per chunk): the
+                # hot path would never match, and learning again costs every chunk.
+                self._reshaped += 1
+            self._plain = self._shape = shape
         return out
 
     def _feed(self, event: ServerSentEvent, raw: bytes | None) -> list[bytes]:

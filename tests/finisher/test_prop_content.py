@@ -254,6 +254,25 @@ COUNTEREXAMPLES = [
             Step(cut=1),
         ),
     ),
+    # Self-similar code: the kept text ends ``x = total + 0\n    x = total`` and the reply
+    # restarts six words back (``total + 0\n    x = total``), cut after ``total + 0``. That is
+    # also the last word written again and `` + 0`` new, which the seam took: the answer got
+    # ``x = total + 0 1``. A cut reply found whole in the kept text's last paragraph, which
+    # gone on would be removed as a repeat, is asked again now.
+    (
+        "```python\ndef x(total):\n    x = total + 0\n    x = total + 1\n    return x\n```",
+        4,
+        (
+            Step(),
+            Step(cut=1),
+            Step(cut=1),
+            Step(cut=1),
+            Step(cut=5),
+            Step(cut=6),
+            Step(cut=9, misbehave="fence"),
+            Step(cut=5, misbehave="repeat", words=6),
+        ),
+    ),
 ]
 
 

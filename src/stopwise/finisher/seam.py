@@ -495,7 +495,7 @@ def _loose(s: str) -> bool:
     return len(s) >= _LOOSE_CHARS or _words(s) >= _LOOSE_WORDS
 
 
-def _unmistakable(kept: str, length: int, whitespace: str) -> bool:
+def _unmistakable(kept: str, length: int, whitespace: str, *, led: bool = False) -> bool:
     """Long enough, and not part of a periodic run, to remove even though the reply also fits
     as new text (see the comment above)."""
     s = kept[len(kept) - length :]
@@ -523,8 +523,10 @@ def _unmistakable(kept: str, length: int, whitespace: str) -> bool:
         # answer again), which a model restarting the answer and a document that begins by
         # repeating itself write alike. Only a longer one is taken for a restart: a short
         # answer written twice (``| answer`` + `` | answer | the |``, ``0 001000`` + `` 0
-        # 001000 00``) is as likely the document's own.
-        return length >= _WHOLE_CHARS
+        # 001000 00``) is as likely the document's own. So is one the reply ``led`` with the
+        # seam's whitespace: a restart begins as an answer begins, not with the space of a
+        # seam inside a line (a table written twice, its second copy going on from ``|``).
+        return length >= _WHOLE_CHARS and not led
     return same < _PERIODIC
 
 
@@ -560,9 +562,10 @@ def _rewritten_word(seam: Seam, body: str) -> int:
     return len(word) if after and not after.isspace() else 0
 
 
-def _repeat_length(seam: Seam, body: str, final: bool) -> int | None:
+def _repeat_length(seam: Seam, body: str, final: bool, *, led: bool = False) -> int | None:
     """How much of ``body`` (the reply without preamble, fence and leading whitespace) repeats
-    the end of ``seam.kept``; None while the reply is still arriving and that may change."""
+    the end of ``seam.kept``; None while the reply is still arriving and that may change.
+    ``led``: the reply began with exactly the seam's whitespace."""
     kept = seam.kept
     d = seam.dropped.strip()
     if not final and ((len(body) < len(d) and d.startswith(body)) or _may_grow(kept, body)):
@@ -581,7 +584,7 @@ def _repeat_length(seam: Seam, body: str, final: bool) -> int | None:
             if not continues and _loose(s):
                 return length
         elif continues and after[: len(after) - len(rest)] == seam.whitespace:
-            if _unmistakable(kept, length, seam.whitespace) and not _cells(kept, length):
+            if _unmistakable(kept, length, seam.whitespace, led=led) and not _cells(kept, length):
                 return length
             vote = _table_vote(seam, body, length, final)
             if vote is None:
@@ -682,10 +685,11 @@ def _plan(seam: Seam, reply: str, structure: Structure, final: bool) -> tuple[st
         rewritten = _rewritten_word(seam, body)
         if rewritten:
             return "", body, rewritten
-    cut = _repeat_length(seam, body, final)
+    lead = text[: len(text) - len(body)]
+    cut = _repeat_length(seam, body, final, led=bool(lead) and lead == seam.whitespace)
     if cut is None:
         return None
-    return text[: len(text) - len(body)], body, cut
+    return lead, body, cut
 
 
 def repair(seam: Seam, reply: str, structure: Structure) -> str:
@@ -772,8 +776,16 @@ def unsettled(seam: Seam, reply: str, structure: Structure) -> bool:
     if not body or (_may_grow(kept, body) and not _loose(body.rstrip())):
         return True  # the start of what may be a repeat, still too short to be one
     plan = _plan(seam, reply, structure, final=True)
-    if plan is None or plan[2]:
+    if plan is None:
         return False
+    if plan[2]:
+        # A repeat repair would remove (the cut word written again), unless the whole reply is
+        # also a stretch of the kept text's last paragraph, short of its end, that gone on would
+        # be removed as a longer repeat: ``total + 0`` after ``x = total + 0\n    x = total`` is
+        # the last word rewritten and `` + 0`` new, or a restart of the line the cut stopped;
+        # either fits. (Further back, a reply found whole in an earlier paragraph is a
+        # document repeating itself, as code does, more than a model restarting that far.)
+        return _inside_repeat(seam, body, paragraph=True)
     return _stopped_repeat(seam, body)
 
 
@@ -791,16 +803,26 @@ def _stopped_repeat(seam: Seam, body: str) -> bool:
     - ``body`` repeats the kept text's end and stops right after it, or after the start of the
       dropped word (``x = x + 1\n    return`` of ``…x = x + 1\n    return``, dropped `` x``):
       whether the dropped word follows, which makes it removed, is what the cut did not say."""
-    kept = seam.kept
-    grown = [kept[j:] for j in _growing(kept, body)]
-    if grown and all(_removed(seam, s) for s in grown):
+    if _inside_repeat(seam, body):
         return True
+    kept = seam.kept
     d = seam.dropped.strip()
     for length in _repeats(kept, body):
         rest = body[length:].lstrip()
         if len(rest) < len(d) and d.startswith(rest) and _removed(seam, body[:length]):
             return True
     return False
+
+
+def _inside_repeat(seam: Seam, body: str, *, paragraph: bool = False) -> bool:
+    """``body`` is a stretch of the kept text short of its end (in its last paragraph, with
+    ``paragraph``), and each repeat of the kept text's end it may be growing into would be
+    removed, followed by the seam's whitespace and the dropped word."""
+    kept = seam.kept
+    grown = [kept[j:] for j in _growing(kept, body)]
+    if paragraph:
+        grown = [s for s in grown if "\n\n" not in s]
+    return bool(grown) and all(_removed(seam, s) for s in grown)
 
 
 def _removed(seam: Seam, repeat: str) -> bool:

@@ -273,6 +273,10 @@ COUNTEREXAMPLES = [
             Step(cut=5, misbehave="repeat", words=6),
         ),
     ),
+    # Faithful: the document ends on a phrase of the closed preamble list (``以下是續寫內容``),
+    # and the second round's whole reply was that phrase: removed as a preamble, the answer lost
+    # its last words. A preamble introduces a next line; a whole reply of the phrase alone is kept.
+    ("0⺀0\n\n以下是續寫內容", 4, ()),
 ]
 
 

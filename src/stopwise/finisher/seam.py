@@ -349,8 +349,11 @@ def _preamble_end(reply: str, final: bool) -> int | None:
     start = len(reply) - len(reply.lstrip())
     eol = reply.find("\n", start)
     line = reply[start:] if eol < 0 else reply[start:eol]
-    if eol < 0 and not final:
-        return None if _preamble_prefix(line) else 0
+    if eol < 0:
+        # A preamble introduces what follows it on the next line. A whole reply that is only
+        # the phrase (``以下是续写内容``, the document's last words) could be content, so it is
+        # kept; a cut one is asked again before it gets here (:func:`unsettled`).
+        return None if not final and _preamble_prefix(line) else 0
     if not is_preamble(line):
         return 0
     # The blank line a preamble is followed by is its own, not the seam's.

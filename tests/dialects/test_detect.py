@@ -10,6 +10,7 @@ from _streams import a_text_message, fixture, o_choice, o_chunk, o_sse, sse
 from stopwise.dialects import (
     AnthropicAccumulator,
     OpenAIAccumulator,
+    ResponsesAccumulator,
     accumulator_for,
     detect_dialect,
     parse_body,
@@ -31,7 +32,15 @@ from stopwise.outcome import State
         ({"object": "chat.completion.chunk"}, "openai"),
         ({"id": "x", "choices": []}, "openai"),  # a relay that drops "object"
         ({"error": {"message": "m"}}, "openai"),
-        ({"type": "response.created"}, None),  # Responses API: not ours (yet)
+        ({"type": "response.created"}, "responses"),
+        ({"type": "response.output_text.delta", "delta": "x"}, "responses"),
+        ({"object": "response", "status": "completed", "output": []}, "responses"),
+        # The Responses error event: numbered, fields at the top. Without the number, or with
+        # its fields nested under "error", it stays Anthropic's.
+        ({"type": "error", "code": "server_error", "message": "m", "sequence_number": 3}, "responses"),
+        ({"type": "error", "message": "m"}, "anthropic"),
+        ({"type": "error", "error": {"type": "api_error"}, "sequence_number": 3}, "anthropic"),
+        ({"type": "responses.created"}, None),
         ({"error": "text"}, None),
         ({}, None),
         ([], None),
@@ -45,6 +54,7 @@ def test_detect_dialect(obj: object, dialect: str | None) -> None:
 
 def test_accumulator_for() -> None:
     assert isinstance(accumulator_for("anthropic"), AnthropicAccumulator)
+    assert isinstance(accumulator_for("responses", max_tokens=3), ResponsesAccumulator)
     acc = accumulator_for("openai", max_tokens=7)
     assert isinstance(acc, OpenAIAccumulator)
     assert acc.max_tokens == 7

@@ -35,6 +35,18 @@ _TRUNCATIONS = frozenset(
     }
 )
 
+_RESPONSE_STATUSES = frozenset({"completed", "failed", "cancelled", "in_progress", "queued"})
+
+
+def _stop_field(dialect: str | None, raw: str) -> str:
+    """The wire field the stop reason was read from: the Responses API says `status`, and only
+    an incomplete response names its reason in `incomplete_details.reason`."""
+    if dialect == "anthropic":
+        return "stop_reason"
+    if dialect == "responses":
+        return "status" if raw in _RESPONSE_STATUSES else "incomplete_details.reason"
+    return "finish_reason"
+
 
 @dataclass(frozen=True, slots=True)
 class Explanation:
@@ -162,7 +174,7 @@ def _what(f: Facts, v: Verdict, t: ModuleType, fill: _Fill, ex: Extraction) -> l
             else [frag["unknown_nothing"]]
         )
     if f.stop_raw is not None:
-        field = "stop_reason" if f.dialect == "anthropic" else "finish_reason"
+        field = _stop_field(f.dialect, f.stop_raw)
         out.append(_fmt(frag["stop"], _Fill({**fill, "field": field}, t.DEFAULTS)))
     elif f.stream and v.category in _TRUNCATIONS:
         out.append(frag["stop_missing"])

@@ -58,7 +58,7 @@ CUT = {
 DIALECT = {
     "anthropic": "Anthropic Messages format",
     "openai": "OpenAI Chat Completions format",
-    "openai_responses": "OpenAI Responses format",
+    "responses": "OpenAI Responses format",
 }
 FRAG = {
     "tool_cut": "The tool input stops at …{tail}",

@@ -57,7 +57,7 @@ CUT = {
 DIALECT = {
     "anthropic": "Anthropic Messages 格式",
     "openai": "OpenAI Chat Completions 格式",
-    "openai_responses": "OpenAI Responses 格式",
+    "responses": "OpenAI Responses 格式",
 }
 FRAG = {
     "tool_cut": "工具參數停在 …{tail}",

@@ -99,6 +99,22 @@ def _int(value: object) -> int:
     return value
 
 
+def _text(obj: dict[str, Any], key: str) -> str:
+    """A text field that may be absent or null (an empty string then), else a string."""
+    value = obj.get(key)
+    return "" if value is None else _str(value)
+
+
+def _list(obj: dict[str, Any], key: str) -> list[Any]:
+    """A list field that may be absent or null (empty then), else a list."""
+    value = obj.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise TypeError(f"{key} must be a list, not {type(value).__name__}")
+    return value
+
+
 def _dict(value: object) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise TypeError(f"expected an object, got {type(value).__name__}")
@@ -110,10 +126,13 @@ def error_of(status: int, err: object, *, body: object = None) -> APIError:
     an ``error`` event (the same fields at its top level, or nested under ``error``)."""
     fields = err if isinstance(err, dict) else {}
     nested = fields.get("error")
+    etype: object = None
     if isinstance(nested, dict):
         fields = nested
+        etype = fields.get("type")
+    elif fields.get("type") != "error":
+        etype = fields.get("type")  # `response.error` may name its type; an event's is "error"
     code = fields.get("code")
-    etype = fields.get("type")
     if not isinstance(etype, str) or not etype:
         etype = _TYPE_OF_CODE.get(code) if isinstance(code, str) else None
     message = fields.get("message")
@@ -159,12 +178,7 @@ def _usage_from(raw: object) -> Usage:
 
 
 def _output_of(response: dict[str, Any]) -> list[dict[str, Any]]:
-    output = response.get("output")
-    if output is None:
-        return []
-    if not isinstance(output, list):
-        raise TypeError(f"output must be a list, not {type(output).__name__}")
-    return [_dict(item) for item in output]
+    return [_dict(item) for item in _list(response, "output")]
 
 
 def _stop_of(response: dict[str, Any], output: list[dict[str, Any]]) -> Stop:
@@ -194,30 +208,30 @@ def _blocks_of(output: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str,
     for index, item in enumerate(output):
         itype = item.get("type")
         if itype == "message":
-            for part in item.get("content") or ():
+            for part in _list(item, "content"):
                 part = _dict(part)
                 ptype = part.get("type")
                 if ptype == "output_text":
-                    text = _str(part.get("text") or "")
+                    text = _text(part, "text")
                     texts.append(text)
                     blocks.append(
-                        {"type": "text", "text": text, "annotations": list(part.get("annotations") or ())}
+                        {"type": "text", "text": text, "annotations": list(_list(part, "annotations"))}
                     )
                 elif ptype == "refusal":
-                    blocks.append({"type": "refusal", "refusal": _str(part.get("refusal") or "")})
+                    blocks.append({"type": "refusal", "refusal": _text(part, "refusal")})
                 else:
                     blocks.append({"type": str(ptype), "part": part})
         elif itype == "reasoning":
-            summary = "".join(_str(_dict(s).get("text") or "") for s in item.get("summary") or ())
+            summary = "".join(_text(_dict(s), "text") for s in _list(item, "summary"))
             block: dict[str, Any] = {"type": "thinking", "thinking": summary, "id": item.get("id")}
-            raw = [_str(_dict(c).get("text") or "") for c in item.get("content") or ()]
+            raw = [_text(_dict(c), "text") for c in _list(item, "content")]
             if raw:
                 block["reasoning_text"] = "".join(raw)
             if item.get("encrypted_content") is not None:
                 block["encrypted_content"] = item["encrypted_content"]
             blocks.append(block)
         elif itype == "function_call":
-            args = _str(item.get("arguments") or "")
+            args = _text(item, "arguments")
             tool_json[str(index)] = args
             blocks.append(
                 {
@@ -329,9 +343,9 @@ class _Part:
         self.part = part
         ptype = part.get("type")
         self.key = "refusal" if ptype == "refusal" else "text" if ptype == "output_text" else None
-        self.pieces: list[str] = [_str(part.get(self.key) or "")] if self.key else []
-        self.annotations: list[Any] = list(part.get("annotations") or ())
-        self.logprobs: list[Any] = list(part.get("logprobs") or ())
+        self.pieces: list[str] = [_text(part, self.key)] if self.key else []
+        self.annotations: list[Any] = list(_list(part, "annotations"))
+        self.logprobs: list[Any] = list(_list(part, "logprobs"))
 
     def render(self) -> dict[str, Any]:
         out = dict(self.part)
@@ -358,15 +372,15 @@ class _Item:
         self.args: list[str] | None = None
         itype = item.get("type")
         if itype == "message":
-            for i, part in enumerate(item.get("content") or ()):
+            for i, part in enumerate(_list(item, "content")):
                 self.parts[i] = _Part(_dict(part))
         elif itype == "reasoning":
-            for i, s in enumerate(item.get("summary") or ()):
-                self.summary[i] = [_str(_dict(s).get("text") or "")]
-            for i, c in enumerate(item.get("content") or ()):
-                self.reasoning[i] = [_str(_dict(c).get("text") or "")]
+            for i, s in enumerate(_list(item, "summary")):
+                self.summary[i] = [_text(_dict(s), "text")]
+            for i, c in enumerate(_list(item, "content")):
+                self.reasoning[i] = [_text(_dict(c), "text")]
         elif itype == "function_call":
-            self.args = [_str(item.get("arguments") or "")]
+            self.args = [_text(item, "arguments")]
 
     def chars(self) -> int:
         n = sum(len(x) for p in self.parts.values() for x in p.pieces)
@@ -485,7 +499,7 @@ class ResponsesAccumulator:
                 item.args[:] = [_str(obj["arguments"])]
         elif etype in ("response.reasoning_summary_part.added", "response.reasoning_summary_part.done"):
             summary_part = _dict(obj["part"])
-            self._pieces(obj, "summary", "summary_index")[:] = [_str(summary_part.get("text") or "")]
+            self._pieces(obj, "summary", "summary_index")[:] = [_text(summary_part, "text")]
         elif etype == "response.reasoning_summary_text.done":
             self._pieces(obj, "summary", "summary_index")[:] = [_str(obj["text"])]
         elif etype == "response.reasoning_text.done":

@@ -375,11 +375,18 @@ def test_done_sentinel_is_ignored() -> None:
 )
 def test_bad_input_is_counted_and_rules_out_complete(bad: bytes, anomaly: str) -> None:
     head = sse(numbered([r_created(), *text_events(0, "m", ["ok"])]))
-    tail = sse([completed([r_message("m", "ok")])])
-    outcome = fold(head + bad + tail, "responses")
+    # A terminal response without its output: the answer is rebuilt from the deltas, so a
+    # lost event may have carried part of it.
+    rebuilt = sse([r_event("response.completed", response={**r_response("completed"), "output": None})])
+    outcome = fold(head + bad + rebuilt, "responses")
     assert outcome.anomalies.get(anomaly) == 1
     assert outcome.state is State.INTERRUPTED
     assert "input was lost on the way (see anomalies)" in outcome.reasons
+    # A terminal response with its output is the whole answer: the loss is counted, not fatal.
+    whole = fold(head + bad + sse([completed([r_message("m", "ok")])]), "responses")
+    assert whole.anomalies.get(anomaly) == 1
+    assert whole.state is State.COMPLETE
+    assert whole.text == "ok"
 
 
 def test_a_delta_for_a_part_never_added_is_kept() -> None:

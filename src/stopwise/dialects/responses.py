@@ -635,7 +635,11 @@ class ResponsesAccumulator:
             reasons.append("no response.created")
         if self.terminal is None and self.error is None:
             reasons.append("stream ended before response.completed")
-        if self._lost:
+        # Input lost on the way matters only when the answer is rebuilt from the deltas: a
+        # terminal response that carries its own output is the whole answer (the SDK's final
+        # response is that output too).
+        cut = self._lost and (self._final is None or self._final.get("output") is None)
+        if cut:
             reasons.append("input was lost on the way (see anomalies)")
         usage = _usage_from(response.get("usage") if self._final is not None else None)
         if self._final is None or not usage.reported:
@@ -649,7 +653,7 @@ class ResponsesAccumulator:
             usage,
             max_tokens=self.max_tokens,
             terminal=self._final is not None,
-            cut=self._lost,
+            cut=cut,
             reasons=reasons,
             anomalies=dict(self.anomalies),
             error=self.error,

@@ -112,7 +112,8 @@ def explain(f: Facts, v: Verdict, ex: Extraction, lang: str = "en") -> Explanati
     values["title_part"] = _fmt(frag["title_part"], _Fill(values, t.DEFAULTS)) if f.html_title else ""
     values["part"] = frag["part_answer"] if f.stop_raw == "content_filter" else frag["part_prompt"]
     fill = _Fill(values, t.DEFAULTS)
-    summary_t, cause_t, fix_t, prev_t = t.CATS[v.category]
+    own = t.CATS_RESPONSES.get(v.category) if f.dialect == "responses" else None
+    summary_t, cause_t, fix_t, prev_t = own or t.CATS[v.category]
     summary = [_fmt(summary_t, fill), *_what(f, v, t, fill, ex)]
     cause = [_fmt(cause_t, fill), *_causes(f, v, t, fill)]
     fix, prevention = [_fmt(fix_t, fill)], [_fmt(prev_t, fill)]

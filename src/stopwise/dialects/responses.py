@@ -29,7 +29,17 @@ from ..errors import APIError, ProtocolError
 from ..outcome import Outcome, State, Stop, StopReason, Usage, apply_cap, estimate_tokens, state_for
 from ..sse import ServerSentEvent
 from ._errors import error_from_payload
-from ._json import is_whole_json, partial_json, payload
+from ._json import is_whole_json, payload
+from ._responses_output import (
+    Item,
+    Part,
+    as_dict,
+    as_int,
+    as_str,
+    blocks_of,
+    output_of,
+    text_field,
+)
 
 __all__ = ["TERMINAL_EVENTS", "ResponsesAccumulator", "parse_response"]
 
@@ -84,41 +94,6 @@ _TYPE_OF_CODE: dict[str, str] = {
     "failed_to_download_image": "invalid_request_error",
     "image_file_not_found": "invalid_request_error",
 }
-
-
-def _str(value: object) -> str:
-    """A text piece of the wire; anything else is malformed input (the caller counts it)."""
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {type(value).__name__}")
-    return value
-
-
-def _int(value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"expected an integer index, got {type(value).__name__}")
-    return value
-
-
-def _text(obj: dict[str, Any], key: str) -> str:
-    """A text field that may be absent or null (an empty string then), else a string."""
-    value = obj.get(key)
-    return "" if value is None else _str(value)
-
-
-def _list(obj: dict[str, Any], key: str) -> list[Any]:
-    """A list field that may be absent or null (empty then), else a list."""
-    value = obj.get(key)
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise TypeError(f"{key} must be a list, not {type(value).__name__}")
-    return value
-
-
-def _dict(value: object) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise TypeError(f"expected an object, got {type(value).__name__}")
-    return value
 
 
 def error_of(status: int, err: object, *, body: object = None) -> APIError:
@@ -177,10 +152,6 @@ def _usage_from(raw: object) -> Usage:
     return usage
 
 
-def _output_of(response: dict[str, Any]) -> list[dict[str, Any]]:
-    return [_dict(item) for item in _list(response, "output")]
-
-
 def _stop_of(response: dict[str, Any], output: list[dict[str, Any]]) -> Stop:
     status = response.get("status")
     if status == "completed":
@@ -198,56 +169,6 @@ def _stop_of(response: dict[str, Any], output: list[dict[str, Any]]) -> Stop:
     return Stop.of(status)
 
 
-def _blocks_of(output: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str, dict[str, str]]:
-    """The content blocks in stopwise's shared vocabulary (``text``, ``refusal``, ``thinking``,
-    ``tool_call``; any other item kept whole under its own type), the output text as the SDK's
-    ``output_text`` joins it, and each function call's argument JSON by output index."""
-    blocks: list[dict[str, Any]] = []
-    texts: list[str] = []
-    tool_json: dict[str, str] = {}
-    for index, item in enumerate(output):
-        itype = item.get("type")
-        if itype == "message":
-            for part in _list(item, "content"):
-                part = _dict(part)
-                ptype = part.get("type")
-                if ptype == "output_text":
-                    text = _text(part, "text")
-                    texts.append(text)
-                    blocks.append(
-                        {"type": "text", "text": text, "annotations": list(_list(part, "annotations"))}
-                    )
-                elif ptype == "refusal":
-                    blocks.append({"type": "refusal", "refusal": _text(part, "refusal")})
-                else:
-                    blocks.append({"type": str(ptype), "part": part})
-        elif itype == "reasoning":
-            summary = "".join(_text(_dict(s), "text") for s in _list(item, "summary"))
-            block: dict[str, Any] = {"type": "thinking", "thinking": summary, "id": item.get("id")}
-            raw = [_text(_dict(c), "text") for c in _list(item, "content")]
-            if raw:
-                block["reasoning_text"] = "".join(raw)
-            if item.get("encrypted_content") is not None:
-                block["encrypted_content"] = item["encrypted_content"]
-            blocks.append(block)
-        elif itype == "function_call":
-            args = _text(item, "arguments")
-            tool_json[str(index)] = args
-            blocks.append(
-                {
-                    "type": "tool_call",
-                    "id": item.get("call_id"),
-                    "item_id": item.get("id"),
-                    "name": item.get("name"),
-                    "arguments": args,
-                    "input": partial_json(args),
-                }
-            )
-        else:
-            blocks.append({"type": str(itype), "item": item})
-    return blocks, "".join(texts), tool_json
-
-
 def _assemble(
     response: dict[str, Any],
     usage: Usage,
@@ -261,8 +182,8 @@ def _assemble(
 ) -> Outcome:
     """The verdict shared by bodies and streams. ``terminal``: the response's status is its last
     word (a body, or a stream that reached a terminal event)."""
-    output = _output_of(response)
-    blocks, text, tool_json = _blocks_of(output)
+    output = output_of(response)
+    blocks, text, tool_json = blocks_of(output)
     stop = _stop_of(response, output) if terminal else Stop.of(None)
     state = state_for(stop.normalized)
     status = response.get("status")
@@ -334,79 +255,6 @@ def parse_response(body: object, *, max_tokens: int | None = None) -> Outcome:
         raise ProtocolError(f"malformed Responses body: {exc}") from exc
 
 
-class _Part:
-    """One content part of a message item while it streams (``output_text`` or ``refusal``)."""
-
-    __slots__ = ("annotations", "key", "logprobs", "part", "pieces")
-
-    def __init__(self, part: dict[str, Any]) -> None:
-        self.part = part
-        ptype = part.get("type")
-        self.key = "refusal" if ptype == "refusal" else "text" if ptype == "output_text" else None
-        self.pieces: list[str] = [_text(part, self.key)] if self.key else []
-        self.annotations: list[Any] = list(_list(part, "annotations"))
-        self.logprobs: list[Any] = list(_list(part, "logprobs"))
-
-    def render(self) -> dict[str, Any]:
-        out = dict(self.part)
-        if self.key is not None:
-            out[self.key] = "".join(self.pieces)
-        if self.key == "text":
-            out["annotations"] = list(self.annotations)
-            if self.logprobs or "logprobs" in self.part:
-                out["logprobs"] = list(self.logprobs)
-        return out
-
-
-class _Item:
-    """One output item while it streams; ``whole`` once ``response.output_item.done`` gave it."""
-
-    __slots__ = ("args", "item", "parts", "reasoning", "summary", "whole")
-
-    def __init__(self, item: dict[str, Any]) -> None:
-        self.item = item
-        self.whole = False
-        self.parts: dict[int, _Part] = {}
-        self.summary: dict[int, list[str]] = {}
-        self.reasoning: dict[int, list[str]] = {}
-        self.args: list[str] | None = None
-        itype = item.get("type")
-        if itype == "message":
-            for i, part in enumerate(_list(item, "content")):
-                self.parts[i] = _Part(_dict(part))
-        elif itype == "reasoning":
-            for i, s in enumerate(_list(item, "summary")):
-                self.summary[i] = [_text(_dict(s), "text")]
-            for i, c in enumerate(_list(item, "content")):
-                self.reasoning[i] = [_text(_dict(c), "text")]
-        elif itype == "function_call":
-            self.args = [_text(item, "arguments")]
-
-    def chars(self) -> int:
-        n = sum(len(x) for p in self.parts.values() for x in p.pieces)
-        n += sum(len(x) for parts in (*self.summary.values(), *self.reasoning.values()) for x in parts)
-        return n + sum(len(x) for x in self.args or ())
-
-    def render(self) -> dict[str, Any]:
-        if self.whole:
-            return self.item
-        out = dict(self.item)
-        itype = out.get("type")
-        if itype == "message":
-            out["content"] = [p.render() for _, p in sorted(self.parts.items())]
-        elif itype == "reasoning":
-            out["summary"] = [
-                {"type": "summary_text", "text": "".join(v)} for _, v in sorted(self.summary.items())
-            ]
-            if self.reasoning:
-                out["content"] = [
-                    {"type": "reasoning_text", "text": "".join(v)} for _, v in sorted(self.reasoning.items())
-                ]
-        elif self.args is not None:
-            out["arguments"] = "".join(self.args)
-        return out
-
-
 class ResponsesAccumulator:
     """Folds a Responses stream, event by event. :meth:`finish` gives the outcome at any time
     (a cut stream gives its partial response)."""
@@ -414,7 +262,7 @@ class ResponsesAccumulator:
     def __init__(self, *, max_tokens: int | None = None) -> None:
         self.max_tokens = max_tokens
         self.response: dict[str, Any] | None = None  # the latest lifecycle snapshot
-        self._items: dict[int, _Item] = {}
+        self._items: dict[int, Item] = {}
         self._final: dict[str, Any] | None = None
         self.terminal: str | None = None  # the terminal event's type, once it came
         self._lost = False
@@ -464,7 +312,7 @@ class ResponsesAccumulator:
     def _dispatch(self, etype: str | None, obj: dict[str, Any]) -> None:
         if etype == "response.output_text.delta":
             part = self._part(obj, "output_text")
-            part.pieces.append(_str(obj["delta"]))
+            part.pieces.append(as_str(obj["delta"]))
             logprobs = obj.get("logprobs")
             if isinstance(logprobs, list):
                 part.logprobs.extend(logprobs)
@@ -474,13 +322,13 @@ class ResponsesAccumulator:
                 if item.args is None:
                     self._mismatch()
                 else:
-                    item.args.append(_str(obj["delta"]))
+                    item.args.append(as_str(obj["delta"]))
         elif etype == "response.reasoning_summary_text.delta":
-            self._pieces(obj, "summary", "summary_index").append(_str(obj["delta"]))
+            self._pieces(obj, "summary", "summary_index").append(as_str(obj["delta"]))
         elif etype == "response.reasoning_text.delta":
-            self._pieces(obj, "reasoning", "content_index").append(_str(obj["delta"]))
+            self._pieces(obj, "reasoning", "content_index").append(as_str(obj["delta"]))
         elif etype == "response.refusal.delta":
-            self._part(obj, "refusal").pieces.append(_str(obj["delta"]))
+            self._part(obj, "refusal").pieces.append(as_str(obj["delta"]))
         elif etype == "response.output_item.added":
             self._on_added(obj)
         elif etype == "response.output_item.done":
@@ -488,27 +336,27 @@ class ResponsesAccumulator:
         elif etype in ("response.content_part.added", "response.content_part.done"):
             self._on_part(obj, done=etype.endswith(".done"))
         elif etype == "response.output_text.done":
-            self._part(obj, "output_text").pieces[:] = [_str(obj["text"])]
+            self._part(obj, "output_text").pieces[:] = [as_str(obj["text"])]
         elif etype == "response.refusal.done":
-            self._part(obj, "refusal").pieces[:] = [_str(obj["refusal"])]
+            self._part(obj, "refusal").pieces[:] = [as_str(obj["refusal"])]
         elif etype == "response.output_text.annotation.added":
             self._part(obj, "output_text").annotations.append(obj["annotation"])
         elif etype == "response.function_call_arguments.done":
             item = self._item(obj)
             if item is not None and item.args is not None:
-                item.args[:] = [_str(obj["arguments"])]
+                item.args[:] = [as_str(obj["arguments"])]
         elif etype in ("response.reasoning_summary_part.added", "response.reasoning_summary_part.done"):
-            summary_part = _dict(obj["part"])
-            self._pieces(obj, "summary", "summary_index")[:] = [_text(summary_part, "text")]
+            summary_part = as_dict(obj["part"])
+            self._pieces(obj, "summary", "summary_index")[:] = [text_field(summary_part, "text")]
         elif etype == "response.reasoning_summary_text.done":
-            self._pieces(obj, "summary", "summary_index")[:] = [_str(obj["text"])]
+            self._pieces(obj, "summary", "summary_index")[:] = [as_str(obj["text"])]
         elif etype == "response.reasoning_text.done":
-            self._pieces(obj, "reasoning", "content_index")[:] = [_str(obj["text"])]
+            self._pieces(obj, "reasoning", "content_index")[:] = [as_str(obj["text"])]
         elif etype in _LIFECYCLE:
             self._on_lifecycle(obj)
         elif etype in TERMINAL_EVENTS:
-            final = dict(_dict(obj["response"]))
-            _blocks_of(_output_of(final))  # a terminal output of the wrong shape is malformed here
+            final = dict(as_dict(obj["response"]))
+            blocks_of(output_of(final))  # a terminal output of the wrong shape is malformed here
             self._on_lifecycle(obj)
             self._final = final
             self.terminal = etype
@@ -524,7 +372,7 @@ class ResponsesAccumulator:
             self._note(f"unknown_event:{etype}")
 
     def _on_lifecycle(self, obj: dict[str, Any]) -> None:
-        response = _dict(obj["response"])
+        response = as_dict(obj["response"])
         ident = response.get("id")
         if self.response is not None and ident != self.response.get("id"):
             # The SDK refuses a stream whose response changes identity; we read on and say so.
@@ -536,26 +384,26 @@ class ResponsesAccumulator:
         self._note("delta_type_mismatch")
         self._lost = True
 
-    def _item(self, obj: dict[str, Any]) -> _Item | None:
-        index = _int(obj["output_index"])
+    def _item(self, obj: dict[str, Any]) -> Item | None:
+        index = as_int(obj["output_index"])
         item = self._items.get(index)
         if item is None:
             self._note("delta_for_unadded_item")
             self._lost = True
         return item
 
-    def _part(self, obj: dict[str, Any], ptype: str) -> _Part:
+    def _part(self, obj: dict[str, Any], ptype: str) -> Part:
         """The content part a text or refusal event is about. One that was never added (no
         ``content_part.added``) is opened here: the SDK fails on it, but the delta itself is whole."""
         item = self._item(obj)
         if item is None:
             # Fold into a placeholder message so the text is kept; the loss is already counted.
-            item = self._items[_int(obj["output_index"])] = _Item(
+            item = self._items[as_int(obj["output_index"])] = Item(
                 {"id": obj.get("item_id"), "type": "message", "role": "assistant", "content": []}
             )
         if item.item.get("type") != "message":
             raise TypeError(f"{ptype} content for a {item.item.get('type')} item")
-        index = _int(obj["content_index"])
+        index = as_int(obj["content_index"])
         part = item.parts.get(index)
         if part is None:
             self._note("delta_for_unadded_part")
@@ -564,7 +412,7 @@ class ResponsesAccumulator:
                 if ptype == "refusal"
                 else {"type": ptype, "text": "", "annotations": []}
             )
-            part = item.parts[index] = _Part(empty)
+            part = item.parts[index] = Part(empty)
         if part.key is None:
             raise TypeError(f"{ptype} content for a {part.part.get('type')} part")
         return part
@@ -572,16 +420,16 @@ class ResponsesAccumulator:
     def _pieces(self, obj: dict[str, Any], where: str, key: str) -> list[str]:
         item = self._item(obj)
         if item is None:
-            item = self._items[_int(obj["output_index"])] = _Item(
+            item = self._items[as_int(obj["output_index"])] = Item(
                 {"id": obj.get("item_id"), "type": "reasoning", "summary": []}
             )
         if item.item.get("type") != "reasoning":
             raise TypeError(f"reasoning content for a {item.item.get('type')} item")
         bucket: dict[int, list[str]] = item.summary if where == "summary" else item.reasoning
-        return bucket.setdefault(_int(obj[key]), [])
+        return bucket.setdefault(as_int(obj[key]), [])
 
     def _on_added(self, obj: dict[str, Any]) -> None:
-        index = _int(obj["output_index"])
+        index = as_int(obj["output_index"])
         raw = obj.get("item")
         if raw is None:
             # The SDK skips an added event without its item (some providers send one).
@@ -593,11 +441,11 @@ class ResponsesAccumulator:
             return
         if index != len(self._items):
             self._note("output_index_gap")
-        self._items[index] = _Item(dict(_dict(raw)))
+        self._items[index] = Item(dict(as_dict(raw)))
 
     def _on_item_done(self, obj: dict[str, Any]) -> None:
-        index = _int(obj["output_index"])
-        whole = _Item(dict(_dict(obj["item"])))
+        index = as_int(obj["output_index"])
+        whole = Item(dict(as_dict(obj["item"])))
         whole.whole = True
         if index not in self._items:
             self._note("output_item_done_without_added")
@@ -607,8 +455,8 @@ class ResponsesAccumulator:
         item = self._item(obj)
         if item is None:
             return
-        index = _int(obj["content_index"])
-        part = _Part(dict(_dict(obj["part"])))
+        index = as_int(obj["content_index"])
+        part = Part(dict(as_dict(obj["part"])))
         if item.item.get("type") != "message":
             self._mismatch()
             return

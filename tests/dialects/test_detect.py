@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from _streams import FIXTURES as FIXTURES_DIR
 from _streams import a_text_message, fixture, o_choice, o_chunk, o_sse, sse
 
 from stopwise.dialects import (
@@ -137,3 +138,26 @@ def test_capture_with_nothing_to_read(raw: bytes) -> None:
 def test_capture_of_broken_json_falls_back_to_sse_and_fails_cleanly() -> None:
     with pytest.raises(ProtocolError):
         parse_capture(b'{"type": "message", "content": [')
+
+
+def test_parse_capture_reads_responses_captures_with_or_without_event_lines() -> None:
+    raw = (FIXTURES_DIR / "responses" / "text_after_tool_result.sse").read_bytes()
+    named = parse_capture(raw)
+    assert named.dialect == "responses" and named.state is State.COMPLETE
+    # Data lines only (how openai-node's snapshots write them): the payload's type decides.
+    data_only = b"\n".join(line for line in raw.split(b"\n") if not line.startswith(b"event:"))
+    assert parse_capture(data_only).to_dict() == named.to_dict()
+
+
+def test_parse_capture_tells_the_two_error_events_apart() -> None:
+    responses_error = {
+        "type": "error",
+        "code": "server_error",
+        "message": "boom",
+        "param": None,
+        "sequence_number": 0,
+    }
+    out = parse_capture(sse([responses_error]))
+    assert out.dialect == "responses" and out.state is State.FAILED
+    anthropic_error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    assert parse_capture(sse([anthropic_error])).dialect == "anthropic"

@@ -9,6 +9,7 @@ from ._version import __version__
 from .dialects import (
     AnthropicAccumulator,
     OpenAIAccumulator,
+    ResponsesAccumulator,
     detect_dialect,
     error_from_response,
     parse_body,
@@ -54,6 +55,7 @@ __all__ = [
     "ProtocolError",
     "RateLimitError",
     "RequestTooLargeError",
+    "ResponsesAccumulator",
     "RetryPolicy",
     "SSEDecoder",
     "SSEError",

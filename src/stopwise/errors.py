@@ -71,7 +71,7 @@ class ProtocolError(StopwiseError):
 
 
 class UnknownDialectError(ProtocolError):
-    """Neither an Anthropic Messages nor an OpenAI Chat Completions payload."""
+    """Not an Anthropic Messages, OpenAI Chat Completions or OpenAI Responses payload."""
 
 
 class APIError(StopwiseError):

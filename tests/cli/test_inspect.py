@@ -205,3 +205,59 @@ def test_missing_file() -> None:
     result = invoke("/nonexistent/capture.sse")
     assert result.exit_code == 2
     assert "no such file" in result.output.lower()
+
+
+# --- the Responses dialect, on the real recordings of tests/fixtures/responses ---------------
+
+RESPONSES = sorted((FIXTURES / "responses").glob("*.sse"))
+
+
+@pytest.mark.parametrize("path", RESPONSES, ids=lambda p: p.name)
+def test_json_on_every_responses_recording(path: Path) -> None:
+    out = inspect_json(str(path))
+    assert out["dialect"] == "responses"
+    assert out["state"] == "complete"
+    assert out["stop_reason"]["raw"] == "completed"
+    assert out["id"].startswith("resp_")
+    assert out["usage"]["estimated"] == []
+
+
+def test_report_of_a_responses_stream_with_reasoning_and_hosted_tools() -> None:
+    result = invoke(str(FIXTURES / "responses" / "reasoning_code_interpreter.sse"))
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())  # the table wraps to the terminal's width
+    assert re.search(r"dialect\s+responses", out)
+    assert "'completed' -> end" in out
+    assert "cache read 3200" in out and "reasoning 128" in out
+    assert "block 0: thinking" in out and "block 1: code_interpreter_call" in out
+    assert "123456^123" in out
+
+
+def test_report_of_a_cut_responses_stream() -> None:
+    raw = (FIXTURES / "responses" / "function_call.sse").read_bytes()
+    cut = raw[: raw.index(b"event: response.function_call_arguments.done")]
+    out = inspect_json(input=cut)
+    assert out["state"] == "interrupted"
+    assert out["stop_reason"] == {"raw": None, "normalized": "missing"}
+    assert out["tool_json"] == {"0": '{"country":"France"}'}
+    assert "stream ended before response.completed" in out["reasons"]
+    assert out["usage"]["estimated"] == ["output_tokens"]
+
+
+def test_responses_body_capture() -> None:
+    out = inspect_json(str(FIXTURES / "responses" / "body_output_text.json"))
+    assert out["dialect"] == "responses"
+    assert out["state"] == "complete"
+    assert out["text"].startswith("I can't provide real-time updates")
+    incomplete = json.dumps(
+        {
+            "object": "response",
+            "status": "incomplete",
+            "incomplete_details": {"reason": "max_output_tokens"},
+            "output": [{"type": "message", "content": [{"type": "output_text", "text": "Half"}]}],
+            "usage": {"input_tokens": 5, "output_tokens": 64},
+        }
+    ).encode()
+    out = inspect_json(input=incomplete)
+    assert out["state"] == "truncated"
+    assert out["stop_reason"] == {"raw": "max_output_tokens", "normalized": "max_tokens"}

@@ -10,7 +10,7 @@ from diagnose_cases import CASES
 
 from stopwise.diagnose import CATEGORIES, LANGS, diagnose
 
-TABLES = ("LABELS", "DEFAULTS", "FOUND", "CUT", "DIALECT", "FRAG", "CATS")
+TABLES = ("LABELS", "DEFAULTS", "FOUND", "CUT", "DIALECT", "FRAG", "CATS", "CATS_RESPONSES")
 
 
 @pytest.mark.parametrize("lang", sorted(LANGS))

@@ -19,7 +19,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from stopwise.dialects import AnthropicAccumulator, OpenAIAccumulator
+from stopwise.dialects import AnthropicAccumulator, OpenAIAccumulator, ResponsesAccumulator
 from stopwise.outcome import Outcome
 from stopwise.sse import ServerSentEvent, iter_events
 
@@ -42,11 +42,13 @@ def fold(chunks: bytes | Iterable[bytes], dialect: str, *, max_tokens: int | Non
     """Bytes through our decoder (final unterminated event included) and accumulator."""
     if isinstance(chunks, bytes):
         chunks = [chunks]
-    acc = (
-        AnthropicAccumulator(max_tokens=max_tokens)
-        if dialect == "anthropic"
-        else OpenAIAccumulator(max_tokens=max_tokens)
-    )
+    acc: AnthropicAccumulator | OpenAIAccumulator | ResponsesAccumulator
+    if dialect == "anthropic":
+        acc = AnthropicAccumulator(max_tokens=max_tokens)
+    elif dialect == "responses":
+        acc = ResponsesAccumulator(max_tokens=max_tokens)
+    else:
+        acc = OpenAIAccumulator(max_tokens=max_tokens)
     for ev in iter_events(chunks):
         acc.feed(ev)
     return acc.finish()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from _streams import FIXTURES as FIXTURES_DIR
 from _streams import a_text_message, fixture, o_choice, o_chunk, o_sse, sse
 
 from stopwise.dialects import (
     AnthropicAccumulator,
     OpenAIAccumulator,
+    ResponsesAccumulator,
     accumulator_for,
     detect_dialect,
     parse_body,
@@ -31,7 +33,15 @@ from stopwise.outcome import State
         ({"object": "chat.completion.chunk"}, "openai"),
         ({"id": "x", "choices": []}, "openai"),  # a relay that drops "object"
         ({"error": {"message": "m"}}, "openai"),
-        ({"type": "response.created"}, None),  # Responses API: not ours (yet)
+        ({"type": "response.created"}, "responses"),
+        ({"type": "response.output_text.delta", "delta": "x"}, "responses"),
+        ({"object": "response", "status": "completed", "output": []}, "responses"),
+        # The Responses error event: numbered, fields at the top. Without the number, or with
+        # its fields nested under "error", it stays Anthropic's.
+        ({"type": "error", "code": "server_error", "message": "m", "sequence_number": 3}, "responses"),
+        ({"type": "error", "message": "m"}, "anthropic"),
+        ({"type": "error", "error": {"type": "api_error"}, "sequence_number": 3}, "anthropic"),
+        ({"type": "responses.created"}, None),
         ({"error": "text"}, None),
         ({}, None),
         ([], None),
@@ -45,6 +55,7 @@ def test_detect_dialect(obj: object, dialect: str | None) -> None:
 
 def test_accumulator_for() -> None:
     assert isinstance(accumulator_for("anthropic"), AnthropicAccumulator)
+    assert isinstance(accumulator_for("responses", max_tokens=3), ResponsesAccumulator)
     acc = accumulator_for("openai", max_tokens=7)
     assert isinstance(acc, OpenAIAccumulator)
     assert acc.max_tokens == 7
@@ -127,3 +138,26 @@ def test_capture_with_nothing_to_read(raw: bytes) -> None:
 def test_capture_of_broken_json_falls_back_to_sse_and_fails_cleanly() -> None:
     with pytest.raises(ProtocolError):
         parse_capture(b'{"type": "message", "content": [')
+
+
+def test_parse_capture_reads_responses_captures_with_or_without_event_lines() -> None:
+    raw = (FIXTURES_DIR / "responses" / "text_after_tool_result.sse").read_bytes()
+    named = parse_capture(raw)
+    assert named.dialect == "responses" and named.state is State.COMPLETE
+    # Data lines only (how openai-node's snapshots write them): the payload's type decides.
+    data_only = b"\n".join(line for line in raw.split(b"\n") if not line.startswith(b"event:"))
+    assert parse_capture(data_only).to_dict() == named.to_dict()
+
+
+def test_parse_capture_tells_the_two_error_events_apart() -> None:
+    responses_error = {
+        "type": "error",
+        "code": "server_error",
+        "message": "boom",
+        "param": None,
+        "sequence_number": 0,
+    }
+    out = parse_capture(sse([responses_error]))
+    assert out.dialect == "responses" and out.state is State.FAILED
+    anthropic_error = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    assert parse_capture(sse([anthropic_error])).dialect == "anthropic"

@@ -29,8 +29,9 @@ _STATE_STYLE = {
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a report.")
 @click.option("--max-tokens", type=int, default=None, help="The request's max_tokens, to spot a hit cap.")
 def inspect_cmd(source: Any, as_json: bool, max_tokens: int | None) -> None:
-    """Read a raw SSE capture or a JSON response body (either dialect) and print the
-    reconstructed message, its stop reason (raw and normalized), state and usage."""
+    """Read a raw SSE capture or a JSON response body (Anthropic Messages, OpenAI Chat
+    Completions or Responses) and print the reconstructed message, its stop reason (raw and
+    normalized), state and usage."""
     raw = source.read()
     try:
         outcome = parse_capture(raw, max_tokens=max_tokens)
@@ -55,6 +56,8 @@ def _report(outcome: Outcome, console: Console) -> None:
     usage = f"input {u.input_tokens}, output {u.output_tokens}"
     if u.cache_read_input_tokens or u.cache_creation_input_tokens:
         usage += f", cache read {u.cache_read_input_tokens}, cache write {u.cache_creation_input_tokens}"
+    if u.reasoning_tokens:
+        usage += f", reasoning {u.reasoning_tokens}"
     if u.estimated:
         usage += f" (estimated: {', '.join(sorted(u.estimated))})"
     table.add_row("usage", usage)

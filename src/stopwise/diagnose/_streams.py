@@ -18,11 +18,13 @@ import orjson
 
 from ..dialects import (
     ANTHROPIC_STREAM_EVENTS,
-    AnthropicAccumulator,
+    Accumulator,
     Dialect,
     OpenAIAccumulator,
     accumulator_for,
+    detect_dialect,
 )
+from ..dialects.responses import TERMINAL_EVENTS
 from ..outcome import Outcome
 from .extract import DataLine, Extraction
 
@@ -40,13 +42,13 @@ _BLOCK_FOR_DELTA: dict[str, dict[str, object]] = {
 @dataclass(slots=True)
 class Stream:
     dialect: Dialect
-    acc: AnthropicAccumulator | OpenAIAccumulator
+    acc: Accumulator
     lines: list[int] = field(default_factory=list)
     stop_line: int | None = None
     usage_line: int | None = None
     text_line: int | None = None
     error_line: int | None = None
-    done_line: int | None = None  # [DONE] or message_stop
+    done_line: int | None = None  # [DONE], message_stop, or a Responses terminal event
     cut_at_start: bool = False
     ids: set[str] = field(default_factory=set)
     started: set[int] = field(default_factory=set)  # Anthropic block indices seen starting
@@ -63,6 +65,11 @@ def _dialect_of(d: DataLine) -> Dialect | None:
     if obj is None:
         return None
     kind = obj.get("type")
+    if (d.event or "").startswith("response.") or (
+        # Events only: a whole `object: response` body is read as a body, not as a stream.
+        obj.get("object") != "response" and detect_dialect(obj) == "responses"
+    ):
+        return "responses"
     if d.event in _ANTHROPIC_TYPES or kind in _ANTHROPIC_TYPES or (kind == "error" and "error" in obj):
         return "anthropic"
     if obj.get("object") == "chat.completion.chunk" or "choices" in obj or "error" in obj:
@@ -97,6 +104,8 @@ def fold_streams(ex: Extraction, max_tokens: int | None) -> list[Stream]:
             streams.append(cur)
         if dialect == "anthropic":
             _feed_anthropic(cur, d, line)
+        elif dialect == "responses":
+            _feed_responses(cur, d.obj, d.event, line)
         else:
             _feed_openai(cur, d.obj, line)
     for s in streams:
@@ -122,6 +131,9 @@ def _feed_done(cur: Stream, line: int) -> None:
 def _starts_new(cur: Stream, obj: dict[str, Any], dialect: str) -> bool:
     if dialect == "anthropic":
         return obj.get("type") == "message_start" and (cur.seen_start or cur.lines != [])
+    if dialect == "responses":
+        # Each response opens with response.created; one after anything else is the next call.
+        return obj.get("type") == "response.created" and cur.lines != []
     ident = obj.get("id")
     # A new chunk id after the previous stream ended is the next response (a retry, a second call).
     return cur.terminated or (
@@ -209,3 +221,27 @@ def _feed_openai(cur: Stream, obj: dict[str, Any], line: int) -> None:
             delta.get("content") or delta.get("tool_calls") or delta.get("refusal")
         ):
             cur.text_line = line
+
+
+def _feed_responses(cur: Stream, obj: dict[str, Any], event: str | None, line: int) -> None:
+    kind = obj.get("type") if isinstance(obj.get("type"), str) else event
+    response = obj.get("response")
+    if isinstance(response, dict) and isinstance(response.get("id"), str):
+        cur.ids.add(response["id"])
+    if kind == "response.created":
+        cur.seen_start = True
+    elif not cur.seen_start:
+        # A log that starts mid-stream: the accumulator folds the deltas it can place and
+        # counts the rest; say the head is missing.
+        cur.cut_at_start = True
+        cur.seen_start = True
+    cur.acc.feed_json(obj, event)
+    cur.lines.append(line)
+    if kind in TERMINAL_EVENTS:
+        cur.stop_line = cur.done_line = line
+        if isinstance(response, dict) and isinstance(response.get("usage"), dict):
+            cur.usage_line = line
+    if kind in ("error", "response.failed"):
+        cur.error_line = line
+    elif isinstance(kind, str) and kind.endswith(".delta"):
+        cur.text_line = line

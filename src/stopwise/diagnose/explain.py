@@ -35,6 +35,18 @@ _TRUNCATIONS = frozenset(
     }
 )
 
+_RESPONSE_STATUSES = frozenset({"completed", "failed", "cancelled", "in_progress", "queued"})
+
+
+def _stop_field(dialect: str | None, raw: str) -> str:
+    """The wire field the stop reason was read from: the Responses API says `status`, and only
+    an incomplete response names its reason in `incomplete_details.reason`."""
+    if dialect == "anthropic":
+        return "stop_reason"
+    if dialect == "responses":
+        return "status" if raw in _RESPONSE_STATUSES else "incomplete_details.reason"
+    return "finish_reason"
+
 
 @dataclass(frozen=True, slots=True)
 class Explanation:
@@ -100,7 +112,8 @@ def explain(f: Facts, v: Verdict, ex: Extraction, lang: str = "en") -> Explanati
     values["title_part"] = _fmt(frag["title_part"], _Fill(values, t.DEFAULTS)) if f.html_title else ""
     values["part"] = frag["part_answer"] if f.stop_raw == "content_filter" else frag["part_prompt"]
     fill = _Fill(values, t.DEFAULTS)
-    summary_t, cause_t, fix_t, prev_t = t.CATS[v.category]
+    own = t.CATS_RESPONSES.get(v.category) if f.dialect == "responses" else None
+    summary_t, cause_t, fix_t, prev_t = own or t.CATS[v.category]
     summary = [_fmt(summary_t, fill), *_what(f, v, t, fill, ex)]
     cause = [_fmt(cause_t, fill), *_causes(f, v, t, fill)]
     fix, prevention = [_fmt(fix_t, fill)], [_fmt(prev_t, fill)]
@@ -162,7 +175,7 @@ def _what(f: Facts, v: Verdict, t: ModuleType, fill: _Fill, ex: Extraction) -> l
             else [frag["unknown_nothing"]]
         )
     if f.stop_raw is not None:
-        field = "stop_reason" if f.dialect == "anthropic" else "finish_reason"
+        field = _stop_field(f.dialect, f.stop_raw)
         out.append(_fmt(frag["stop"], _Fill({**fill, "field": field}, t.DEFAULTS)))
     elif f.stream and v.category in _TRUNCATIONS:
         out.append(frag["stop_missing"])

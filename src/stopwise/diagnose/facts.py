@@ -289,9 +289,6 @@ def _from_body(f: Facts, objects: list[Found]) -> None:
     for found in reversed(objects):
         obj = found.obj
         if obj.get("type") == "message" or obj.get("object") in ("chat.completion", "response"):
-            if obj.get("object") == "response":
-                _from_responses(f, obj, found.line)
-                return
             try:
                 out = parse_body(obj, max_tokens=f.requested_max_tokens)
             except ProtocolError:
@@ -300,21 +297,6 @@ def _from_body(f: Facts, objects: list[Found]) -> None:
             _from_outcome(f, out)
             f.lines["stop_raw"] = f.lines["usage"] = f.lines["text"] = found.line
             return
-
-
-def _from_responses(f: Facts, obj: dict[str, Any], line: int) -> None:
-    """OpenAI Responses API: ``status: incomplete`` with ``incomplete_details.reason``."""
-    f.dialect, f.stream, f.model = "openai_responses", False, obj.get("model") or f.model
-    details = obj.get("incomplete_details")
-    if isinstance(details, dict) and isinstance(details.get("reason"), str):
-        f.stop_raw = details["reason"]
-        f.stop_normalized = "max_tokens" if f.stop_raw == "max_output_tokens" else f.stop_raw
-        f.state = "truncated" if f.stop_raw == "max_output_tokens" else "complete"
-    usage = obj.get("usage")
-    if isinstance(usage, dict):
-        f.output_tokens = usage.get("output_tokens") if isinstance(usage.get("output_tokens"), int) else None
-        f.input_tokens = usage.get("input_tokens") if isinstance(usage.get("input_tokens"), int) else None
-    f.lines["stop_raw"] = f.lines["usage"] = line
 
 
 def _status_near(ex: Extraction, line: int) -> int | None:

@@ -58,7 +58,7 @@ CUT = {
 DIALECT = {
     "anthropic": "Anthropic Messages format",
     "openai": "OpenAI Chat Completions format",
-    "openai_responses": "OpenAI Responses format",
+    "responses": "OpenAI Responses format",
 }
 FRAG = {
     "tool_cut": "The tool input stops at …{tail}",
@@ -343,5 +343,24 @@ CATS: dict[str, tuple[str, str, str, str]] = {
         "No stop reason, error body or transport failure the categories cover was found.",
         "Paste more of the log: the HTTP status line, the error body, or the last SSE events.",
         "Log the status, the response body or the final SSE events of failing calls.",
+    ),
+}
+
+
+#: The Responses API's own words where its wire differs (`max_output_tokens`, `response.completed`).
+CATS_RESPONSES: dict[str, tuple[str, str, str, str]] = {
+    "truncated_length": (
+        'The answer was cut off at the output cap (status "incomplete", reason "max_output_tokens").',
+        "Generation reached the max_output_tokens of the request before the answer was finished.",
+        "Raise max_output_tokens for this request (up to {ceiling}); reasoning tokens count against it too.",
+        "Size max_output_tokens for the longest answer (and reasoning) this kind of request can need.",
+    ),
+    "stream_interrupted": (
+        "The stream ended before its terminal event: the answer is incomplete.",
+        "The connection closed or timed out mid-stream (no response.completed, response.incomplete or "
+        "response.failed): a reset, an idle timeout on a proxy or load balancer, or an incomplete chunked read.",
+        "Retry the request (or let stopwise continue from the partial text); raise proxy idle/read timeouts above the longest "
+        "generation.",
+        "Treat a Responses stream without its terminal event as interrupted, never as complete.",
     ),
 }

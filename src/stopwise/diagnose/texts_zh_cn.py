@@ -57,7 +57,7 @@ CUT = {
 DIALECT = {
     "anthropic": "Anthropic Messages 格式",
     "openai": "OpenAI Chat Completions 格式",
-    "openai_responses": "OpenAI Responses 格式",
+    "responses": "OpenAI Responses 格式",
 }
 FRAG = {
     "tool_cut": "工具参数停在 …{tail}",
@@ -336,5 +336,23 @@ CATS: dict[str, tuple[str, str, str, str]] = {
         "没有找到各类别所涵盖的停止原因、错误正文或传输故障。",
         "请贴出更多日志：HTTP 状态行、错误正文，或最后几条 SSE 事件。",
         "对失败的调用记录状态码、响应正文或最后的 SSE 事件。",
+    ),
+}
+
+
+#: Responses API 的线路与其他格式不同之处（`max_output_tokens`、`response.completed`）。
+CATS_RESPONSES: dict[str, tuple[str, str, str, str]] = {
+    "truncated_length": (
+        '回答在输出上限处被截断（status "incomplete"，reason "max_output_tokens"）。',
+        "生成在回答完成之前就达到了请求的 max_output_tokens。",
+        "调大这次请求的 max_output_tokens，最多 {ceiling}；推理 token 也计入其中。",
+        "按这类请求可能需要的最长回答（及推理）来设定 max_output_tokens。",
+    ),
+    "stream_interrupted": (
+        "流在终止事件之前就结束了：回答不完整。",
+        "连接在流的中途被关闭或超时（没有 response.completed、response.incomplete 或 response.failed）："
+        "连接被重置、代理或负载均衡的空闲超时，或分块读取不完整。",
+        "重试请求（或让 stopwise 从部分文本接着生成）；把代理的空闲/读取超时调到比最长的生成时间更长。",
+        "没有终止事件的 Responses 流一律当作中断，绝不当作完成。",
     ),
 }

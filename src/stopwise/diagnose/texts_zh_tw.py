@@ -57,7 +57,7 @@ CUT = {
 DIALECT = {
     "anthropic": "Anthropic Messages 格式",
     "openai": "OpenAI Chat Completions 格式",
-    "openai_responses": "OpenAI Responses 格式",
+    "responses": "OpenAI Responses 格式",
 }
 FRAG = {
     "tool_cut": "工具參數停在 …{tail}",
@@ -336,5 +336,23 @@ CATS: dict[str, tuple[str, str, str, str]] = {
         "沒有找到各類別涵蓋的停止原因、錯誤內文或傳輸故障。",
         "請貼上更多日誌：HTTP 狀態行、錯誤內文，或最後幾個 SSE 事件。",
         "對失敗的呼叫記錄狀態碼、回應內文或最後的 SSE 事件。",
+    ),
+}
+
+
+#: Responses API 的線路與其他格式不同之處（`max_output_tokens`、`response.completed`）。
+CATS_RESPONSES: dict[str, tuple[str, str, str, str]] = {
+    "truncated_length": (
+        '回應在輸出上限處被截斷（status "incomplete"，reason "max_output_tokens"）。',
+        "生成在回應完成之前就達到了請求的 max_output_tokens。",
+        "調高這次請求的 max_output_tokens，最多 {ceiling}；推理 token 也計入其中。",
+        "依這類請求可能需要的最長回應（及推理）設定 max_output_tokens。",
+    ),
+    "stream_interrupted": (
+        "流式回應在終止事件之前就結束了：回應不完整。",
+        "連線在中途被關閉或逾時（沒有 response.completed、response.incomplete 或 response.failed）："
+        "連線被重設、代理或負載平衡器的閒置逾時，或分塊讀取不完整。",
+        "重試請求（或讓 stopwise 從部分文字繼續生成）；把代理的閒置/讀取逾時調到比最長的生成時間更長。",
+        "沒有終止事件的 Responses 流式回應一律視為中斷，絕不視為完成。",
     ),
 }

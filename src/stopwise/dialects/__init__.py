@@ -1,9 +1,11 @@
 """The wire dialects: one module each, behind one small interface.
 
+Three dialects: Anthropic Messages, OpenAI Chat Completions, and the OpenAI Responses API.
+
 - :func:`detect_dialect` tells a payload's API from its shape;
 - :func:`parse_body` reads a non-stream response body;
 - :func:`accumulator_for` gives the stream folder of a dialect;
-- :func:`parse_capture` reads raw bytes (an SSE capture or a JSON body, either dialect);
+- :func:`parse_capture` reads raw bytes (an SSE capture or a JSON body, any dialect);
 - :func:`error_from_response` turns an HTTP error response into a typed error.
 """
 
@@ -15,15 +17,18 @@ from ..errors import ProtocolError, UnknownDialectError
 from ..outcome import Outcome
 from ..sse import iter_events
 from ._errors import error_from_payload, error_from_response, parse_retry_after
-from ._json import JSONDecodeError, loads
+from ._json import JSONDecodeError, loads, payload
 from .anthropic import AnthropicAccumulator, parse_message
 from .openai import OpenAIAccumulator, parse_completion
+from .responses import ResponsesAccumulator, parse_response
 
 __all__ = [
     "ANTHROPIC_STREAM_EVENTS",
+    "Accumulator",
     "AnthropicAccumulator",
     "Dialect",
     "OpenAIAccumulator",
+    "ResponsesAccumulator",
     "accumulator_for",
     "detect_dialect",
     "error_from_payload",
@@ -33,7 +38,10 @@ __all__ = [
     "parse_retry_after",
 ]
 
-Dialect = Literal["anthropic", "openai"]
+Dialect = Literal["anthropic", "openai", "responses"]
+
+#: The stream folder of any dialect.
+Accumulator = AnthropicAccumulator | OpenAIAccumulator | ResponsesAccumulator
 
 #: The event types of an Anthropic Messages stream.
 ANTHROPIC_STREAM_EVENTS = frozenset(
@@ -56,9 +64,17 @@ def detect_dialect(obj: object) -> Dialect | None:
     if not isinstance(obj, dict):
         return None
     kind = obj.get("type")
+    if isinstance(kind, str) and kind.startswith("response."):
+        return "responses"
+    if kind == "error" and "sequence_number" in obj and not isinstance(obj.get("error"), dict):
+        # The Responses `error` event (code and message at the top, numbered like every event of
+        # that stream); Anthropic's error event nests its fields under `error` and has no number.
+        return "responses"
     if isinstance(kind, str) and (kind in _ANTHROPIC_TYPES or kind == "error"):
         return "anthropic"
     obj_kind = obj.get("object")
+    if obj_kind == "response":
+        return "responses"
     if obj_kind in ("chat.completion", "chat.completion.chunk"):
         return "openai"
     if "choices" in obj:
@@ -68,11 +84,11 @@ def detect_dialect(obj: object) -> Dialect | None:
     return None
 
 
-def accumulator_for(
-    dialect: Dialect, *, max_tokens: int | None = None
-) -> AnthropicAccumulator | OpenAIAccumulator:
+def accumulator_for(dialect: Dialect, *, max_tokens: int | None = None) -> Accumulator:
     if dialect == "anthropic":
         return AnthropicAccumulator(max_tokens=max_tokens)
+    if dialect == "responses":
+        return ResponsesAccumulator(max_tokens=max_tokens)
     return OpenAIAccumulator(max_tokens=max_tokens)
 
 
@@ -82,7 +98,9 @@ def parse_body(obj: Any, *, max_tokens: int | None = None, dialect: Dialect | No
         return parse_message(obj, max_tokens=max_tokens)
     if dialect == "openai":
         return parse_completion(obj, max_tokens=max_tokens)
-    raise UnknownDialectError("not an Anthropic Messages or OpenAI Chat Completions body")
+    if dialect == "responses":
+        return parse_response(obj, max_tokens=max_tokens)
+    raise UnknownDialectError("not an Anthropic Messages, OpenAI Chat Completions or Responses body")
 
 
 def parse_capture(raw: bytes, *, max_tokens: int | None = None) -> Outcome:
@@ -101,8 +119,13 @@ def parse_capture(raw: bytes, *, max_tokens: int | None = None) -> Outcome:
         raise ProtocolError("no JSON body and no server-sent events in the input")
     dialect: Dialect | None = None
     for ev in events:
+        if ev.event is not None and ev.event.startswith("response."):
+            dialect = "responses"
+            break
         if ev.event in _ANTHROPIC_TYPES or ev.event == "error":
-            dialect = "anthropic"
+            # Both Anthropic and Responses name their error event `error`; its payload tells.
+            responses = ev.event == "error" and detect_dialect(payload(ev.data)) == "responses"
+            dialect = "responses" if responses else "anthropic"
             break
         if ev.data.startswith("[DONE]"):
             dialect = "openai"
@@ -115,7 +138,7 @@ def parse_capture(raw: bytes, *, max_tokens: int | None = None) -> Outcome:
             break
     if dialect is None:
         raise UnknownDialectError(
-            "the events are neither Anthropic Messages nor OpenAI chat.completion.chunk"
+            "the events are neither Anthropic Messages, OpenAI chat.completion.chunk nor Responses events"
         )
     acc = accumulator_for(dialect, max_tokens=max_tokens)
     for ev in events:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import UnknownDialectError
 from .anthropic import AnthropicDialect
 from .base import Finisher
 from .dialect import Dialect, Ledger, Plan
@@ -46,6 +47,12 @@ def finisher_for(
 ) -> Finisher:
     """The finisher of one request. ``source``: the request's bytes, which ``body`` was parsed
     from; the finisher then keeps those and not ``body`` (see Dialect.request)."""
+    if dialect == "responses":
+        # The wire core reads the Responses API, but nothing finishes it yet (issue 13): its
+        # continuation is not Chat's (previous_response_id, reasoning items sent back), so
+        # falling through to the OpenAI strategy below would build wrong requests. The
+        # transports and the gateway never route /v1/responses here; this says so if one does.
+        raise UnknownDialectError("the finisher does not finish OpenAI Responses answers yet")
     ledger = Ledger(policy, memory, str(body.get("model") or ""), bool(body.get("stream")), clock)
     strategy: Dialect = (
         AnthropicDialect(body, ledger, source)

@@ -88,18 +88,6 @@ def test_stream_helper_builds_the_body(gpt: openai.OpenAI, sim_url: str) -> None
     assert streamed.usage == body.usage and streamed.status == body.status == "completed"
 
 
-def test_same_request_same_bytes_on_a_fresh_app() -> None:
-    async def send(body: dict[str, Any]) -> bytes:
-        transport = httpx2.ASGITransport(create_app())
-        async with httpx2.AsyncClient(transport=transport, base_url="http://sim") as client:
-            return (await client.post("/v1/responses", json=body)).content
-
-    for stream in (False, True):
-        body = {"model": REASONING, "input": "code", "max_output_tokens": 300, "stream": stream}
-        first, second = asyncio.run(send(body)), asyncio.run(send(body))
-        assert first == second and b"resp_" in first
-
-
 def test_async_client_in_process() -> None:
     async def main() -> Response:
         transport = httpx2.ASGITransport(create_app())

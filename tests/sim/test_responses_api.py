@@ -368,3 +368,84 @@ def test_stored_responses(gpt: openai.OpenAI) -> None:
         openai.BadRequestError, match=re.escape(f"Previous response with id '{unstored.id}' not found.")
     ):
         gpt.responses.create(model=MODEL, input="go on", previous_response_id=unstored.id)
+
+
+def test_output_items_handed_back_continue_the_document(gpt: openai.OpenAI) -> None:
+    ask = {"role": "user", "content": "Write the json document."}
+    kwargs: dict[str, Any] = {"model": REASONING, "max_output_tokens": 400, "store": False}
+    cut = gpt.responses.create(input=[ask], include=["reasoning.encrypted_content"], **kwargs)
+    assert [i.type for i in cut.output] == ["reasoning", "message"] and cut.status == "incomplete"
+    handed_back = [ask, *(i.to_dict() for i in cut.output), {"role": "user", "content": CONTINUE}]
+    rest = gpt.responses.create(input=handed_back, **kwargs)
+    assert rest.usage is not None and rest.usage.output_tokens_details.reasoning_tokens == 200
+    assert full_document("json").startswith(cut.output_text + rest.output_text)
+    assert len(tokenize(rest.output_text)) == 200  # it thinks again, then writes the rest of the budget
+
+
+def test_a_trailing_assistant_message_is_a_finished_turn(gpt: openai.OpenAI) -> None:
+    doc = full_document("prose")
+    r = gpt.responses.create(
+        model=MODEL,
+        input=[{"role": "user", "content": "prose"}, {"role": "assistant", "content": doc[:300]}],
+        max_output_tokens=16,
+    )
+    assert doc.startswith(r.output_text) and r.output_text.startswith("Our oldest map")
+
+
+def test_instructions_are_input_but_not_carried_over(gpt: openai.OpenAI) -> None:
+    plain = gpt.responses.create(model=MODEL, input="prose", max_output_tokens=16)
+    told = gpt.responses.create(model=MODEL, input="prose", instructions="Be brief.", max_output_tokens=16)
+    assert told.instructions == "Be brief." and told.output_text == plain.output_text
+    assert told.usage is not None and plain.usage is not None
+    assert told.usage.input_tokens == plain.usage.input_tokens + 3 + len(tokenize("Be brief."))
+    after_plain = gpt.responses.create(model=MODEL, input=CONTINUE, previous_response_id=plain.id)
+    after_told = gpt.responses.create(model=MODEL, input=CONTINUE, previous_response_id=told.id)
+    assert after_told.instructions is None and after_told.usage == after_plain.usage
+    assert (
+        after_told.output_text == after_plain.output_text == full_document("prose")[len(plain.output_text) :]
+    )
+
+
+def test_thinking_length_on_demand(gpt: openai.OpenAI) -> None:
+    def think(tokens: int) -> Response:
+        return gpt.responses.create(
+            model="gpt-5",
+            input="prose",
+            max_output_tokens=1000,
+            extra_headers={"x-sim-thinking-tokens": str(tokens)},
+        )
+
+    one_word = think(999)
+    assert one_word.output_text == "Our" and one_word.status == "incomplete"
+    # Thought that fills the budget exactly leaves no room for text.
+    filled = think(1000)
+    assert [i.type for i in filled.output] == ["reasoning"] and filled.status == "incomplete"
+    assert filled.usage is not None and filled.usage.output_tokens_details.reasoning_tokens == 1000
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [("malformed:4", ValueError), ("restart:5", RuntimeError)],
+)
+def test_broken_streams_break_the_sdk_accumulator(
+    gpt: openai.OpenAI, fault: str, error: type[Exception]
+) -> None:
+    with (
+        pytest.raises(error),
+        gpt.responses.stream(model=MODEL, input="prose", extra_headers={"x-sim-fault": fault}) as stream,
+    ):
+        stream.get_final_response()
+
+
+def test_fail_first_then_the_sdk_retry_gets_through(sim_url: str) -> None:
+    with openai.OpenAI(base_url=f"{sim_url}/v1", api_key="x", max_retries=2) as client:
+        r = client.responses.create(
+            model=MODEL,
+            input="prose",
+            max_output_tokens=16,
+            extra_headers={
+                "x-sim-fault": "fail-first:2,retry-after-ms:1",
+                "x-sim-attempt-key": "responses-retry",
+            },
+        )
+    assert r.status == "incomplete" and len(tokenize(r.output_text)) == 16

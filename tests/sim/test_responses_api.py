@@ -449,3 +449,13 @@ def test_fail_first_then_the_sdk_retry_gets_through(sim_url: str) -> None:
             },
         )
     assert r.status == "incomplete" and len(tokenize(r.output_text)) == 16
+
+
+def test_a_cut_call_needs_its_output_before_anything_else(gpt: openai.OpenAI) -> None:
+    cut = gpt.responses.create(model=MODEL, input="tool", tools=TOOLS, max_output_tokens=16)
+    (call,) = cut.output
+    assert call.type == "function_call" and call.status == "incomplete"
+    with pytest.raises(
+        openai.BadRequestError, match=re.escape(f"No tool output found for function call {call.call_id}.")
+    ):
+        gpt.responses.create(model=MODEL, input=CONTINUE, previous_response_id=cut.id, tools=TOOLS)

@@ -333,6 +333,7 @@ def test_mid_stream_response_failed(gpt: openai.OpenAI) -> None:
     )
     assert [e.sequence_number for e in events] == list(range(6))
     failed = events[-1]
+    Response.model_validate(failed.response.to_dict())  # strictly, not just as the SDK constructs it
     assert failed.type == "response.failed" and failed.response.status == "failed"
     assert failed.response.id == events[0].response.id and failed.response.error.code == "server_error"
 

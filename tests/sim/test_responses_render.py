@@ -1,5 +1,6 @@
-"""Properties of the Responses API wire, on the raw bytes of an in-process app: every stream
-event names its type twice and numbers itself in order, the stream builds exactly the
+"""Properties of the Responses API wire, on the raw bytes of an in-process app: every body and
+stream event validates against the openai SDK's own types (strictly, not the SDK's lenient
+construct), names its type twice and numbers itself in order, the stream builds exactly the
 non-streaming body, and a cut answer is a prefix of the document that both ways of continuing
 complete in the same way."""
 
@@ -13,6 +14,8 @@ import httpx2
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from openai.types.responses import Response, ResponseStreamEvent
+from pydantic import TypeAdapter
 
 from stopwise.sim import create_app, full_document, tokenize
 from stopwise.sse import SSEDecoder
@@ -23,6 +26,7 @@ TOOLS = [
     {"type": "function", "name": "read_file", "parameters": {"type": "object"}},
 ]
 CONTINUE = "Please continue."
+STREAM_EVENT: TypeAdapter[Any] = TypeAdapter(ResponseStreamEvent)
 
 
 async def _post(client: httpx2.AsyncClient, body: dict[str, Any], headers: dict[str, str]) -> bytes:
@@ -55,6 +59,7 @@ def decode(raw: bytes) -> list[dict[str, Any]]:
     for event in events:
         data = orjson.loads(event.data)
         assert event.event == data["type"]
+        assert STREAM_EVENT.validate_python(data).type == data["type"]
         out.append(data)
     return out
 
@@ -101,6 +106,7 @@ def test_the_stream_builds_the_body(
         body["reasoning"] = {"summary": "auto"}
     headers = {"x-sim-tool-calls": str(calls)} | ({"x-sim-stop": stop} if stop else {})
     final = orjson.loads(post(body, headers))
+    Response.model_validate(final)
     events = decode(post({**body, "stream": True}, headers))
 
     assert [e["sequence_number"] for e in events] == list(range(len(events)))

@@ -142,7 +142,9 @@ def _function_call(block: Block, item_id: str) -> _Item:
 def _usage(use: CacheUse, reply: Reply) -> dict[str, Any]:
     return {
         "input_tokens": use.total,
-        "input_tokens_details": {"cached_tokens": use.read},
+        # cache_write_tokens: required by the SDK's types (openai 3.x), always 0 here: OpenAI's
+        # automatic caching does not bill writes.
+        "input_tokens_details": {"cached_tokens": use.read, "cache_write_tokens": 0},
         "output_tokens": reply.output_tokens,
         "output_tokens_details": {"reasoning_tokens": reply.thinking_tokens},
         "total_tokens": use.total + reply.output_tokens,

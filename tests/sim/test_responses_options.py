@@ -93,3 +93,5 @@ def test_sampling_and_text() -> None:
     json_ok = text_config({"format": {"type": "json_object"}}, [], "Reply in JSON.")
     assert json_ok == {"format": {"type": "json_object"}, "verbosity": "medium"}
     assert error(text_config, {"format": {"type": "yaml"}}, [], None).param == "text.format.type"
+    assert text_config({"verbosity": "low"}, [], None)["verbosity"] == "low"
+    assert error(text_config, {"verbosity": "loud"}, [], None).param == "text.verbosity"

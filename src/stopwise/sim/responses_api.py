@@ -60,7 +60,8 @@ def _account(state: SimState, req: SimRequest) -> CacheUse:
 
 
 def _render(req: SimRequest, reply: Reply, use: CacheUse, ids: IdFactory, state: SimState) -> Rendered:
-    assert isinstance(req, ResponsesRequest)  # parse_responses made it
+    if not isinstance(req, ResponsesRequest):  # parse_responses made it; the check narrows the type
+        raise TypeError(f"expected a ResponsesRequest, got {type(req).__name__}")
     out = responses_render.render(req, reply, use, ids, state.config.created)
     if req.store:
         state.responses.put(out.response_id, StoredResponse(tuple(req.items), out.body))

@@ -242,7 +242,14 @@ def text_config(value: Any, items: list[dict[str, Any]], instructions: str | Non
                 "input",
             )
         fmt = {"type": "json_object"}
-    return {"format": fmt, "verbosity": value.get("verbosity") or "medium"}
+    verbosity = value.get("verbosity") or "medium"
+    if verbosity not in ("low", "medium", "high"):
+        raise bad(
+            f"Invalid value: '{verbosity}'. Supported values are: 'low', 'medium', and 'high'.",
+            "text.verbosity",
+            "invalid_value",
+        )
+    return {"format": fmt, "verbosity": verbosity}
 
 
 def sampling(body: dict[str, Any], model: ModelInfo) -> tuple[float, float]:
@@ -255,7 +262,7 @@ def sampling(body: dict[str, Any], model: ModelInfo) -> tuple[float, float]:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise invalid_type(name, "a number", value)
         if model.reasoning:
-            # Reasoning models take no sampling parameters (brief/wire.md, OpenAI 400s).
+            # OpenAI's reasoning models (o-series, gpt-5) reject sampling parameters with this 400.
             raise unsupported(name)
         out.append(float(value))
     return out[0], out[1]

@@ -47,6 +47,11 @@ REQUESTS: list[tuple[str, dict[str, Any]]] = [
         "/relay/v1/chat/completions",
         {"model": "claude-opus-4-0", "stream": True, "messages": [{"role": "user", "content": "table"}]},
     ),
+    ("/v1/responses", {"model": "gpt-4.1", "input": "code", "max_output_tokens": 300}),
+    (
+        "/v1/responses",
+        {"model": "o4-mini", "input": "prose", "stream": True, "reasoning": {"summary": "auto"}},
+    ),
 ]
 
 

@@ -21,7 +21,7 @@ import click
 )
 @click.option("--log-level", default="info", show_default=True, help="uvicorn log level.")
 def sim_cmd(host: str, port: int, model_faults: tuple[str, ...], log_level: str) -> None:
-    """Serve a deterministic Anthropic Messages + OpenAI Chat Completions upstream.
+    """Serve a deterministic Anthropic Messages + OpenAI Chat Completions and Responses upstream.
 
     Point the SDKs at it: anthropic.Anthropic(base_url="http://HOST:PORT") and
     openai.OpenAI(base_url="http://HOST:PORT/v1"); any api key works.

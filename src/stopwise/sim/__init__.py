@@ -1,5 +1,5 @@
-"""``stopwise.sim``: a local Anthropic Messages + OpenAI Chat Completions upstream with a
-deterministic model and fault injection. See docs/sim.md.
+"""``stopwise.sim``: a local Anthropic Messages + OpenAI Chat Completions and Responses upstream
+with a deterministic model and fault injection. See docs/sim.md.
 
 For a finisher's tests the useful surface is: :func:`create_app`; :func:`full_document` (the
 exact full answer for a document kind) and :func:`document_for_messages` (for a request's

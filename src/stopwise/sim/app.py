@@ -6,9 +6,11 @@ Routes::
     POST /v1/messages/count_tokens     Anthropic token counting
     POST /v1/chat/completions          OpenAI Chat Completions (JSON or SSE)
     POST /relay/v1/chat/completions    an OpenAI-format relay in front of Claude
+    POST /v1/responses                 OpenAI Responses (JSON or SSE, stored responses)
+    GET  /v1/responses/{id}            a stored response
     GET  /v1/models, /v1/models/{id}   the model table, in the caller's dialect
 
-Each app has its own state (request counter, attempt counts, prompt cache), so a fresh app
+Each app has its own state (request counter, attempt counts, prompt cache, stored responses), so a fresh app
 replays a request byte for byte.
 """
 
@@ -31,6 +33,7 @@ from .faults import ConnectionDropped
 from .models import MODELS, ModelInfo
 from .openai_api import chat_completions_endpoint
 from .relay import relay_endpoint
+from .responses_api import get_response_endpoint, responses_endpoint
 
 __all__ = ["create_app", "quiet_dropped_connections"]
 
@@ -51,6 +54,8 @@ def create_app(config: SimConfig | None = None) -> Starlette:
         Route("/v1/messages/count_tokens", bind(count_tokens_endpoint), methods=["POST"]),
         Route("/v1/chat/completions", bind(chat_completions_endpoint), methods=["POST"]),
         Route("/relay/v1/chat/completions", bind(relay_endpoint), methods=["POST"]),
+        Route("/v1/responses", bind(responses_endpoint), methods=["POST"]),
+        Route("/v1/responses/{response_id}", bind(get_response_endpoint), methods=["GET"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
     ]

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -29,6 +29,12 @@ __all__ = ["Endpoint", "Rendered", "serve"]
 class Rendered:
     body: dict[str, Any] | None = None  # non-streaming
     events: list[StreamEvent] | None = None  # streaming
+    headers: Mapping[str, str] = field(default_factory=dict)  # added to the 200
+    # The event a ``stream-error`` fault writes for this response (given the faults and the
+    # request id), or ``None`` for the endpoint's ``error_event`` / the fault's relay style. The
+    # Responses API's error events carry a sequence number and the response, so they are made per
+    # response.
+    stream_error: Callable[[Faults, str], bytes | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -86,10 +92,13 @@ async def serve(request: Request, state: SimState, endpoint: Endpoint) -> Respon
             restart = endpoint.render(req, run(req, knobs, use.total, ids), use, ids, state).events or []
     except SimError as err:
         return error_response(err, endpoint.error_dialect, request_id)
-    headers = {header_name: request_id}
+    headers = {header_name: request_id, **rendered.headers}
     if rendered.events is not None:
         error_event = endpoint.error_event
-        if faults.stream_error_style is not None:
+        own = rendered.stream_error(faults, request_id) if rendered.stream_error is not None else None
+        if own is not None:
+            error_event = own
+        elif faults.stream_error_style is not None:
             error_event = stream_error_event(
                 faults.stream_error_style, model=req.model.name, request_id=request_id
             )

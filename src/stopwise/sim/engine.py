@@ -15,6 +15,7 @@ from .generate import Limits, Reply, ServerTools, Shapes, generate, plan
 from .http_errors import SimError
 from .ids import IdFactory
 from .models import ModelInfo
+from .responses_store import ResponseStore
 
 __all__ = ["FORCED_STOPS", "Knobs", "SimRequest", "SimState", "parse_knobs", "run"]
 
@@ -40,18 +41,20 @@ MAX_TOOL_CALLS = 8
 
 @dataclass
 class SimState:
-    """Per-app mutable state: the request counter (ids), attempt counts (``fail-first``) and
-    the prompt cache. One app, one state: fresh apps replay identically."""
+    """Per-app mutable state: the request counter (ids), attempt counts (``fail-first``), the
+    prompt cache and the stored Responses API responses. One app, one state: fresh apps replay
+    identically."""
 
     config: SimConfig
     counter: int = 0
     attempts: dict[str, int] = field(default_factory=dict)
     cache: PromptCache = field(default_factory=PromptCache)
+    responses: ResponseStore = field(default_factory=ResponseStore)
 
 
 @dataclass
 class SimRequest:
-    dialect: str  # anthropic | openai | relay
+    dialect: str  # anthropic | openai | relay | responses
     model: ModelInfo
     stream: bool
     max_tokens: int
@@ -179,7 +182,7 @@ def run(req: SimRequest, knobs: Knobs, input_tokens: int, ids: IdFactory) -> Rep
         tool_preface=req.tool_preface,
         server_tools=server,
         new_id=ids.make,
-        tool_id_prefix="call_" if req.dialect == "openai" else "toolu_01",
+        tool_id_prefix="call_" if req.dialect in ("openai", "responses") else "toolu_01",
         shapes=shapes,
     )
     limits = Limits(budget, cap, req.stop_sequences, forced_reason)

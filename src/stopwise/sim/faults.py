@@ -25,8 +25,9 @@ __all__ = [
 ]
 
 
-#: The shapes ``stream-error:N:STYLE`` writes (stream_errors.py).
-STREAM_ERROR_STYLES = ("openai", "anthropic", "litellm", "new-api", "one-api")
+#: The shapes ``stream-error:N:STYLE`` writes (stream_errors.py). ``failed`` is the Responses
+#: API's ``response.failed`` (responses_render.py); other endpoints write OpenAI's line for it.
+STREAM_ERROR_STYLES = ("openai", "anthropic", "litellm", "new-api", "one-api", "failed")
 
 
 class ConnectionDropped(Exception):

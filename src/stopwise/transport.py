@@ -57,6 +57,8 @@ def _route(request: httpx2.Request) -> str | None:
         return "anthropic"
     if path.endswith("/chat/completions"):
         return "openai"
+    if path.endswith("/v1/responses"):
+        return "responses"
     return None
 
 

@@ -164,7 +164,9 @@ class Rig:
 
     @property
     def sent(self) -> list[Exchange]:
-        return [e for e in self.upstream.exchanges if e.path.endswith(("/messages", "/completions"))]
+        return [
+            e for e in self.upstream.exchanges if e.path.endswith(("/messages", "/completions", "/responses"))
+        ]
 
     def summary(self) -> dict[str, Any] | None:
         """The ``stopwise`` event at the end of the last stream the SDK was handed."""

@@ -469,7 +469,10 @@ class ResponsesAccumulator:
         the items when it has none), else the last lifecycle snapshot with the items so far."""
         if self._final is not None:
             response = dict(self._final)
-            if response.get("output") is None:
+            output = response.get("output")
+            # A failed or incomplete response may carry no output (``response.failed`` often has
+            # ``output: []``): what streamed is then what arrived, and it is kept.
+            if output is None or (not output and self._items and response.get("status") != "completed"):
                 response["output"] = [i.render() for _, i in sorted(self._items.items())]
             return response
         response = dict(self.response) if self.response is not None else {"object": "response"}

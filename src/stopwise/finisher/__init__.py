@@ -19,6 +19,7 @@ from .models import ModelMemory
 from .openai import OpenAIDialect
 from .policy import Policy, RetryPolicy
 from .report import Report, RoundReport
+from .responses import ResponsesDialect
 
 __all__ = [
     "AnthropicDialect",
@@ -30,6 +31,7 @@ __all__ = [
     "Plan",
     "Policy",
     "Report",
+    "ResponsesDialect",
     "RetryPolicy",
     "RoundReport",
     "finisher_for",
@@ -47,16 +49,14 @@ def finisher_for(
 ) -> Finisher:
     """The finisher of one request. ``source``: the request's bytes, which ``body`` was parsed
     from; the finisher then keeps those and not ``body`` (see Dialect.request)."""
-    if dialect == "responses":
-        # The wire core reads the Responses API, but nothing finishes it yet (issue 13): its
-        # continuation is not Chat's (previous_response_id, reasoning items sent back), so
-        # falling through to the OpenAI strategy below would build wrong requests. The
-        # transports and the gateway never route /v1/responses here; this says so if one does.
-        raise UnknownDialectError("the finisher does not finish OpenAI Responses answers yet")
     ledger = Ledger(policy, memory, str(body.get("model") or ""), bool(body.get("stream")), clock)
-    strategy: Dialect = (
-        AnthropicDialect(body, ledger, source)
-        if dialect == "anthropic"
-        else OpenAIDialect(body, ledger, source)
-    )
+    strategy: Dialect
+    if dialect == "anthropic":
+        strategy = AnthropicDialect(body, ledger, source)
+    elif dialect == "openai":
+        strategy = OpenAIDialect(body, ledger, source)
+    elif dialect == "responses":
+        strategy = ResponsesDialect(body, ledger, source)
+    else:
+        raise UnknownDialectError(f"no finisher for the {dialect!r} dialect")
     return Finisher(strategy)

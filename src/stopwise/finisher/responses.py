@@ -1,0 +1,528 @@
+"""The finisher's strategy for the OpenAI Responses API (``POST /v1/responses``).
+
+A response cut at ``max_output_tokens`` (``status: "incomplete"``) goes on with a continue turn:
+the caller's input, the text so far as an assistant message (backed off to its last whole
+word), and a user turn asking to go on; the seam is reconciled as on Chat Completions
+(:mod:`.join`). The input-items way was measured against chaining with
+``previous_response_id`` (``bench/responses_billing.py``, docs/benchmarks.md). A cut function
+call, a constrained answer (``text.format`` json_schema / json_object, a forced tool) and a
+round that spent its budget on reasoning alone are asked again whole with a larger budget, up
+to the model's ceiling; ``content_filter`` and a completed response are final.
+
+The caller sees one response: the first round's id and envelope, its output items with the
+continued message's text joined over rounds (later rounds' other items after it), usage summed
+field by field, the last round's status. A one-round answer goes out as it came, byte for byte.
+On a stream, a first round's events pass as they arrive; what the terminal event decides is
+held from the first event it decides on (the message's ``.done`` events, a function call, the
+terminal itself), and everything behind it waits with it, so the order never changes. Later
+rounds' events are rewritten into the first's items and numbered on from the last event shown.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from ..dialects._json import is_whole_json
+from ..dialects.responses import ResponsesAccumulator, parse_response
+from ..errors import APIError, ProtocolError
+from ..outcome import Outcome, State, StopReason
+from ..sse import ServerSentEvent, encode_event
+from . import seam as seams
+from .dialect import Dialect, Ledger, Plan
+from .join import UNDECIDED, Join
+from .report import sum_usage
+
+__all__ = ["ResponsesDialect"]
+
+_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+_LIFECYCLE = frozenset({"response.created", "response.in_progress", "response.queued"})
+# The events of the continued message that its round's end decides on: they are held.
+_MESSAGE_DONE = frozenset(
+    {"response.output_text.done", "response.content_part.done", "response.output_item.done"}
+)
+_CALL_EVENTS = frozenset({"response.function_call_arguments.delta", "response.function_call_arguments.done"})
+
+
+def _constrained(body: dict[str, Any]) -> bool:
+    text = body.get("text")
+    fmt = text.get("format") if isinstance(text, dict) else None
+    if isinstance(fmt, dict) and fmt.get("type") in ("json_schema", "json_object"):
+        return True
+    choice = body.get("tool_choice")
+    return choice == "required" or (isinstance(choice, dict) and choice.get("type") == "function")
+
+
+def _input_items(value: object) -> list[Any]:
+    """The caller's ``input`` as a list of items (a string is one user message)."""
+    if isinstance(value, str):
+        return [{"role": "user", "content": value}]
+    return copy.deepcopy(value) if isinstance(value, list) else []
+
+
+def _message_text(item: dict[str, Any]) -> str:
+    parts = item.get("content")
+    if not isinstance(parts, list):
+        return ""
+    return "".join(
+        p["text"]
+        for p in parts
+        if isinstance(p, dict) and p.get("type") == "output_text" and isinstance(p.get("text"), str)
+    )
+
+
+@dataclass(slots=True)
+class _Round:
+    plan: Plan
+    acc: ResponsesAccumulator
+    join: Join | None
+    texts: list[str] = field(default_factory=list)  # this round's text as joined (shown)
+    held: list[tuple[dict[str, Any] | None, bytes]] = field(default_factory=list)
+    holding: bool = False
+    # Upstream output index -> the caller's; the upstream index of this round's message.
+    index: dict[int, int] = field(default_factory=dict)
+    message: int | None = None
+    calls: set[int] = field(default_factory=set)  # upstream indices of function calls
+    body: dict[str, Any] | None = None
+    first: bool = False  # the caller's own first request: its events go out as they came
+    progressed: bool = False
+    abandoned: bool = False
+    cut_call: bool = False
+
+
+class ResponsesDialect(Dialect):
+    name = "responses"
+    cap_key = "max_output_tokens"
+
+    def __init__(self, request: dict[str, Any], ledger: Ledger, source: bytes | None = None) -> None:
+        super().__init__(request, ledger, source)
+        self.constrained = _constrained(request)
+        # The answer being built.
+        self.envelope: dict[str, Any] = {}  # the first round's response, without output and usage
+        self.items: list[dict[str, Any]] = []  # the caller's output items
+        self.message: int | None = None  # which of them is the message being continued
+        self.text = ""  # its text (output_text parts joined)
+        self.usages: list[dict[str, Any]] = []
+        self.status: dict[str, Any] = {}  # the last round's status, incomplete_details, error
+        self.next_join: Join | None = None
+        self.seq = 0  # the next sequence_number the caller should see
+        self.shown_any = False
+        self.round = _Round(self.caller_plan("initial", None), ResponsesAccumulator(), None)
+
+    # -- plans ----------------------------------------------------------------------------------
+    def _body(self, max_tokens: int | None) -> dict[str, Any]:
+        body = dict(self.request)
+        if max_tokens is not None:
+            body[self.cap_key] = max_tokens
+        return body
+
+    def _continue(self, mode: str, max_tokens: int | None) -> Plan | None:
+        if max_tokens is not None and max_tokens <= 0:
+            return None
+        if (again := Join.again(self.text)) is not None:
+            self.next_join = again
+            return Plan(mode, self._body(max_tokens), max_tokens)
+        kept, join, structure = Join.continue_turn(self.text)
+        if not kept.strip():
+            return None
+        self.next_join = join
+        body = self._body(max_tokens)
+        items = _input_items(body.get("input"))
+        items.append({"role": "assistant", "content": kept})
+        items.append({"role": "user", "content": seams.nudge(structure)})
+        body["input"] = items
+        return Plan(mode, body, max_tokens, continues=True)
+
+    def _from_scratch(self, mode: str, max_tokens: int | None) -> Plan:
+        # What was shown of the text is matched against the new answer and dropped.
+        self.next_join = Join(self.text)
+        return Plan(mode, self._body(max_tokens), max_tokens)
+
+    def replan_without_prefill(self, plan: Plan) -> Plan:
+        return plan  # no prefill on this wire
+
+    def _bigger(self, plan: Plan) -> int | None:
+        current = plan.body.get(self.cap_key)
+        if not isinstance(current, int):
+            current = max(self.ledger.rounds[-1].output_tokens, 1)
+        return self.ledger.bigger(current)
+
+    def next_plan(self, outcome: Outcome, plan: Plan) -> Plan | None:
+        if outcome.state is not State.TRUNCATED:
+            return None  # completed, content_filter, a refusal: final
+        if outcome.stop.normalized is not StopReason.MAX_TOKENS and not self.round.cut_call:
+            return None
+        left = self.ledger.output_left()
+        if left is not None and left <= 0:
+            return None
+        if self.constrained or self.round.cut_call or not self.text.strip():
+            # Must come whole, or nothing visible to go on from (the budget went on reasoning):
+            # asked again with more room, which stops at the ceiling (never a loop).
+            if self.constrained and self.ledger.stream and self.shown_any:
+                return None  # shown already: asking again would show a second answer
+            if self.round.cut_call and not self.policy.retry_cut_tool_calls:
+                return None
+            bigger = self._bigger(plan)
+            if bigger is None:
+                return None
+            if self.constrained:
+                self.ledger.note("constrained answer cut: asked again whole with a larger max_output_tokens")
+            elif not self.round.cut_call:
+                self.ledger.note(
+                    "reasoning used the whole budget: asked again with a larger max_output_tokens"
+                )
+            mode = (
+                "tool-retry" if self.round.cut_call else "structured-retry" if self.constrained else "retry"
+            )
+            return self._from_scratch(mode, bigger)
+        if not self.policy.continue_truncated:
+            return None
+        go_on, nxt = self.ledger.next_continuation(plan, self.round.progressed, self.round.abandoned)
+        return self._continue("continue", nxt) if go_on else None
+
+    def resume_plan(self, plan: Plan) -> Plan | None:
+        budget = self.ledger.budget(plan.max_tokens)
+        if budget is not None and budget <= 0:
+            return None
+        if self.text.strip() and not self.constrained:
+            return self._continue("resume", budget)
+        if self.text.strip():
+            return None
+        return self._from_scratch("resume", budget)
+
+    # -- folding a round ------------------------------------------------------------------------
+    def begin_round(self, plan: Plan) -> None:
+        self.let_go()
+        acc = ResponsesAccumulator(max_tokens=plan.body.get(self.cap_key))
+        first = not self.ledger.rounds and plan.mode == "initial"
+        self.round = _Round(plan, acc, self.next_join, first=first)
+        self.next_join = None
+
+    def round_done(self) -> bool:
+        return self.round.acc.done
+
+    def feed(self, event: ServerSentEvent, raw: bytes | None) -> list[bytes]:
+        r = self.round
+        obj = r.acc.feed(event)
+        out: list[bytes] = []
+        if obj is None:
+            return out
+        kind = obj.get("type")
+        index = obj.get("output_index")
+        if kind == "response.output_item.added" and isinstance(index, int):
+            item = obj.get("item")
+            itype = item.get("type") if isinstance(item, dict) else None
+            if itype == "message" and r.message is None:
+                r.message = index
+            elif itype == "function_call":
+                r.calls.add(index)
+        decides = (
+            kind in _TERMINAL
+            or kind == "error"
+            or (kind in _MESSAGE_DONE and index == r.message)
+            or (isinstance(index, int) and index in r.calls)
+            or kind in _CALL_EVENTS
+        )
+        if r.first:
+            if decides:
+                r.holding = True
+            if r.holding:
+                r.held.append((obj, raw if raw is not None else _encode(obj)))
+            else:
+                self._note_seq(obj)
+                out.append(raw if raw is not None else _encode(obj))
+                self.shown_any = True
+            return out
+        return self._rewrite(obj, decides, out)
+
+    def _note_seq(self, obj: dict[str, Any]) -> None:
+        n = obj.get("sequence_number")
+        if isinstance(n, int) and not isinstance(n, bool):
+            self.seq = max(self.seq, n + 1)
+
+    def _rewrite(self, obj: dict[str, Any], decides: bool, out: list[bytes]) -> list[bytes]:
+        """A later round's event, in the caller's items and numbering; None of it when it
+        is this round's own framing of the message the answer continues."""
+        r = self.round
+        kind = obj.get("type")
+        if kind in _LIFECYCLE:
+            return out
+        index = obj.get("output_index")
+        if isinstance(index, int):
+            if index == r.message and self.message is not None:
+                if kind in ("response.output_item.added", "response.content_part.added"):
+                    return out  # the caller's message is open already
+                if kind == "response.output_text.delta":
+                    piece = obj.get("delta")
+                    text = r.join.feed(piece) if r.join is not None and isinstance(piece, str) else piece
+                    if isinstance(text, str) and text:
+                        r.texts.append(text)
+                        self._send(self._delta(text), out)
+                    return out
+            elif kind == "response.output_item.added":
+                r.index[index] = len(self.items) + len(r.index)
+        if decides or r.holding:
+            r.holding = True
+            r.held.append((obj, b""))
+            return out
+        self._send(self._renumber(obj), out)
+        return out
+
+    def _send(self, data: bytes, out: list[bytes]) -> None:
+        r = self.round
+        if r.holding:
+            r.held.append((None, data))
+        else:
+            out.append(data)
+            self.shown_any = True
+
+    def _renumber(self, obj: dict[str, Any]) -> bytes:
+        r = self.round
+        new = dict(obj)
+        index = obj.get("output_index")
+        if isinstance(index, int) and index in r.index:
+            new["output_index"] = r.index[index]
+        if "sequence_number" in new:
+            new["sequence_number"] = self.seq
+        self.seq += 1
+        return _encode(new)
+
+    def _delta(self, text: str) -> bytes:
+        assert self.message is not None
+        item = self.items[self.message]
+        parts = item.get("content")
+        content_index = max(len(parts) - 1, 0) if isinstance(parts, list) else 0
+        obj: dict[str, Any] = {
+            "type": "response.output_text.delta",
+            "item_id": item.get("id"),
+            "output_index": self.message,
+            "content_index": content_index,
+            "delta": text,
+            "logprobs": [],
+            "sequence_number": self.seq,
+        }
+        self.seq += 1
+        return _encode(obj)
+
+    def stream_outcome(self) -> Outcome:
+        return self.round.acc.finish()
+
+    def body_outcome(self, body: bytes) -> Outcome:
+        r = self.round
+        try:
+            obj = orjson.loads(body)
+            outcome = parse_response(obj, max_tokens=r.acc.max_tokens)
+        except (orjson.JSONDecodeError, ProtocolError):
+            return ResponsesAccumulator().finish()
+        r.body = obj
+        if r.first:
+            self.raw = body
+        return outcome
+
+    def body_error(self, body: bytes, headers: dict[str, str]) -> APIError | None:
+        if b'"object":"response"' in body or b'"object": "response"' in body:
+            return None  # a response, failed or not: its outcome says which
+        return super().body_error(body, headers)
+
+    def absorb(self, outcome: Outcome, plan: Plan, *, partial: bool) -> None:
+        r = self.round
+        if len(self.ledger.rounds) > 1 or partial or plan.mode != "initial":
+            self.raw = None
+        response = r.body if r.body is not None else outcome.message
+        output = [i for i in response.get("output") or [] if isinstance(i, dict)]
+        if not self.envelope:
+            self.envelope = {k: v for k, v in response.items() if k not in ("output", "usage")}
+        usage = response.get("usage")
+        if isinstance(usage, dict):
+            self.usages.append(usage)
+        if not partial:
+            self.status = {k: response.get(k) for k in ("status", "incomplete_details", "error")}
+        cut = partial or outcome.stop.normalized is StopReason.MAX_TOKENS
+        calls = [i for i in output if i.get("type") == "function_call"]
+        r.cut_call = not partial and any(not is_whole_json(str(c.get("arguments") or "")) for c in calls)
+        # Asked again whole (next_plan): nothing of the round is the answer's but what was shown.
+        retry = not partial and (r.cut_call or (cut and (self.constrained or not _has_text(output))))
+        stream = self.ledger.stream
+        if cut and stream:
+            self._abandon_head()  # a body's reply is fed to its join below, first
+        if not stream and retry:
+            self.items, self.message, self.text = [], None, ""
+            return
+        at = _first_message(output)
+        new = ""
+        for position, item in enumerate(output):
+            if position == at and self.message is not None:
+                if stream:
+                    new = "".join(r.texts)
+                elif r.join is not None:
+                    new = r.join.feed(_message_text(item))
+                    if cut:
+                        self._abandon_head()
+            elif position == at:
+                self.message = len(self.items)
+                self.items.append(copy.deepcopy(item))
+                new = _message_text(item)
+                if r.join is not None:
+                    new = r.join.feed(new)
+            elif item.get("type") == "function_call" and ((stream and cut) or retry):
+                continue  # held and dropped, never shown (a cut call is asked again)
+            else:
+                self.items.append(copy.deepcopy(item))
+        if r.join is not None:
+            tail = r.join.finish()
+            if tail and stream and self.message is not None:
+                r.held.insert(_first_held(r.held), (None, self._delta(tail)))
+            new += tail
+            for note in r.join.notes():
+                self.ledger.note(note)
+        r.progressed = bool(new.strip()) or bool(calls)
+        self.text += new
+        if self.message is not None:
+            _set_text(self.items[self.message], self.text)
+
+    def _abandon_head(self) -> None:
+        join = self.round.join
+        if join is not None and join.abandon():
+            self.ledger.note(UNDECIDED)
+            self.round.abandoned = True
+
+    def conclude(self, nxt: Plan | None, *, failed: bool) -> bytes:
+        if not self.ledger.stream:
+            return b""
+        r = self.round
+        if nxt is not None:
+            # What was held is this round's framing of a message that goes on, or a cut call
+            # asked again: never shown, so dropped. Text deltas queued behind it go out.
+            out = [data for obj, data in r.held if obj is None]
+            r.held.clear()
+            return b"".join(out)
+        return b""
+
+    def _release(self, *, final: bool = True) -> list[bytes]:
+        """The round is the last: what it held, as it came (a first round) or rewritten. Not
+        ``final`` (the finisher gives up): everything that arrived but the terminal event and
+        the upstream's error, which the typed error replaces."""
+        r = self.round
+        out: list[bytes] = []
+        for obj, data in r.held:
+            if obj is None:
+                out.append(data)
+            elif not final and (obj.get("type") in _TERMINAL or obj.get("type") == "error"):
+                continue
+            elif r.first:
+                out.append(data)
+                self._note_seq(obj)
+            else:
+                made = self._final_event(obj)
+                if made is not None:
+                    out.append(made)
+        r.held.clear()
+        return out
+
+    def _final_event(self, obj: dict[str, Any]) -> bytes | None:
+        r = self.round
+        kind = obj.get("type")
+        index = obj.get("output_index")
+        if kind in _TERMINAL:
+            new = dict(obj)
+            new["response"] = self._response()
+            new["sequence_number"] = self.seq
+            self.seq += 1
+            return _encode(new)
+        if isinstance(index, int) and index == r.message and self.message is not None:
+            item = self.items[self.message]
+            new = dict(obj)
+            new["output_index"] = self.message
+            new["item_id"] = item.get("id")
+            if kind == "response.output_text.done":
+                new["text"] = self.text
+            elif kind == "response.content_part.done":
+                part = dict(obj.get("part") or {})
+                part["text"] = self.text
+                new["part"] = part
+            elif kind == "response.output_item.done":
+                new.pop("item_id", None)
+                new["item"] = item
+            new["sequence_number"] = self.seq
+            self.seq += 1
+            return _encode(new)
+        return self._renumber(obj)
+
+    # -- writing the answer ---------------------------------------------------------------------
+    def has_content(self) -> bool:
+        return bool(self.text or self.items)
+
+    def answer_size(self) -> int:
+        return len(self.text) + len(self.items)
+
+    def _response(self) -> dict[str, Any]:
+        response: dict[str, Any] = {"id": None, "object": "response", "model": self.ledger.model}
+        response.update(self.envelope)
+        response.update(self.status)
+        response["output"] = self.items
+        if self.usages:
+            response["usage"] = sum_usage(self.usages)
+        return response
+
+    def final_body(self) -> bytes:
+        if self.transparent():
+            assert self.raw is not None
+            return self.raw
+        return orjson.dumps(self._response())
+
+    def close_stream(self, error: APIError | None, summary: dict[str, Any]) -> bytes:
+        out = self._release(final=error is None)
+        if error is not None:
+            obj = {
+                "type": "error",
+                "code": error.code or error.error_type,
+                "message": error.message,
+                "param": None,
+                "sequence_number": self.seq,
+            }
+            self.seq += 1
+            out.append(encode_event(orjson.dumps(obj).decode(), event="error"))
+            return b"".join(out)
+        if self.policy.report_event:
+            out.append(encode_event(orjson.dumps({"type": "stopwise", **summary}).decode(), event="stopwise"))
+        return b"".join(out)
+
+
+def _encode(obj: dict[str, Any]) -> bytes:
+    kind = obj.get("type")
+    return encode_event(orjson.dumps(obj).decode(), event=kind if isinstance(kind, str) else None)
+
+
+def _has_text(output: list[dict[str, Any]]) -> bool:
+    return any(item.get("type") == "message" and _message_text(item) for item in output)
+
+
+def _first_message(output: list[dict[str, Any]]) -> int:
+    return next((i for i, item in enumerate(output) if item.get("type") == "message"), -1)
+
+
+def _first_held(held: list[tuple[dict[str, Any] | None, bytes]]) -> int:
+    """Where text belongs in what a round holds: before its first held event."""
+    return next((i for i, (obj, _) in enumerate(held) if obj is not None), len(held))
+
+
+def _set_text(item: dict[str, Any], text: str) -> None:
+    parts = item.get("content")
+    if not isinstance(parts, list):
+        item["content"] = parts = []
+    for part in reversed(parts):
+        if isinstance(part, dict) and part.get("type") == "output_text":
+            before = sum(
+                len(p["text"])
+                for p in parts
+                if p is not part
+                and isinstance(p, dict)
+                and isinstance(p.get("text"), str)
+                and p.get("type") == "output_text"
+            )
+            part["text"] = text[before:]
+            return
+    parts.append({"type": "output_text", "text": text, "annotations": [], "logprobs": []})

@@ -476,13 +476,14 @@ class ResponsesDialect(Dialect):
     def close_stream(self, error: APIError | None, summary: dict[str, Any]) -> bytes:
         out = self._release(final=error is None)
         if error is not None:
-            obj = {
-                "type": "error",
+            # Nested as the live API writes it (the openai SDK raises APIError on this shape).
+            inner = {
+                "type": error.error_type or "server_error",
                 "code": error.code or error.error_type,
                 "message": error.message,
                 "param": None,
-                "sequence_number": self.seq,
             }
+            obj = {"type": "error", "error": inner, "sequence_number": self.seq}
             self.seq += 1
             out.append(encode_event(orjson.dumps(obj).decode(), event="error"))
             return b"".join(out)

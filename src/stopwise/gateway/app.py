@@ -5,6 +5,7 @@ Routes::
     POST /v1/messages                 Anthropic Messages, through the finisher
     POST /v1/messages/count_tokens    Anthropic token counting, passed through
     POST /v1/chat/completions         OpenAI Chat Completions, through the finisher
+    POST /v1/responses                OpenAI Responses, through the finisher
     GET  /v1/models, /v1/models/{id}  passed through (Anthropic's upstream for the Anthropic SDK)
     GET  /healthz                     {"status": "ok"}
     GET  /metrics                     Prometheus text
@@ -46,6 +47,7 @@ _API_ROUTES: dict[str, tuple[str | None, bool, bool]] = {
     "/v1/messages": ("anthropic", True, True),
     "/v1/messages/count_tokens": ("anthropic", False, True),
     "/v1/chat/completions": ("openai", True, True),
+    "/v1/responses": ("responses", True, True),
     "/v1/models": (None, False, False),
 }
 
@@ -204,6 +206,7 @@ def create_app(
         Route("/v1/messages", gw.api, methods=["POST"]),
         Route("/v1/messages/count_tokens", gw.api, methods=["POST"]),
         Route("/v1/chat/completions", gw.api, methods=["POST"]),
+        Route("/v1/responses", gw.api, methods=["POST"]),
         Route("/v1/models", gw.api, methods=["GET"]),
         Route("/v1/models/{model_id:path}", gw.api, methods=["GET"]),
         Route("/healthz", gw.healthz, methods=["GET"]),

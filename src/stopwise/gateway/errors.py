@@ -69,6 +69,8 @@ def dialect_of_request(path: str, headers: Mapping[str, str]) -> str:
         return "anthropic"
     if path.startswith("/v1/chat/"):
         return "openai"
+    if path.startswith("/v1/responses"):
+        return "responses"
     return "anthropic" if "anthropic-version" in headers else "openai"
 
 
@@ -110,6 +112,10 @@ def stream_error_event(dialect: str, err: GatewayError) -> bytes:
         kind = _ANTHROPIC_TYPES.get(err.status, "api_error")
         data = orjson.dumps({"type": "error", "error": {"type": kind, "message": err.message}})
         return b"\n\nevent: error\ndata: " + data + b"\n\n"
+    if dialect == "responses":
+        # The live API nests the error's fields, which is what makes the openai SDK raise.
+        inner = {"type": "server_error", "code": err.code, "message": err.message, "param": None}
+        return b"\n\nevent: error\ndata: " + orjson.dumps({"type": "error", "error": inner}) + b"\n\n"
     error: dict[str, object] = {
         "message": err.message,
         "type": "server_error",

@@ -234,11 +234,7 @@ class OpenAIDialect(Dialect):
         if reason is StopReason.CONTEXT_WINDOW:
             return None
         if reason is StopReason.END and not self.round.cut_calls:
-            # A normal stop with output at the cap: there is no prefill here to look without
-            # altering a finished answer, so it is what it says.
-            self.at_cap_complete = True
-            self.ledger.note(f"{outcome.stop.raw} with output at the cap: returned complete")
-            return None
+            return None  # a normal stop at the cap: returned complete (absorb)
         left = self.ledger.output_left()
         if left is not None and left <= 0:
             return None
@@ -641,6 +637,13 @@ class OpenAIDialect(Dialect):
             self.ledger.note(note)
         r.progressed = bool(new.strip()) or bool(calls)
         self.text += new
+        ended = choice is not None and choice.stop.normalized is StopReason.END
+        if outcome.state is State.TRUNCATED and ended and not partial and not r.cut_calls:
+            # A normal stop with output at the cap: there is no prefill here to look without
+            # altering a finished answer, so it is what it says (decided here, not when the next
+            # round is planned: with no round left the verdict is the same).
+            self.at_cap_complete = True
+            self.ledger.note(f"{outcome.stop.raw} with output at the cap: returned complete")
 
     def _abandon_head(self) -> None:
         join = self.round.join

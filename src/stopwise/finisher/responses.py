@@ -87,7 +87,9 @@ class _Round:
     message: int | None = None
     calls: set[int] = field(default_factory=set)  # upstream indices of function calls
     body: dict[str, Any] | None = None
-    first: bool = False  # the caller's own first request: its events go out as they came
+    first: bool = False  # the caller has seen nothing yet: its events go out as they came
+    created: bool = False  # its response.created came
+    restarted: bool = False  # a second response.created: the upstream began the answer again
     progressed: bool = False
     abandoned: bool = False
     cut_call: bool = False
@@ -110,6 +112,7 @@ class ResponsesDialect(Dialect):
         self.next_join: Join | None = None
         self.seq = 0  # the next sequence_number the caller should see
         self.shown_any = False
+        self.part_open = False  # the caller saw the continued message's text part begin
         self.round = _Round(self.caller_plan("initial", None), ResponsesAccumulator(), None)
 
     # -- plans ----------------------------------------------------------------------------------
@@ -151,10 +154,10 @@ class ResponsesDialect(Dialect):
         return self.ledger.bigger(current)
 
     def next_plan(self, outcome: Outcome, plan: Plan) -> Plan | None:
-        if outcome.state is not State.TRUNCATED:
+        if outcome.state is not State.TRUNCATED and not self.round.cut_call:
             return None  # completed, content_filter, a refusal: final
         if outcome.stop.normalized is not StopReason.MAX_TOKENS and not self.round.cut_call:
-            return None
+            return None  # ``completed`` with output at the cap: returned complete (absorb)
         left = self.ledger.output_left()
         if left is not None and left <= 0:
             return None
@@ -197,15 +200,29 @@ class ResponsesDialect(Dialect):
     def begin_round(self, plan: Plan) -> None:
         self.let_go()
         acc = ResponsesAccumulator(max_tokens=plan.body.get(self.cap_key))
-        first = not self.ledger.rounds and plan.mode == "initial"
+        # A stream that has shown nothing yet (a first round, or one after a round that broke
+        # before its first event) takes this round's events as they come, lifecycle included.
+        first = (
+            not self.shown_any if self.ledger.stream else not self.ledger.rounds and plan.mode == "initial"
+        )
         self.round = _Round(plan, acc, self.next_join, first=first)
         self.next_join = None
 
     def round_done(self) -> bool:
-        return self.round.acc.done
+        return self.round.acc.done or self.round.restarted
 
     def feed(self, event: ServerSentEvent, raw: bytes | None) -> list[bytes]:
         r = self.round
+        if event.event == "response.created" or (
+            event.event is None and '"response.created"' in event.data[:80]
+        ):
+            if r.created:
+                # A relay that began the stream again: what it writes now was shown already.
+                # The round ends here, broken off, and is resumed from what the caller saw.
+                r.restarted = True
+                self.ledger.note("the upstream began its stream again: resumed from what was shown")
+                return []
+            r.created = True
         obj = r.acc.feed(event)
         out: list[bytes] = []
         if obj is None:
@@ -232,6 +249,8 @@ class ResponsesDialect(Dialect):
             if r.holding:
                 r.held.append((obj, raw if raw is not None else _encode(obj)))
             else:
+                if kind == "response.content_part.added":
+                    self.part_open = True
                 self._note_seq(obj)
                 out.append(raw if raw is not None else _encode(obj))
                 self.shown_any = True
@@ -253,6 +272,14 @@ class ResponsesDialect(Dialect):
         index = obj.get("output_index")
         if isinstance(index, int):
             if index == r.message and self.message is not None:
+                if kind == "response.content_part.added" and not self.part_open:
+                    # The round its text began in broke first: the caller opens the part now.
+                    self.part_open = True
+                    item = self.items[self.message]
+                    self._send(
+                        self._renumber({**obj, "output_index": self.message, "item_id": item.get("id")}), out
+                    )
+                    return out
                 if kind in ("response.output_item.added", "response.content_part.added"):
                     return out  # the caller's message is open already
                 if kind == "response.output_text.delta":
@@ -333,7 +360,9 @@ class ResponsesDialect(Dialect):
             self.raw = None
         response = r.body if r.body is not None else outcome.message
         output = [i for i in response.get("output") or [] if isinstance(i, dict)]
-        if not self.envelope:
+        if not self.envelope.get("id"):
+            # The first response with an id (a round that broke before its first event has
+            # none): on a stream, the one whose response.created the caller saw.
             self.envelope = {k: v for k, v in response.items() if k not in ("output", "usage")}
         usage = response.get("usage")
         if isinstance(usage, dict):
@@ -342,7 +371,7 @@ class ResponsesDialect(Dialect):
             self.status = {k: response.get(k) for k in ("status", "incomplete_details", "error")}
         cut = partial or outcome.stop.normalized is StopReason.MAX_TOKENS
         calls = [i for i in output if i.get("type") == "function_call"]
-        r.cut_call = not partial and any(not is_whole_json(str(c.get("arguments") or "")) for c in calls)
+        r.cut_call = not partial and any(_cut(c) for c in calls)
         # Asked again whole (next_plan): nothing of the round is the answer's but what was shown.
         retry = not partial and (r.cut_call or (cut and (self.constrained or not _has_text(output))))
         stream = self.ledger.stream
@@ -382,6 +411,12 @@ class ResponsesDialect(Dialect):
         self.text += new
         if self.message is not None:
             _set_text(self.items[self.message], self.text)
+        ended = outcome.stop.normalized in (StopReason.END, StopReason.TOOL_USE)
+        if not partial and outcome.state is State.TRUNCATED and ended and not r.cut_call:
+            # ``completed`` with output at the cap: the API says it ended, and a continue turn
+            # could only alter a finished answer (decided here: with no round left, the same).
+            self.at_cap_complete = True
+            self.ledger.note(f"{outcome.stop.raw} with output at the cap: returned complete")
 
     def _abandon_head(self) -> None:
         join = self.round.join
@@ -495,6 +530,15 @@ class ResponsesDialect(Dialect):
 def _encode(obj: dict[str, Any]) -> bytes:
     kind = obj.get("type")
     return encode_event(orjson.dumps(obj).decode(), event=kind if isinstance(kind, str) else None)
+
+
+def _cut(call: dict[str, Any]) -> bool:
+    """A function call the budget ended: its item says so, or its arguments are not a whole
+    JSON value (none at all included: the API writes ``{}`` for a call without arguments)."""
+    args = call.get("arguments")
+    if call.get("status") == "incomplete" or not isinstance(args, str) or not args.strip():
+        return True
+    return not is_whole_json(args)
 
 
 def _has_text(output: list[dict[str, Any]]) -> bool:

@@ -95,7 +95,7 @@ def run(
     body: dict[str, Any],
     upstream: Upstream,
     *,
-    dialect: Literal["anthropic", "openai"] = "anthropic",
+    dialect: Literal["anthropic", "openai", "responses"] = "anthropic",
     policy: Policy | None = None,
     memory: ModelMemory | None = None,
     source: bool = True,

@@ -42,6 +42,7 @@ __all__ = [
     "reply_bytes",
     "sdk_anthropic",
     "sdk_openai",
+    "sdk_responses",
     "split_text",
     "sse_events",
     "stream_text",
@@ -547,6 +548,40 @@ def sdk_openai(
                 made = state.get_final_completion()
             except (openai.LengthFinishReasonError, openai.ContentFilterFinishReasonError):
                 made = state.current_completion_snapshot  # the SDK refuses to parse these, by design
+        result: dict[str, Any] = made.to_dict(warnings=False)
+    return result
+
+
+def sdk_responses(
+    request: Mapping[str, Any], status: int, headers: Mapping[str, str], body: bytes
+) -> dict[str, Any]:
+    """What the official openai SDK makes of this Responses answer to ``request``: the response
+    its ``ResponseStreamState`` accumulates from the events (the completed response, or the
+    terminal event's for an incomplete one), or the one ``responses.create`` parses, as a dict.
+    Raises what the SDK raises (a stream without a terminal event: ``RuntimeError``)."""
+    import openai
+    from openai.lib.streaming.responses._responses import ResponseStreamState
+
+    client = openai.OpenAI(
+        api_key="test",
+        base_url="http://127.0.0.1:9/v1",
+        max_retries=0,
+        http_client=_mock_client(status, headers, body),
+    )
+    with client:
+        made: Any = client.responses.create(**request)
+        if request.get("stream"):
+            state: Any = ResponseStreamState(input_tools=request.get("tools") or [], text_format=openai.omit)
+            terminal: Any = None
+            for event in made:
+                if event.type == "stopwise":
+                    continue  # the finisher's documented summary, which the SDK hands on as it is
+                state.handle_event(event)
+                if event.type in ("response.completed", "response.incomplete", "response.failed"):
+                    terminal = event.response
+            if terminal is None:
+                raise RuntimeError("the stream ended without a terminal event")
+            made = state._completed_response or terminal
         result: dict[str, Any] = made.to_dict(warnings=False)
     return result
 

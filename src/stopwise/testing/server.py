@@ -12,7 +12,7 @@ official SDKs::
 
 The script is the same :data:`~stopwise.testing.Upstream` that :func:`stopwise.testing.run`
 takes: a list of :class:`~stopwise.testing.Reply` in request order, or a function of the request
-body and its 0-based number. ``POST …/messages`` and ``POST …/chat/completions`` are answered from
+body and its 0-based number. ``POST …/messages``, ``…/chat/completions`` and ``…/responses`` are answered from
 it (any prefix before them, so ``/v1/…`` and a relay's ``/relay/v1/…`` alike); every request is
 recorded with its headers and body.
 
@@ -51,7 +51,7 @@ from . import Reply, Upstream
 
 __all__ = ["ScriptedUpstream", "UpstreamRequest", "scripted_upstream"]
 
-_ROUTES = ("/messages", "/chat/completions")
+_ROUTES = ("/messages", "/chat/completions", "/responses")
 _MAX_HEAD = 1 << 20
 
 

@@ -98,3 +98,21 @@ def test_end_turn_at_the_cap_is_continued_only_by_prefill_and_stays_whole(case: 
         assert not (problems := transparency_problems(result, anthropic_reply(message, stream=stream))), (
             "\n".join(problems)
         )
+
+
+# Found while building the Responses finisher: the verdict on a normal stop at the cap was made
+# when the next round was planned, so with no round left (max_rounds=1) the answer, unchanged,
+# was reported truncated.
+@PROPS
+@given(
+    st.one_of(
+        openai_cases(finishes=("stop",), at_cap=True),
+        anthropic_cases(stop_reasons=("end_turn",), at_cap=True, models=NO_PREFILL_MODELS),
+        anthropic_cases(stop_reasons=("end_turn",), at_cap=True, models=PREFILL_MODELS),
+    )
+)
+def test_a_stop_at_the_cap_with_no_round_left_is_reported_complete(case: Case) -> None:
+    policy = Policy(max_rounds=1, retry=FAST)
+    _one_request_unchanged(case, policy)
+    result = run(case.body, lambda body, n: render(case), dialect=case.dialect, policy=policy)
+    assert result.summary["state"] == "complete"

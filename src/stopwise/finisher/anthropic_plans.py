@@ -203,6 +203,10 @@ class AnthropicPlans(AnthropicState):
             self._complete_at_cap(outcome)
         return planned
 
+    def out_of_rounds(self, outcome: Outcome) -> None:
+        if outcome.state is State.TRUNCATED and outcome.stop.normalized is StopReason.END:
+            self._complete_at_cap(outcome)  # no round left for a prefill to look
+
     def _complete_at_cap(self, outcome: Outcome) -> None:
         self.at_cap_complete = True
         self.ledger.note(f"{outcome.stop.raw} with output at max_tokens: returned complete")

@@ -257,7 +257,11 @@ class Finisher:
                 continue
             attempts = 0
             self.dialect.absorb(outcome, plan, partial=False)
-            nxt = self.dialect.next_plan(outcome, plan) if led.rounds_left() else None
+            if led.rounds_left():
+                nxt = self.dialect.next_plan(outcome, plan)
+            else:
+                nxt = None
+                self.dialect.out_of_rounds(outcome)
             yield from self._emit(self.dialect.conclude(nxt, failed=False))
             if nxt is None:
                 yield from self._finish()

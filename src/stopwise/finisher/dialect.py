@@ -259,6 +259,12 @@ class Dialect(ABC):
     def next_plan(self, outcome: Outcome, plan: Plan) -> Plan | None:
         """The next request after a round that ended normally, or None: the answer is done."""
 
+    def out_of_rounds(self, outcome: Outcome) -> None:
+        """No round is left after ``outcome`` (``next_plan`` is not asked): settle what its
+        verdict needed a next round for (a normal stop at the cap that a prefill would have
+        looked at is what it says)."""
+        return None
+
     @abstractmethod
     def resume_plan(self, plan: Plan) -> Plan | None:
         """The request that resumes after a round broke off (None: nothing sensible to ask)."""

@@ -186,3 +186,14 @@ def test_words_ending_in_data_are_not_sse_fields() -> None:
     body = {"error": {"message": "bad key", "type": "invalid_request_error", "code": "invalid_api_key"}}
     ex = extract(f"request metadata: none; prevent: x; response 401 body={json.dumps(body)}")
     assert ex.data == [] and ex.bad_data == [] and [o.obj for o in ex.objects] == [body]
+
+
+def test_blank_strings_empties_values_and_keeps_keys_numbers_and_lines() -> None:
+    from stopwise.diagnose._scan import blank_strings
+
+    assert blank_strings('{"text": "HTTP 529", "n": 4096, "k": {"a\\"b": "c\\"d"}}') == (
+        '{"text": "", "n": 4096, "k": {"a\\"b": ""}}'
+    )
+    assert blank_strings("{'text': 'it\\'s', 'x': \"it's\"}") == "{'text': '', 'x': \"\"}"
+    assert blank_strings('{"t": "a\nb"}').count("\n") == 1  # a wrapped string keeps its break
+    assert blank_strings('{"t": "unterminated') == '{"t": ""'

@@ -226,10 +226,11 @@ class _Walker:
         parts = [first[start:]]
         size = len(parts[0])
         quote = ""
-        if wrapped:
-            depth, quote = _depth_after(parts[0], 0, "")
-        else:
-            depth = parts[0].count("{") + parts[0].count("[") - parts[0].count("}") - parts[0].count("]")
+        # Brackets inside strings do not count (an answer may say "]"); a pretty-printed string
+        # ends on its line, a wrapped one goes on over the break.
+        depth, quote = _depth_after(parts[0], 0, "")
+        if not wrapped:
+            quote = ""
         end = no
         while end < len(lines) and end - no < _MULTILINE_MAX_LINES and size < _MULTILINE_MAX_CHARS:
             nxt = lines[end]
@@ -239,7 +240,7 @@ class _Walker:
             if wrapped:
                 depth, quote = _depth_after(nxt.lstrip(), depth, quote)
             else:
-                depth += nxt.count("{") + nxt.count("[") - nxt.count("}") - nxt.count("]")
+                depth = _depth_after(nxt, depth, "")[0]
             if depth <= 0:
                 break
         self.skip_multiline_until = end

@@ -5,6 +5,8 @@ inside a body's strings is never evidence about the transport)."""
 
 from __future__ import annotations
 
+import pprint
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -136,12 +138,23 @@ _ANSWERS = (
 _BODIES = {"anthropic": _anthropic, "openai": _openai, "responses": _responses}
 
 
-@pytest.mark.parametrize("pretty", [False, True], ids=["compact", "pretty"])
+# How a body reaches a log: as the wire sends it, pretty-printed (curl, a logger's indent), after
+# a logger's prefix, as the Python dict an SDK user printed, or pprint's (strings split, the
+# first line holding a block).
+_LAYOUTS: dict[str, Callable[[dict[str, Any]], bytes]] = {
+    "compact": lambda b: _HEAD + orjson.dumps(b),
+    "pretty": lambda b: _HEAD + orjson.dumps(b, option=orjson.OPT_INDENT_2),
+    "prefixed": lambda b: b"2025-01-01 12:00:00 INFO response: " + orjson.dumps(b),
+    "python": lambda b: f"response = {b!r}".encode(),
+    "pprint": lambda b: f"response = {pprint.pformat(b, width=60)}".encode(),
+}
+
+
+@pytest.mark.parametrize("layout", sorted(_LAYOUTS))
 @pytest.mark.parametrize("dialect", sorted(_BODIES))
 @pytest.mark.parametrize("answer", _ANSWERS)
-def test_what_a_healthy_answer_says_is_content(answer: str, dialect: str, pretty: bool) -> None:
-    body = orjson.dumps(_BODIES[dialect](answer), option=orjson.OPT_INDENT_2 if pretty else 0)
-    d = diagnose(_HEAD + body)
+def test_what_a_healthy_answer_says_is_content(answer: str, dialect: str, layout: str) -> None:
+    d = diagnose(_LAYOUTS[layout](_BODIES[dialect](answer)))
     assert d.category == "unknown", (d.category, d.also)
     assert d.also == []
     # Nor a fact: the numbers are the body's own.

@@ -115,7 +115,8 @@ class _Walker:
         for no, line in enumerate(self.ex.lines, 1):
             if no <= self.body_until:
                 continue  # inside a response body: its answer, read (and masked) with the body
-            if ("data:" in line or "event:" in line or "retry:" in line) and not _in_body(line):
+            sse_like = "data:" in line or "event:" in line or "retry:" in line
+            if sse_like and not _in_body(line) and not self.opens_body(no, line):
                 if "\\n" in line and _looks_like_repr_stream(line):
                     for piece in unescape(line).split("\n"):
                         self.sse_line(no, piece)
@@ -180,10 +181,20 @@ class _Walker:
         return idx
 
     def objects(self, no: int, line: str) -> None:
-        found = False
-        for obj in self.objects_in(no, line):
-            self.ex.objects.append(Found(no, obj))
-            found = True
+        objs = self.objects_in(no, line)
+        first = len(self.ex.objects)
+        self.ex.objects.extend(Found(no, obj) for obj in objs)
+        if no > self.skip_multiline_until:
+            if not objs and line.rstrip().endswith(("{", "[")):
+                self.multiline(no)
+            elif _opens(line):
+                # What parsed on this line was an inner object of one the next lines go on.
+                self.multiline(no, wrapped=True)
+        if self.body_until >= no:
+            # A response body opens here and goes on: what parsed on this line were its parts.
+            del self.ex.objects[first : first + len(objs)]
+            return
+        for obj in objs:
             if is_response_body(obj):
                 continue
             for value in list(obj.values())[:50]:
@@ -191,12 +202,6 @@ class _Walker:
                 if isinstance(value, str) and "data:" in value and len(value) < 1_000_000:
                     for piece in value.replace("\r\n", "\n").split("\n"):
                         self.sse_line(no, piece)
-        if no > self.skip_multiline_until:
-            if not found and line.rstrip().endswith(("{", "[")):
-                self.multiline(no)
-            elif _opens(line):
-                # What parsed on this line was an inner object of one the next lines go on.
-                self.multiline(no, wrapped=True)
 
     def objects_in(self, no: int, line: str) -> list[dict[str, Any]]:
         """The objects on a line, and those quoted in their strings; the response bodies among
@@ -220,41 +225,12 @@ class _Walker:
         ``wrapped``: an object that opens mid-line and goes on over the next lines, as a
         terminal wraps a long line (inside words and strings, the next line indented): also
         tried with the lines joined back as one, their indent dropped."""
-        lines = self.ex.lines
-        first = lines[no - 1]
-        start = first.find("{") if wrapped else max(first.rfind("{"), first.rfind("["))
-        parts = [first[start:]]
-        size = len(parts[0])
-        quote = ""
-        # Brackets inside strings do not count (an answer may say "]"); a pretty-printed string
-        # ends on its line, a wrapped one goes on over the break.
-        depth, quote = _depth_after(parts[0], 0, "")
-        if not wrapped:
-            quote = ""
-        end = no
-        while end < len(lines) and end - no < _MULTILINE_MAX_LINES and size < _MULTILINE_MAX_CHARS:
-            nxt = lines[end]
-            end += 1
-            parts.append(nxt)
-            size += len(nxt)
-            if wrapped:
-                depth, quote = _depth_after(nxt.lstrip(), depth, quote)
-            else:
-                depth = _depth_after(nxt, depth, "")[0]
-            if depth <= 0:
-                break
-        self.skip_multiline_until = end
+        first = self.ex.lines[no - 1]
+        start, parts = _join(self.ex.lines, no, wrapped=wrapped)
+        self.skip_multiline_until = no + len(parts) - 1
         if wrapped:
-            # A wrap at a space lost that space, one inside a word lost nothing: read the lines
-            # as joined by a space unless that puts a space inside a key ("reques t_id"). Only
-            # an object that starts where the first line's does is the one that was wrapped.
-            pieces = [p.strip() for p in parts]
-            tight, spaced = _whole("".join(pieces)), _whole(" ".join(pieces))
-            whole = _with_messages(tight, spaced) if tight is not None else None
-            if whole is None and spaced is not None and not _spaced_key(spaced):
-                whole = spaced
+            whole = _unwrap(parts)
             if whole is not None:
-                # Identifiers (keys, types, ids) read whole; prose messages keep their spaces.
                 self.ex.objects.append(Found(no, whole))
                 if is_response_body(whole):
                     self.mask_body(no, first[:start], parts, [(0, len("\n".join(parts)))])
@@ -268,6 +244,24 @@ class _Walker:
                 bodies.append((at, end_at))
         if bodies:
             self.mask_body(no, first[:start], parts, bodies)
+
+    def opens_body(self, no: int, line: str) -> bool:
+        """A response body opens on this line before what looks like SSE on it, and goes on over
+        the next lines (the look-alike is its answer): the line is read as objects() reads it."""
+        at = _sse_at(line)
+        brace = line.find("{", 0, at)
+        if brace < 0 or no <= self.skip_multiline_until or _depth(line[brace:]) <= 0:
+            return False
+        if not any(True for _ in find_objects(line)) and line.rstrip().endswith(("{", "[")):
+            start, parts = _join(self.ex.lines, no, wrapped=False)
+            objs = [(start + at_, o) for at_, _, o, _ in find_spans("\n".join(parts))]
+        elif _opens(line):
+            start, parts = _join(self.ex.lines, no, wrapped=True)
+            whole = _unwrap(parts)
+            objs = [] if whole is None else [(start, whole)]
+        else:
+            return False
+        return any(begin < at and is_response_body(obj) for begin, obj in objs)
 
     def mask_body(self, no: int, head: str, parts: list[str], spans: list[tuple[int, int]]) -> None:
         """Response bodies spread over the lines from ``no`` (``parts``, the first without its
@@ -285,11 +279,59 @@ class _Walker:
         self.body_until = no + joined.count("\n", 0, spans[-1][1])
 
 
-def _in_body(line: str) -> bool:
-    """What looks like SSE on the line (``data:``, ``event:``, ``retry:``, also as a repr's
-    ``\\ndata:``) starts inside a response body written on it: words of the answer."""
+def _join(lines: list[str], no: int, *, wrapped: bool) -> tuple[int, list[str]]:
+    """The lines an object opening on line ``no`` spans: where it starts on that line, and the
+    lines (the first from there) up to the one that closes it, within bounds."""
+    first = lines[no - 1]
+    start = first.find("{") if wrapped else max(first.rfind("{"), first.rfind("["))
+    parts = [first[start:]]
+    size = len(parts[0])
+    # Brackets inside strings do not count (an answer may say "]"); a pretty-printed string
+    # ends on its line, a wrapped one goes on over the break.
+    depth, quote = _depth_after(parts[0], 0, "")
+    if not wrapped:
+        quote = ""
+    end = no
+    while end < len(lines) and end - no < _MULTILINE_MAX_LINES and size < _MULTILINE_MAX_CHARS:
+        nxt = lines[end]
+        end += 1
+        parts.append(nxt)
+        size += len(nxt)
+        if wrapped:
+            depth, quote = _depth_after(nxt.lstrip(), depth, quote)
+        else:
+            depth = _depth_after(nxt, depth, "")[0]
+        if depth <= 0:
+            break
+    return start, parts
+
+
+def _unwrap(parts: list[str]) -> dict[str, Any] | None:
+    """The object a terminal wrapped over ``parts``. A wrap at a space lost that space, one
+    inside a word lost nothing: read the lines as joined by a space unless that puts a space
+    inside a key ("reques t_id"). Only an object that starts where the first line's does is the
+    one that was wrapped. Identifiers (keys, types, ids) read whole; prose messages keep their
+    spaces."""
+    pieces = [p.strip() for p in parts]
+    tight, spaced = _whole("".join(pieces)), _whole(" ".join(pieces))
+    if tight is not None:
+        return _with_messages(tight, spaced)
+    if spaced is not None and not _spaced_key(spaced):
+        return spaced
+    return None
+
+
+def _sse_at(line: str) -> int:
+    """Where what looks like SSE starts on a line (``data:``, ``event:``, ``retry:``, also as a
+    repr's ``\\ndata:``), or -1."""
     found = (line.find(name) for name in ("data:", "event:", "retry:"))
-    at = min((i for i in found if i >= 0), default=-1)
+    return min((i for i in found if i >= 0), default=-1)
+
+
+def _in_body(line: str) -> bool:
+    """What looks like SSE on the line starts inside a response body written on it: words of
+    the answer."""
+    at = _sse_at(line)
     if at < 0 or line.find("{", 0, at) < 0:
         return False  # the common case (`data: {...}`), without a parse
     return any(start < at < end and is_response_body(obj) for start, end, obj, _ in find_spans(line))
@@ -326,9 +368,8 @@ def _spaced_key(obj: Any, depth: int = 0) -> bool:
 
 def _opens(line: str) -> bool:
     """A JSON object starts on this line and does not end on it."""
-    at = line.find('{"')
-    if at < 0:
-        at = line.find("{'")
+    # The first that opens, of either quote: a Python literal's string may quote JSON.
+    at = min((i for i in (line.find('{"'), line.find("{'")) if i >= 0), default=-1)
     return at >= 0 and _depth(line[at:]) > 0
 
 

@@ -186,3 +186,31 @@ def test_words_ending_in_data_are_not_sse_fields() -> None:
     body = {"error": {"message": "bad key", "type": "invalid_request_error", "code": "invalid_api_key"}}
     ex = extract(f"request metadata: none; prevent: x; response 401 body={json.dumps(body)}")
     assert ex.data == [] and ex.bad_data == [] and [o.obj for o in ex.objects] == [body]
+
+
+def test_blank_strings_empties_values_and_keeps_keys_numbers_and_lines() -> None:
+    from stopwise.diagnose._scan import blank_strings
+
+    assert blank_strings('{"text": "HTTP 529", "n": 4096, "k": {"a\\"b": "c\\"d"}}') == (
+        '{"text": "", "n": 4096, "k": {"a\\"b": ""}}'
+    )
+    assert blank_strings("{'text': 'it\\'s', 'x': \"it's\"}") == "{'text': '', 'x': \"\"}"
+    assert blank_strings('{"t": "a\nb"}').count("\n") == 1  # a wrapped string keeps its break
+    assert blank_strings('{"t": "unterminated') == '{"t": ""'
+
+
+def test_a_pretty_printed_body_with_brackets_in_its_strings_is_read_whole() -> None:
+    body = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "content": [{"type": "text", "text": "] } ) data: the"}],
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": 1, "output_tokens": 2},
+    }
+    ex = extract("HTTP/1.1 200 OK\n\n" + json.dumps(body, indent=2) + "\nafter: 1")
+    assert [f.obj for f in ex.objects] == [body]
+    assert ex.data == [] and ex.bad_data == []
+    # The scan reads the body's keys, not its answer; the log after it as it is.
+    assert "data:" not in ex.scan_text and '"text": ""' in ex.scan_text
+    assert ex.scan_lines[-1] == "after: 1"

@@ -17,7 +17,16 @@ from typing import Any
 
 import orjson
 
-__all__ = ["find_objects", "is_json", "loads_lenient", "unescape"]
+__all__ = [
+    "blank_strings",
+    "embedded",
+    "find_objects",
+    "find_spans",
+    "is_json",
+    "is_response_body",
+    "loads_lenient",
+    "unescape",
+]
 
 _DECODER = json.JSONDecoder()
 _MAX_ATTEMPTS = 6  # `{` positions tried per string: logs rarely hold more objects on one line
@@ -89,13 +98,16 @@ def _literal(text: str, start: int) -> tuple[Any, int] | None:
     return value, end + 1
 
 
-def _parse_at(text: str, start: int) -> tuple[Any, int] | None:
+def _parse_at(text: str, start: int) -> tuple[Any, int, bool] | None:
+    """The value at ``start``, where it ends, and whether it is written there verbatim (JSON or a
+    Python literal) rather than escaped inside a string."""
     got = _raw_decode(text, start)
     if got is not None:
-        return got
+        return got[0], got[1], True
     nxt = text[start + 1 : start + 3].lstrip()[:1]
     if nxt == "'":
-        return _literal(text, start)
+        lit = _literal(text, start)
+        return None if lit is None else (lit[0], lit[1], True)
     if text.startswith('\\"', start + 1) or text.startswith(' \\"', start + 1):
         # JSON escaped inside a string (a log message that quotes a body): undo one level.
         end = text.rfind("}")
@@ -103,13 +115,19 @@ def _parse_at(text: str, start: int) -> tuple[Any, int] | None:
             inner = unescape(text[start : end + 1])
             got = _raw_decode(inner, 0)
             if got is not None:
-                return got[0], end + 1
+                return got[0], end + 1, False
     return None
 
 
-def find_objects(text: str, depth: int = 0) -> Iterator[dict[str, Any]]:
-    """Yield the JSON objects found in ``text`` in order, and the ones embedded as strings
-    inside them (a gateway log whose ``msg`` quotes the upstream body)."""
+def is_response_body(obj: dict[str, Any]) -> bool:
+    """A whole response as its API returns it (Anthropic's message, OpenAI's chat completion, a
+    Responses object): what it says is read from its fields, and its strings are the answer."""
+    return obj.get("type") == "message" or obj.get("object") in ("chat.completion", "response")
+
+
+def find_spans(text: str) -> Iterator[tuple[int, int, dict[str, Any], bool]]:
+    """The top-level objects in ``text`` in order: ``(start, end, object, verbatim)``, where
+    ``verbatim`` says the text from start to end is the object as written (not escaped)."""
     start = text.find("{")
     attempts = 0
     while start >= 0 and attempts < _MAX_ATTEMPTS:
@@ -118,21 +136,61 @@ def find_objects(text: str, depth: int = 0) -> Iterator[dict[str, Any]]:
         if got is None:
             start = text.find("{", start + 1)
             continue
-        value, end = got
+        value, end, verbatim = got
         if isinstance(value, dict):
-            yield value
-            if depth < _MAX_EMBED_DEPTH:
-                yield from _embedded(value, depth + 1)
+            yield start, end, value, verbatim
         start = text.find("{", end)
 
 
-def _embedded(obj: dict[str, Any], depth: int) -> Iterator[dict[str, Any]]:
+def find_objects(text: str, depth: int = 0) -> Iterator[dict[str, Any]]:
+    """Yield the JSON objects found in ``text`` in order, and the ones embedded as strings
+    inside them (a gateway log whose ``msg`` quotes the upstream body). A response body's
+    strings are its answer: an object the model wrote there is content, not another record."""
+    for _start, _end, value, _verbatim in find_spans(text):
+        yield value
+        if depth < _MAX_EMBED_DEPTH:
+            yield from embedded(value, depth + 1)
+
+
+def embedded(obj: dict[str, Any], depth: int = 1) -> Iterator[dict[str, Any]]:
     """Objects quoted inside string values (only the top level's strings: enough for gateway
-    log lines, and bounded)."""
+    log lines, and bounded); none in a response body's."""
+    if is_response_body(obj):
+        return
     for value in list(obj.values())[:50]:
         if isinstance(value, str) and "{" in value and len(value) < 1_000_000:
             yield from find_objects(value, depth)
-        elif isinstance(value, dict) and depth < _MAX_EMBED_DEPTH:
+        elif isinstance(value, dict) and depth < _MAX_EMBED_DEPTH and not is_response_body(value):
             for inner in list(value.values())[:50]:
                 if isinstance(inner, str) and "{" in inner and len(inner) < 1_000_000:
                     yield from find_objects(inner, depth + 1)
+
+
+def blank_strings(text: str) -> str:
+    """``text`` (an object as written: JSON or a Python literal) with every string value emptied
+    and its keys kept: ``{"text": "HTTP 529"}`` becomes ``{"text": ""}``. Line breaks inside a
+    string (a terminal's wrap) are kept, so the text keeps its lines. Linear, total."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch not in "\"'":
+            j = i
+            while j < n and text[j] not in "\"'":
+                j += 1
+            out.append(text[i:j])
+            i = j
+            continue
+        j = i + 1
+        while j < n and text[j] != ch:
+            j += 2 if text[j] == "\\" else 1
+        j = min(j, n - 1)  # an unterminated string runs to the end
+        k = j + 1
+        while k < n and text[k] in " \t\n":
+            k += 1
+        if k < n and text[k] == ":":
+            out.append(text[i : j + 1])  # a key
+        else:
+            out.append(ch + "\n" * text.count("\n", i, j) + ch)
+        i = j + 1
+    return "".join(out)

@@ -9,6 +9,10 @@ What we look for, line by line (after one decode with replacement, so invalid UT
   strings, and pretty-printed JSON spread over several lines;
 - signals found with linear regexes over the whole text (see :mod:`._signals`).
 
+What a response body's strings say is its answer, never evidence about the transport: a line
+that only looks like SSE inside such a body (a model writing ``data: the``) is no SSE line, and
+the signal scan reads the body with its strings emptied (:func:`._scan.blank_strings`).
+
 Nothing here interprets what it finds; :mod:`.facts` does. Nothing here raises on bad input.
 """
 
@@ -20,7 +24,15 @@ from typing import Any
 
 from .. import error_texts
 from . import _signals
-from ._scan import find_objects, loads_lenient, unescape
+from ._scan import (
+    blank_strings,
+    embedded,
+    find_objects,
+    find_spans,
+    is_response_body,
+    loads_lenient,
+    unescape,
+)
 
 __all__ = ["DataLine", "Extraction", "Found", "extract"]
 
@@ -59,8 +71,10 @@ class Extraction:
     retry_only: list[int] = field(default_factory=list)  # `retry:` lines (events with no data)
     objects: list[Found] = field(default_factory=list)
     signals: _signals.Signals = field(default_factory=_signals.Signals)
-    #: The text signals and catalog texts are read in: the log without SSE payloads (a model
-    #: writing about "HTTP 429" in its answer is no status), normalized (error_texts.normalize).
+    #: The lines signals and key-value facts are read in: the log without SSE payloads and with
+    #: response bodies' strings emptied (a model writing about "HTTP 429" in its answer is no
+    #: status); ``scan_text`` is them joined and normalized (error_texts.normalize).
+    scan_lines: list[str] = field(default_factory=list)
     scan_text: str = ""
 
     def text_of(self, line: int) -> str:
@@ -76,13 +90,14 @@ def extract(raw: bytes | str) -> Extraction:
     ex = Extraction(lines=lines)
     walker = _Walker(ex)
     walker.run()
-    # Signals are read outside SSE payloads: a model writing about "HTTP 429" or Cloudflare in
-    # its answer is not a status or a CDN page (and skipping them is most of the bytes).
+    # Signals are read outside SSE payloads and response bodies' strings: a model writing about
+    # "HTTP 429" or Cloudflare in its answer is not a status or a CDN page (and skipping them is
+    # most of the bytes).
+    ex.scan_lines = list(lines)
     if walker.masked:
-        masked = list(lines)
-        for no, keep in walker.masked.items():
-            masked[no - 1] = masked[no - 1][:keep]
-        text = "\n".join(masked)
+        for no, seen in walker.masked.items():
+            ex.scan_lines[no - 1] = seen
+        text = "\n".join(ex.scan_lines)
     ex.signals = _signals.scan(text)
     ex.scan_text = error_texts.normalize(text)
     return ex
@@ -93,11 +108,15 @@ class _Walker:
         self.ex = ex
         self.event: str | None = None  # the last `event:` seen, for the next data line
         self.skip_multiline_until = 0
-        self.masked: dict[int, int] = {}  # line -> characters to keep for the signal scan
+        self.body_until = 0  # the last line of a multi-line response body being read
+        self.masked: dict[int, str] = {}  # line -> what the signal scan reads of it
 
     def run(self) -> None:
         for no, line in enumerate(self.ex.lines, 1):
-            if "data:" in line or "event:" in line or "retry:" in line:
+            if no <= self.body_until:
+                continue  # inside a response body: its answer, read (and masked) with the body
+            sse_like = "data:" in line or "event:" in line or "retry:" in line
+            if sse_like and not _in_body(line) and not self.opens_body(no, line):
                 if "\\n" in line and _looks_like_repr_stream(line):
                     for piece in unescape(line).split("\n"):
                         self.sse_line(no, piece)
@@ -105,7 +124,7 @@ class _Walker:
                     continue
                 cut = self.sse_line(no, line)
                 if cut >= 0:
-                    self.masked[no] = cut
+                    self.masked[no] = line[:cut]
                     continue
             if "{" in line:
                 self.objects(no, line)
@@ -113,7 +132,7 @@ class _Walker:
     def mask(self, no: int, line: str) -> None:
         cut = min((i for i in (_field(line, "data:"), _field(line, "event:")) if i >= 0), default=-1)
         if cut >= 0:
-            self.masked[no] = cut
+            self.masked[no] = line[:cut]
 
     def sse_line(self, no: int, line: str) -> int:
         """Handle a line holding an SSE field. Returns where the field starts (what precedes it
@@ -162,21 +181,43 @@ class _Walker:
         return idx
 
     def objects(self, no: int, line: str) -> None:
-        found = False
-        for obj in find_objects(line):
-            self.ex.objects.append(Found(no, obj))
-            found = True
+        objs = self.objects_in(no, line)
+        first = len(self.ex.objects)
+        self.ex.objects.extend(Found(no, obj) for obj in objs)
+        if no > self.skip_multiline_until:
+            if not objs and line.rstrip().endswith(("{", "[")):
+                self.multiline(no)
+            elif _opens(line):
+                # What parsed on this line was an inner object of one the next lines go on.
+                self.multiline(no, wrapped=True)
+        if self.body_until >= no:
+            # A response body opens here and goes on: what parsed on this line were its parts.
+            del self.ex.objects[first : first + len(objs)]
+            return
+        for obj in objs:
+            if is_response_body(obj):
+                continue
             for value in list(obj.values())[:50]:
                 # A structured logger that put the raw SSE body into a string field.
                 if isinstance(value, str) and "data:" in value and len(value) < 1_000_000:
                     for piece in value.replace("\r\n", "\n").split("\n"):
                         self.sse_line(no, piece)
-        if no > self.skip_multiline_until:
-            if not found and line.rstrip().endswith(("{", "[")):
-                self.multiline(no)
-            elif _opens(line):
-                # What parsed on this line was an inner object of one the next lines go on.
-                self.multiline(no, wrapped=True)
+
+    def objects_in(self, no: int, line: str) -> list[dict[str, Any]]:
+        """The objects on a line, and those quoted in their strings; the response bodies among
+        them are read by the signal scan with their strings emptied."""
+        out: list[dict[str, Any]] = []
+        seen: list[str] = []
+        last = 0
+        for start, end, obj, verbatim in find_spans(line):
+            out.append(obj)
+            out.extend(embedded(obj))
+            if verbatim and is_response_body(obj):
+                seen += [line[last:start], blank_strings(line[start:end])]
+                last = end
+        if seen:
+            self.masked[no] = "".join([*seen, line[last:]])
+        return out
 
     def multiline(self, no: int, *, wrapped: bool = False) -> None:
         """Pretty-printed JSON (curl output, a logger's indent=2): join the following lines
@@ -184,44 +225,116 @@ class _Walker:
         ``wrapped``: an object that opens mid-line and goes on over the next lines, as a
         terminal wraps a long line (inside words and strings, the next line indented): also
         tried with the lines joined back as one, their indent dropped."""
-        lines = self.ex.lines
-        first = lines[no - 1]
-        start = first.find("{") if wrapped else max(first.rfind("{"), first.rfind("["))
-        parts = [first[start:]]
-        size = len(parts[0])
-        quote = ""
+        first = self.ex.lines[no - 1]
+        start, parts = _join(self.ex.lines, no, wrapped=wrapped)
+        self.skip_multiline_until = no + len(parts) - 1
         if wrapped:
-            depth, quote = _depth_after(parts[0], 0, "")
-        else:
-            depth = parts[0].count("{") + parts[0].count("[") - parts[0].count("}") - parts[0].count("]")
-        end = no
-        while end < len(lines) and end - no < _MULTILINE_MAX_LINES and size < _MULTILINE_MAX_CHARS:
-            nxt = lines[end]
-            end += 1
-            parts.append(nxt)
-            size += len(nxt)
-            if wrapped:
-                depth, quote = _depth_after(nxt.lstrip(), depth, quote)
-            else:
-                depth += nxt.count("{") + nxt.count("[") - nxt.count("}") - nxt.count("]")
-            if depth <= 0:
-                break
-        self.skip_multiline_until = end
-        if wrapped:
-            # A wrap at a space lost that space, one inside a word lost nothing: read the lines
-            # as joined by a space unless that puts a space inside a key ("reques t_id"). Only
-            # an object that starts where the first line's does is the one that was wrapped.
-            pieces = [p.strip() for p in parts]
-            tight, spaced = _whole("".join(pieces)), _whole(" ".join(pieces))
-            if tight is not None:
-                # Identifiers (keys, types, ids) read whole; prose messages keep their spaces.
-                self.ex.objects.append(Found(no, _with_messages(tight, spaced)))
+            whole = _unwrap(parts)
+            if whole is not None:
+                self.ex.objects.append(Found(no, whole))
+                if is_response_body(whole):
+                    self.mask_body(no, first[:start], parts, [(0, len("\n".join(parts)))])
                 return
-            if spaced is not None and not _spaced_key(spaced):
-                self.ex.objects.append(Found(no, spaced))
-                return
-        for obj in find_objects("\n".join(parts)):
+        joined = "\n".join(parts)
+        bodies: list[tuple[int, int]] = []
+        for at, end_at, obj, verbatim in find_spans(joined):
             self.ex.objects.append(Found(no, obj))
+            self.ex.objects.extend(Found(no, o) for o in embedded(obj))
+            if verbatim and is_response_body(obj):
+                bodies.append((at, end_at))
+        if bodies:
+            self.mask_body(no, first[:start], parts, bodies)
+
+    def opens_body(self, no: int, line: str) -> bool:
+        """A response body opens on this line before what looks like SSE on it, and goes on over
+        the next lines (the look-alike is its answer): the line is read as objects() reads it."""
+        at = _sse_at(line)
+        brace = line.find("{", 0, at)
+        if brace < 0 or no <= self.skip_multiline_until or _depth(line[brace:]) <= 0:
+            return False
+        if not any(True for _ in find_objects(line)) and line.rstrip().endswith(("{", "[")):
+            start, parts = _join(self.ex.lines, no, wrapped=False)
+            objs = [(start + at_, o) for at_, _, o, _ in find_spans("\n".join(parts))]
+        elif _opens(line):
+            start, parts = _join(self.ex.lines, no, wrapped=True)
+            whole = _unwrap(parts)
+            objs = [] if whole is None else [(start, whole)]
+        else:
+            return False
+        return any(begin < at and is_response_body(obj) for begin, obj in objs)
+
+    def mask_body(self, no: int, head: str, parts: list[str], spans: list[tuple[int, int]]) -> None:
+        """Response bodies spread over the lines from ``no`` (``parts``, the first without its
+        ``head``): the signal scan reads them with their strings emptied, and their lines are no
+        log lines of their own (an answer's ``data: the`` is no SSE line)."""
+        joined = "\n".join(parts)
+        pieces: list[str] = []
+        last = 0
+        for at, end in spans:
+            pieces += [joined[last:at], blank_strings(joined[at:end])]
+            last = end
+        pieces.append(joined[last:])
+        for k, seen in enumerate("".join(pieces).split("\n")):
+            self.masked[no + k] = head + seen if k == 0 else seen
+        self.body_until = no + joined.count("\n", 0, spans[-1][1])
+
+
+def _join(lines: list[str], no: int, *, wrapped: bool) -> tuple[int, list[str]]:
+    """The lines an object opening on line ``no`` spans: where it starts on that line, and the
+    lines (the first from there) up to the one that closes it, within bounds."""
+    first = lines[no - 1]
+    start = first.find("{") if wrapped else max(first.rfind("{"), first.rfind("["))
+    parts = [first[start:]]
+    size = len(parts[0])
+    # Brackets inside strings do not count (an answer may say "]"); a pretty-printed string
+    # ends on its line, a wrapped one goes on over the break.
+    depth, quote = _depth_after(parts[0], 0, "")
+    if not wrapped:
+        quote = ""
+    end = no
+    while end < len(lines) and end - no < _MULTILINE_MAX_LINES and size < _MULTILINE_MAX_CHARS:
+        nxt = lines[end]
+        end += 1
+        parts.append(nxt)
+        size += len(nxt)
+        if wrapped:
+            depth, quote = _depth_after(nxt.lstrip(), depth, quote)
+        else:
+            depth = _depth_after(nxt, depth, "")[0]
+        if depth <= 0:
+            break
+    return start, parts
+
+
+def _unwrap(parts: list[str]) -> dict[str, Any] | None:
+    """The object a terminal wrapped over ``parts``. A wrap at a space lost that space, one
+    inside a word lost nothing: read the lines as joined by a space unless that puts a space
+    inside a key ("reques t_id"). Only an object that starts where the first line's does is the
+    one that was wrapped. Identifiers (keys, types, ids) read whole; prose messages keep their
+    spaces."""
+    pieces = [p.strip() for p in parts]
+    tight, spaced = _whole("".join(pieces)), _whole(" ".join(pieces))
+    if tight is not None:
+        return _with_messages(tight, spaced)
+    if spaced is not None and not _spaced_key(spaced):
+        return spaced
+    return None
+
+
+def _sse_at(line: str) -> int:
+    """Where what looks like SSE starts on a line (``data:``, ``event:``, ``retry:``, also as a
+    repr's ``\\ndata:``), or -1."""
+    found = (line.find(name) for name in ("data:", "event:", "retry:"))
+    return min((i for i in found if i >= 0), default=-1)
+
+
+def _in_body(line: str) -> bool:
+    """What looks like SSE on the line starts inside a response body written on it: words of
+    the answer."""
+    at = _sse_at(line)
+    if at < 0 or line.find("{", 0, at) < 0:
+        return False  # the common case (`data: {...}`), without a parse
+    return any(start < at < end and is_response_body(obj) for start, end, obj, _ in find_spans(line))
 
 
 def _whole(joined: str) -> dict[str, Any] | None:
@@ -255,9 +368,8 @@ def _spaced_key(obj: Any, depth: int = 0) -> bool:
 
 def _opens(line: str) -> bool:
     """A JSON object starts on this line and does not end on it."""
-    at = line.find('{"')
-    if at < 0:
-        at = line.find("{'")
+    # The first that opens, of either quote: a Python literal's string may quote JSON.
+    at = min((i for i in (line.find('{"'), line.find("{'")) if i >= 0), default=-1)
     return at >= 0 and _depth(line[at:]) > 0
 
 

@@ -160,13 +160,14 @@ def _from_table(f: Facts, ex: Extraction) -> None:
     first row under a header naming token columns."""
     if "output tokens" not in ex.scan_text:
         return  # the common case, without a pass over every line
-    for no, line in enumerate(ex.lines, 1):
+    lines = ex.scan_lines or ex.lines
+    for no, line in enumerate(lines, 1):
         low = line.lower()
         if "output tokens" not in low or not _CELLS.search(line):
             continue
         header = [c.strip().lower() for c in _CELLS.split(line.strip())]
         for row_no in range(no, min(no + 3, len(ex.lines))):
-            row = [c.strip() for c in _CELLS.split(ex.lines[row_no].strip())]
+            row = [c.strip() for c in _CELLS.split(lines[row_no].strip())]
             if len(row) < len(header) - 1 or not row[0]:
                 continue
             for name, cell in zip(header, row, strict=False):
@@ -181,12 +182,13 @@ def _from_table(f: Facts, ex: Extraction) -> None:
 
 def _from_key_values(f: Facts, ex: Extraction) -> None:
     _from_table(f, ex)
-    lines = ex.lines
+    # As the signal scan reads them: a response body's strings are its answer, not facts.
+    lines = ex.scan_lines or ex.lines
     first = max(0, len(lines) - _KV_LINES)
     for no in range(len(lines), first, -1):
         line = lines[no - 1]
         low = line.lower()
-        if not any(h in low for h in _KV_HINTS) or "data:" in low:
+        if not any(h in low for h in _KV_HINTS) or "data:" in ex.lines[no - 1].lower():
             continue  # SSE payloads were folded already (and may quote anything)
         if f.stop_raw is None and (m := _KV_STOP.search(line)) is not None:
             raw = m.group(1)

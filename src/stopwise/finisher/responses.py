@@ -93,6 +93,8 @@ class _Round:
     progressed: bool = False
     abandoned: bool = False
     cut_call: bool = False
+    raw: int = 0  # characters of the reply's text that came
+    joined: int = 0  # of them, what joined the answer (the seam may drop its head)
 
 
 class ResponsesDialect(Dialect):
@@ -113,6 +115,7 @@ class ResponsesDialect(Dialect):
         self.seq = 0  # the next sequence_number the caller should see
         self.shown_any = False
         self.part_open = False  # the caller saw the continued message's text part begin
+        self.notes_shown = 0  # annotations the caller saw on the continued message's text
         self.round = _Round(self.caller_plan("initial", None), ResponsesAccumulator(), None)
 
     # -- plans ----------------------------------------------------------------------------------
@@ -232,7 +235,9 @@ class ResponsesDialect(Dialect):
         if kind == "response.output_item.added" and isinstance(index, int):
             item = obj.get("item")
             itype = item.get("type") if isinstance(item, dict) else None
-            if itype == "message" and r.message is None:
+            if itype == "message" and (r.message is None or r.first):
+                # The message a later round goes on: a first round's last one (an answer may
+                # have several, around hosted tool calls), a continuation's reply.
                 r.message = index
             elif itype == "function_call":
                 r.calls.add(index)
@@ -251,6 +256,8 @@ class ResponsesDialect(Dialect):
             else:
                 if kind == "response.content_part.added":
                     self.part_open = True
+                elif kind == "response.output_text.annotation.added":
+                    self.notes_shown += 1
                 self._note_seq(obj)
                 out.append(raw if raw is not None else _encode(obj))
                 self.shown_any = True
@@ -285,9 +292,23 @@ class ResponsesDialect(Dialect):
                 if kind == "response.output_text.delta":
                     piece = obj.get("delta")
                     text = r.join.feed(piece) if r.join is not None and isinstance(piece, str) else piece
+                    r.raw += len(piece) if isinstance(piece, str) else 0
                     if isinstance(text, str) and text:
                         r.texts.append(text)
-                        self._send(self._delta(text), out)
+                        r.joined += len(text)
+                        # The upstream's logprobs belong to its text: kept when it went out whole.
+                        logprobs = obj.get("logprobs", []) if text == piece else []
+                        self._send(self._delta(text, logprobs), out)
+                    return out
+                if kind == "response.output_text.annotation.added":
+                    note = _shifted(obj.get("annotation"), len(self.text) + r.joined - r.raw)
+                    if note is not None:
+                        item = self.items[self.message]
+                        new = {**obj, "output_index": self.message, "item_id": item.get("id")}
+                        new["annotation"] = note
+                        new["annotation_index"] = self.notes_shown
+                        self.notes_shown += 1
+                        self._send(self._renumber(new), out)
                     return out
             elif kind == "response.output_item.added":
                 r.index[index] = len(self.items) + len(r.index)
@@ -317,7 +338,7 @@ class ResponsesDialect(Dialect):
         self.seq += 1
         return _encode(new)
 
-    def _delta(self, text: str) -> bytes:
+    def _delta(self, text: str, logprobs: Any = None) -> bytes:
         assert self.message is not None
         item = self.items[self.message]
         parts = item.get("content")
@@ -328,7 +349,7 @@ class ResponsesDialect(Dialect):
             "output_index": self.message,
             "content_index": content_index,
             "delta": text,
-            "logprobs": [],
+            "logprobs": [] if logprobs is None else logprobs,
             "sequence_number": self.seq,
         }
         self.seq += 1
@@ -380,10 +401,13 @@ class ResponsesDialect(Dialect):
         if not stream and retry:
             self.items, self.message, self.text = [], None, ""
             return
-        at = _first_message(output)
+        at = _first_message(output) if self.message is not None else _last_message(output)
         new = ""
+        reply: dict[str, Any] | None = None
+        before = len(self.text)
         for position, item in enumerate(output):
             if position == at and self.message is not None:
+                reply = item
                 if stream:
                     new = "".join(r.texts)
                 elif r.join is not None:
@@ -411,6 +435,10 @@ class ResponsesDialect(Dialect):
         self.text += new
         if self.message is not None:
             _set_text(self.items[self.message], self.text)
+            if reply is not None:
+                # The reply's annotations, moved to where its text now is in the answer.
+                shift = before + len(new) - len(_message_text(reply))
+                _add_annotations(self.items[self.message], reply, shift)
         ended = outcome.stop.normalized in (StopReason.END, StopReason.TOOL_USE)
         if not partial and outcome.state is State.TRUNCATED and ended and not r.cut_call:
             # ``completed`` with output at the cap: the API says it ended, and a continue turn
@@ -543,6 +571,40 @@ def _cut(call: dict[str, Any]) -> bool:
 
 def _has_text(output: list[dict[str, Any]]) -> bool:
     return any(item.get("type") == "message" and _message_text(item) for item in output)
+
+
+def _last_message(output: list[dict[str, Any]]) -> int:
+    return max((i for i, item in enumerate(output) if item.get("type") == "message"), default=-1)
+
+
+def _shifted(note: object, shift: int) -> dict[str, Any] | None:
+    """An annotation of a reply's text at its place in the answer; None when it points into
+    text the seam dropped (a repeat, which the caller saw annotated already)."""
+    if not isinstance(note, dict):
+        return None
+    out = dict(note)
+    for key in ("start_index", "end_index", "index"):
+        value = note.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value + shift < 0:
+                return None
+            out[key] = value + shift
+    return out
+
+
+def _add_annotations(item: dict[str, Any], reply: dict[str, Any], shift: int) -> None:
+    notes = [
+        n
+        for p in reply.get("content") or []
+        if isinstance(p, dict) and p.get("type") == "output_text"
+        for n in p.get("annotations") or []
+    ]
+    moved = [m for m in (_shifted(n, shift) for n in notes) if m is not None]
+    if not moved:
+        return
+    parts = [p for p in item.get("content") or [] if isinstance(p, dict) and p.get("type") == "output_text"]
+    if parts:
+        parts[-1]["annotations"] = [*(parts[-1].get("annotations") or []), *moved]
 
 
 def _first_message(output: list[dict[str, Any]]) -> int:

@@ -22,6 +22,7 @@ with ``output: []`` after N), ``restart`` (the first N events, then the whole st
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -56,6 +57,8 @@ class ResponsesTruth:
     text: str
     reasoning: str = ""  # a summary the model writes before the text (every request)
     call: tuple[str, str] | None = None  # (name, arguments JSON) after the text
+    #: Each response's text cites its first word (a ``url_citation`` whose title is the word).
+    cite: bool = False
 
 
 @dataclass(slots=True)
@@ -136,7 +139,12 @@ class ResponsesModel:
                     "status": "incomplete" if cut else "completed",
                     "role": "assistant",
                     "content": [
-                        {"type": "output_text", "text": "".join(take), "annotations": [], "logprobs": []}
+                        {
+                            "type": "output_text",
+                            "text": "".join(take),
+                            "annotations": _citations("".join(take)) if self.truth.cite else [],
+                            "logprobs": [],
+                        }
                     ],
                 }
             )
@@ -179,6 +187,21 @@ class ResponsesModel:
             "metadata": {},
         }
         return response, used, not cut
+
+
+def _citations(text: str) -> list[dict[str, Any]]:
+    m = re.search(r"\S+", text)
+    if m is None:
+        return []
+    return [
+        {
+            "type": "url_citation",
+            "start_index": m.start(),
+            "end_index": m.end(),
+            "url": "https://example.com/",
+            "title": m.group(),
+        }
+    ]
 
 
 def _kept(body: dict[str, Any]) -> str:
@@ -241,6 +264,15 @@ def _events(response: dict[str, Any], complete: bool) -> list[dict[str, Any]]:
             events.append({"type": "response.content_part.added", **base, "part": empty})
             for piece in tokens(text):
                 events.append({"type": "response.output_text.delta", **base, "delta": piece, "logprobs": []})
+            for n, note in enumerate(item["content"][0]["annotations"]):
+                events.append(
+                    {
+                        "type": "response.output_text.annotation.added",
+                        **base,
+                        "annotation_index": n,
+                        "annotation": note,
+                    }
+                )
             events.append({"type": "response.output_text.done", **base, "text": text, "logprobs": []})
             events.append({"type": "response.content_part.done", **base, "part": item["content"][0]})
         else:

@@ -5,7 +5,9 @@ the gateway gives up on ends in the error event the SDK raises on."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from typing import Any
 
 import openai
 import orjson
@@ -67,3 +69,24 @@ def test_a_persistent_mid_stream_fault_ends_in_the_sdks_error(gw: Running) -> No
     assert full_document("json").startswith(text)
     (row,) = gw.wait_rows(1)
     assert row["stream"] == 1 and row["state"] != "complete"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_async_sdk_gets_the_whole_answer(gw: Running, stream: bool) -> None:
+    async def main() -> str:
+        async with openai.AsyncOpenAI(base_url=f"{gw.url}/v1", api_key="x", max_retries=0) as client:
+            args: dict[str, Any] = {
+                "model": "gpt-4o",
+                "input": "Write prose please",
+                "max_output_tokens": CAP,
+            }
+            if not stream:
+                return (await client.responses.create(**args)).output_text
+            async with client.responses.stream(**args) as events:
+                async for _ in events:
+                    pass
+                return (await events.get_final_response()).output_text
+
+    assert asyncio.run(main()) == full_document("prose")
+    (row,) = gw.wait_rows(1)
+    assert row["dialect"] == "responses" and row["state"] == "complete" and row["stream"] == int(stream)

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from stopwise.finisher import Policy, RetryPolicy
 from stopwise.finisher.join import UNCERTAIN
-from stopwise.testing import run
+from stopwise.testing import Reply, run
 from stopwise.testing.model import PREAMBLES, Step, only_repeats_removed
 from stopwise.testing.render import sdk_responses, sse_events
 from stopwise.testing.responses_model import ResponsesFault, ResponsesModel, ResponsesStep, ResponsesTruth
@@ -253,3 +253,23 @@ def test_rounds_are_bounded_and_usage_is_summed(
     if result.summary["state"] != "complete":
         assert got["status"] == "incomplete"  # never reported complete when it is not
         assert a_start_of(text_of(got), truth.text, result)
+
+
+@PROPS
+@given(st.sampled_from(["queued", "in_progress"]), st.booleans())
+def test_a_background_response_is_its_handle_unchanged(status: str, store: bool) -> None:
+    """``background: true`` answers with a handle (``queued``) the caller polls: never asked
+    again (that would start a second job), handed back byte for byte."""
+    handle = {
+        "id": "resp_bg",
+        "object": "response",
+        "status": status,
+        "background": True,
+        "output": [],
+        "store": store,
+    }
+    request = {"model": "gpt-4o", "input": "Write it all", "background": True, "store": store}
+    result = run(request, [Reply.json(handle)], dialect="responses", policy=POLICY)
+    assert len(result.requests) == 1
+    assert result.body == orjson.dumps(handle)
+    assert result.summary["state"] == "complete"

@@ -368,6 +368,11 @@ class ResponsesDialect(Dialect):
         r.body = obj
         if r.first:
             self.raw = body
+        if self.head.get("background") is True and obj.get("status") in ("queued", "in_progress"):
+            # A background request's answer is its handle, polled later with GET: asking again
+            # would start a second job. It is what the caller asked for, unchanged.
+            outcome.state = State.COMPLETE
+            self.ledger.note("a background response: handed back as it came")
         return outcome
 
     def body_error(self, body: bytes, headers: dict[str, str]) -> APIError | None:

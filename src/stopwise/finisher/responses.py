@@ -94,6 +94,7 @@ class _Round:
     abandoned: bool = False
     cut_call: bool = False
     raw: int = 0  # characters of the reply's text that came
+    raw_text: list[str] = field(default_factory=list)  # that text
     joined: int = 0  # of them, what joined the answer (the seam may drop its head)
 
 
@@ -292,7 +293,9 @@ class ResponsesDialect(Dialect):
                 if kind == "response.output_text.delta":
                     piece = obj.get("delta")
                     text = r.join.feed(piece) if r.join is not None and isinstance(piece, str) else piece
-                    r.raw += len(piece) if isinstance(piece, str) else 0
+                    if isinstance(piece, str):
+                        r.raw += len(piece)
+                        r.raw_text.append(piece)
                     if isinstance(text, str) and text:
                         r.texts.append(text)
                         r.joined += len(text)
@@ -301,7 +304,9 @@ class ResponsesDialect(Dialect):
                         self._send(self._delta(text, logprobs), out)
                     return out
                 if kind == "response.output_text.annotation.added":
-                    note = _shifted(obj.get("annotation"), len(self.text) + r.joined - r.raw)
+                    shift = len(self.text) + r.joined - r.raw
+                    answer = self.text + "".join(r.texts)
+                    note = _shifted(obj.get("annotation"), shift, "".join(r.raw_text), answer)
                     if note is not None:
                         item = self.items[self.message]
                         new = {**obj, "output_index": self.message, "item_id": item.get("id")}
@@ -443,7 +448,7 @@ class ResponsesDialect(Dialect):
             if reply is not None:
                 # The reply's annotations, moved to where its text now is in the answer.
                 shift = before + len(new) - len(_message_text(reply))
-                _add_annotations(self.items[self.message], reply, shift)
+                _add_annotations(self.items[self.message], reply, shift, self.text)
         ended = outcome.stop.normalized in (StopReason.END, StopReason.TOOL_USE)
         if not partial and outcome.state is State.TRUNCATED and ended and not r.cut_call:
             # ``completed`` with output at the cap: the API says it ended, and a continue turn
@@ -582,29 +587,37 @@ def _last_message(output: list[dict[str, Any]]) -> int:
     return max((i for i, item in enumerate(output) if item.get("type") == "message"), default=-1)
 
 
-def _shifted(note: object, shift: int) -> dict[str, Any] | None:
-    """An annotation of a reply's text at its place in the answer; None when it points into
-    text the seam dropped (a repeat, which the caller saw annotated already)."""
+def _shifted(note: object, shift: int, reply: str, answer: str) -> dict[str, Any] | None:
+    """An annotation of ``reply``'s text at its place in ``answer`` (``shift`` characters on);
+    None when the text it covers is not there as the reply wrote it (a repeat the seam dropped,
+    which the caller saw annotated already, or a head that never joined)."""
     if not isinstance(note, dict):
         return None
     out = dict(note)
-    for key in ("start_index", "end_index", "index"):
-        value = note.get(key)
-        if isinstance(value, int) and not isinstance(value, bool):
-            if value + shift < 0:
-                return None
-            out[key] = value + shift
+    start, end = note.get("start_index"), note.get("end_index")
+    if isinstance(start, int) and isinstance(end, int):
+        if not 0 <= start + shift <= end + shift <= len(answer):
+            return None
+        if reply[start:end] != answer[start + shift : end + shift]:
+            return None
+        out["start_index"], out["end_index"] = start + shift, end + shift
+    index = note.get("index")
+    if isinstance(index, int) and not isinstance(index, bool):
+        if not 0 <= index + shift <= len(answer):
+            return None
+        out["index"] = index + shift
     return out
 
 
-def _add_annotations(item: dict[str, Any], reply: dict[str, Any], shift: int) -> None:
+def _add_annotations(item: dict[str, Any], reply: dict[str, Any], shift: int, answer: str) -> None:
+    text = _message_text(reply)
     notes = [
         n
         for p in reply.get("content") or []
         if isinstance(p, dict) and p.get("type") == "output_text"
         for n in p.get("annotations") or []
     ]
-    moved = [m for m in (_shifted(n, shift) for n in notes) if m is not None]
+    moved = [m for m in (_shifted(n, shift, text, answer) for n in notes) if m is not None]
     if not moved:
         return
     parts = [p for p in item.get("content") or [] if isinstance(p, dict) and p.get("type") == "output_text"]

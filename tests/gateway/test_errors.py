@@ -50,7 +50,11 @@ def test_body_over_the_limit_is_413_in_each_dialect(gateway_factory: GatewayFact
 
 @pytest.mark.parametrize(
     ("path", "headers", "dialect"),
-    [("/v1/messages", ANTHROPIC_HEADERS, "anthropic"), ("/v1/chat/completions", OPENAI_HEADERS, "openai")],
+    [
+        ("/v1/messages", ANTHROPIC_HEADERS, "anthropic"),
+        ("/v1/chat/completions", OPENAI_HEADERS, "openai"),
+        ("/v1/responses", OPENAI_HEADERS, "openai"),  # the Responses API answers in OpenAI's shape
+    ],
 )
 @pytest.mark.parametrize("body", [b'{"model": "x", ', b"[1, 2]"])
 def test_malformed_json_is_400_in_the_dialects_shape(
@@ -71,7 +75,7 @@ def test_malformed_json_is_400_in_the_dialects_shape(
 def test_unknown_route_is_404_and_wrong_method_405(gw: Running) -> None:
     r = httpx2.get(f"{gw.url}/v1/complete", headers={"anthropic-version": "2023-06-01"})
     assert r.status_code == 404 and r.json()["error"]["type"] == "not_found_error"
-    r = httpx2.post(f"{gw.url}/v1/responses", json={})
+    r = httpx2.post(f"{gw.url}/v1/embeddings", json={})
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
     r = httpx2.get(f"{gw.url}/v1/messages")
     assert r.status_code == 405 and r.json()["type"] == "error"

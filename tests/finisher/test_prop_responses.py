@@ -39,7 +39,8 @@ def truths(draw: st.DrawFn, *, call: bool | None = None) -> ResponsesTruth:
     with_call = draw(st.booleans(), label="call") if call is None else call
     args = orjson.dumps({"doc": draw(json_values(), label="args")}).decode() if with_call else None
     cite = draw(st.booleans(), label="cite")
-    return ResponsesTruth(text, reasoning, ("save", args) if args is not None else None, cite)
+    first = args is not None and draw(st.booleans(), label="call first")
+    return ResponsesTruth(text, reasoning, ("save", args) if args is not None else None, cite, first)
 
 
 def steps(*, faults: bool, misbehave: bool) -> st.SearchStrategy[tuple[ResponsesStep, ...]]:

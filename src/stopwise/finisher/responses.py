@@ -80,12 +80,16 @@ class _Round:
     acc: ResponsesAccumulator
     join: Join | None
     texts: list[str] = field(default_factory=list)  # this round's text as joined (shown)
-    held: list[tuple[dict[str, Any] | None, bytes]] = field(default_factory=list)
+    # What the round's end decides on, and everything behind it, in order: ``(tag, event,
+    # bytes)``; tag "raw" a first round's event as it came, "up" a later round's, rewritten when
+    # it goes out, "ours" one of ours in the caller's terms, numbered when it goes out.
+    held: list[tuple[str, dict[str, Any], bytes]] = field(default_factory=list)
     holding: bool = False
     # Upstream output index -> the caller's; the upstream index of this round's message.
     index: dict[int, int] = field(default_factory=dict)
     message: int | None = None
     calls: set[int] = field(default_factory=set)  # upstream indices of function calls
+    whole: set[int] = field(default_factory=set)  # of them, the ones that came whole
     body: dict[str, Any] | None = None
     first: bool = False  # the caller has seen nothing yet: its events go out as they came
     created: bool = False  # its response.created came
@@ -108,7 +112,12 @@ class ResponsesDialect(Dialect):
         # The answer being built.
         self.envelope: dict[str, Any] = {}  # the first round's response, without output and usage
         self.items: list[dict[str, Any]] = []  # the caller's output items
+        # Their output_index as the caller saw it: a first round's are the upstream's (a call
+        # asked again leaves a gap), a later round's the next free ones.
+        self.slots: list[int] = []
+        self.next_slot = 0
         self.message: int | None = None  # which of them is the message being continued
+        self.last_calls: list[dict[str, Any]] = []  # the calls the last round added
         self.text = ""  # its text (output_text parts joined)
         self.usages: list[dict[str, Any]] = []
         self.status: dict[str, Any] = {}  # the last round's status, incomplete_details, error
@@ -131,6 +140,7 @@ class ResponsesDialect(Dialect):
             return None
         if (again := Join.again(self.text)) is not None:
             self.next_join = again
+            self._forget_calls()
             return Plan(mode, self._body(max_tokens), max_tokens)
         kept, join, structure = Join.continue_turn(self.text)
         if not kept.strip():
@@ -146,6 +156,7 @@ class ResponsesDialect(Dialect):
     def _from_scratch(self, mode: str, max_tokens: int | None) -> Plan:
         # What was shown of the text is matched against the new answer and dropped.
         self.next_join = Join(self.text)
+        self._forget_calls()
         return Plan(mode, self._body(max_tokens), max_tokens)
 
     def replan_without_prefill(self, plan: Plan) -> Plan:
@@ -242,6 +253,10 @@ class ResponsesDialect(Dialect):
                 r.message = index
             elif itype == "function_call":
                 r.calls.add(index)
+        elif kind == "response.output_item.done" and isinstance(index, int):
+            item = obj.get("item")
+            if isinstance(item, dict) and item.get("type") == "function_call" and not _cut(item):
+                r.whole.add(index)
         decides = (
             kind in _TERMINAL
             or kind == "error"
@@ -250,10 +265,12 @@ class ResponsesDialect(Dialect):
             or kind in _CALL_EVENTS
         )
         if r.first:
+            if kind == "response.output_item.added" and isinstance(index, int):
+                self.next_slot = max(self.next_slot, index + 1)
             if decides:
                 r.holding = True
             if r.holding:
-                r.held.append((obj, raw if raw is not None else _encode(obj)))
+                r.held.append(("raw", obj, raw if raw is not None else _encode(obj)))
             else:
                 if kind == "response.content_part.added":
                     self.part_open = True
@@ -285,7 +302,7 @@ class ResponsesDialect(Dialect):
                     self.part_open = True
                     item = self.items[self.message]
                     self._send(
-                        self._renumber({**obj, "output_index": self.message, "item_id": item.get("id")}), out
+                        {**obj, "output_index": self.slots[self.message], "item_id": item.get("id")}, out
                     )
                     return out
                 if kind in ("response.output_item.added", "response.content_part.added"):
@@ -309,41 +326,48 @@ class ResponsesDialect(Dialect):
                     note = _shifted(obj.get("annotation"), shift, "".join(r.raw_text), answer)
                     if note is not None:
                         item = self.items[self.message]
-                        new = {**obj, "output_index": self.message, "item_id": item.get("id")}
+                        new = {**obj, "output_index": self.slots[self.message], "item_id": item.get("id")}
                         new["annotation"] = note
                         new["annotation_index"] = self.notes_shown
                         self.notes_shown += 1
-                        self._send(self._renumber(new), out)
+                        self._send(new, out)
                     return out
             elif kind == "response.output_item.added":
-                r.index[index] = len(self.items) + len(r.index)
+                r.index[index] = self.next_slot
+                self.next_slot += 1
         if decides or r.holding:
             r.holding = True
-            r.held.append((obj, b""))
+            r.held.append(("up", obj, b""))
             return out
-        self._send(self._renumber(obj), out)
+        self._send(self._mapped(obj), out)
         return out
 
-    def _send(self, data: bytes, out: list[bytes]) -> None:
+    def _send(self, obj: dict[str, Any], out: list[bytes]) -> None:
+        """One of ours (in the caller's items): out now, numbered, unless the round holds."""
         r = self.round
         if r.holding:
-            r.held.append((None, data))
+            r.held.append(("ours", obj, b""))
         else:
-            out.append(data)
+            out.append(self._number(obj))
             self.shown_any = True
 
-    def _renumber(self, obj: dict[str, Any]) -> bytes:
-        r = self.round
-        new = dict(obj)
+    def _mapped(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """A later round's event with the caller's output index."""
         index = obj.get("output_index")
-        if isinstance(index, int) and index in r.index:
-            new["output_index"] = r.index[index]
-        if "sequence_number" in new:
-            new["sequence_number"] = self.seq
+        mapped = self.round.index.get(index) if isinstance(index, int) else None
+        return obj if mapped is None else {**obj, "output_index": mapped}
+
+    def _number(self, obj: dict[str, Any]) -> bytes:
+        """Encoded with the next sequence number the caller sees: numbered as it goes out, so
+        the numbers rise in the order the caller reads them."""
+        new = {**obj, "sequence_number": self.seq}
         self.seq += 1
         return _encode(new)
 
-    def _delta(self, text: str, logprobs: Any = None) -> bytes:
+    def _renumber(self, obj: dict[str, Any]) -> bytes:
+        return self._number(self._mapped(obj))
+
+    def _delta(self, text: str, logprobs: Any = None) -> dict[str, Any]:
         assert self.message is not None
         item = self.items[self.message]
         parts = item.get("content")
@@ -351,14 +375,12 @@ class ResponsesDialect(Dialect):
         obj: dict[str, Any] = {
             "type": "response.output_text.delta",
             "item_id": item.get("id"),
-            "output_index": self.message,
+            "output_index": self.slots[self.message],
             "content_index": content_index,
             "delta": text,
             "logprobs": [] if logprobs is None else logprobs,
-            "sequence_number": self.seq,
         }
-        self.seq += 1
-        return _encode(obj)
+        return obj
 
     def stream_outcome(self) -> Outcome:
         return self.round.acc.finish()
@@ -409,8 +431,9 @@ class ResponsesDialect(Dialect):
         if cut and stream:
             self._abandon_head()  # a body's reply is fed to its join below, first
         if not stream and retry:
-            self.items, self.message, self.text = [], None, ""
+            self.items, self.slots, self.message, self.text = [], [], None, ""
             return
+        self.last_calls = []
         at = _first_message(output) if self.message is not None else _last_message(output)
         new = ""
         reply: dict[str, Any] | None = None
@@ -426,18 +449,20 @@ class ResponsesDialect(Dialect):
                         self._abandon_head()
             elif position == at:
                 self.message = len(self.items)
-                self.items.append(copy.deepcopy(item))
+                self._keep(item, position, r)
                 new = _message_text(item)
                 if r.join is not None:
                     new = r.join.feed(new)
-            elif item.get("type") == "function_call" and ((stream and cut) or retry):
-                continue  # held and dropped, never shown (a cut call is asked again)
+            elif item.get("type") == "function_call" and (retry or partial or _cut(item)):
+                continue  # never shown: a cut call, or one asked again with the question
             else:
-                self.items.append(copy.deepcopy(item))
+                self._keep(item, position, r)
+                if item.get("type") == "function_call":
+                    self.last_calls.append(self.items[-1])
         if r.join is not None:
             tail = r.join.finish()
             if tail and stream and self.message is not None:
-                r.held.insert(_first_held(r.held), (None, self._delta(tail)))
+                r.held.insert(_first_held(r.held), ("ours", self._delta(tail), b""))
             new += tail
             for note in r.join.notes():
                 self.ledger.note(note)
@@ -456,6 +481,34 @@ class ResponsesDialect(Dialect):
             self.at_cap_complete = True
             self.ledger.note(f"{outcome.stop.raw} with output at the cap: returned complete")
 
+    def _keep(self, item: dict[str, Any], position: int, r: _Round) -> None:
+        """``item``, the round's ``position``-th, joins the caller's output at the index the
+        caller saw it at (a body's: the next)."""
+        if r.first and self.ledger.stream:
+            slot = position
+        elif self.ledger.stream and position in r.index:
+            slot = r.index[position]
+        else:
+            slot = self.next_slot
+        self.items.append(copy.deepcopy(item))
+        self.slots.append(slot)
+        self.next_slot = max(self.next_slot, slot + 1)
+
+    def _forget_calls(self) -> None:
+        """The question is asked again whole: the calls the last round made (held, never shown)
+        will come again, so they are not the answer's."""
+        if not self.last_calls:
+            return
+        message = self.items[self.message] if self.message is not None else None
+        kept = [
+            (i, s)
+            for i, s in zip(self.items, self.slots, strict=True)
+            if not any(i is c for c in self.last_calls)
+        ]
+        self.items, self.slots = [i for i, _ in kept], [s for _, s in kept]
+        self.message = next((n for n, i in enumerate(self.items) if i is message), None)
+        self.last_calls = []
+
     def _abandon_head(self) -> None:
         join = self.round.join
         if join is not None and join.abandon():
@@ -466,13 +519,32 @@ class ResponsesDialect(Dialect):
         if not self.ledger.stream:
             return b""
         r = self.round
-        if nxt is not None:
-            # What was held is this round's framing of a message that goes on, or a cut call
-            # asked again: never shown, so dropped. Text deltas queued behind it go out.
-            out = [data for obj, data in r.held if obj is None]
-            r.held.clear()
-            return b"".join(out)
-        return b""
+        if nxt is None:
+            return b""  # the answer's end: close_stream releases what is held
+        # Another round follows. Of what was held, never shown: the terminal event, the
+        # continued message's closing events (it goes on), and the calls asked again (all of
+        # them when the question is asked again whole; a cut one always). Everything else that
+        # waited behind them (text, whole calls, other items) goes out now, in order.
+        again = not nxt.continues
+        out: list[bytes] = []
+        for tag, obj, data in r.held:
+            if tag == "ours":
+                out.append(self._number(obj))
+                continue
+            kind, index = obj.get("type"), obj.get("output_index")
+            if kind in _TERMINAL or kind == "error":
+                continue
+            if index == r.message and kind in _MESSAGE_DONE:
+                continue
+            if isinstance(index, int) and index in r.calls and (again or index not in r.whole):
+                continue
+            if tag == "raw":
+                self._note_seq(obj)
+                out.append(data)
+            else:
+                out.append(self._renumber(obj))
+        r.held.clear()
+        return b"".join(out)
 
     def _release(self, *, final: bool = True) -> list[bytes]:
         """The round is the last: what it held, as it came (a first round) or rewritten. Not
@@ -480,35 +552,29 @@ class ResponsesDialect(Dialect):
         the upstream's error, which the typed error replaces."""
         r = self.round
         out: list[bytes] = []
-        for obj, data in r.held:
-            if obj is None:
-                out.append(data)
+        for tag, obj, data in r.held:
+            if tag == "ours":
+                out.append(self._number(obj))
             elif not final and (obj.get("type") in _TERMINAL or obj.get("type") == "error"):
                 continue
-            elif r.first:
+            elif tag == "raw":
                 out.append(data)
                 self._note_seq(obj)
             else:
-                made = self._final_event(obj)
-                if made is not None:
-                    out.append(made)
+                out.append(self._final_event(obj))
         r.held.clear()
         return out
 
-    def _final_event(self, obj: dict[str, Any]) -> bytes | None:
+    def _final_event(self, obj: dict[str, Any]) -> bytes:
         r = self.round
         kind = obj.get("type")
         index = obj.get("output_index")
         if kind in _TERMINAL:
-            new = dict(obj)
-            new["response"] = self._response()
-            new["sequence_number"] = self.seq
-            self.seq += 1
-            return _encode(new)
+            return self._number({**obj, "response": self._response()})
         if isinstance(index, int) and index == r.message and self.message is not None:
             item = self.items[self.message]
             new = dict(obj)
-            new["output_index"] = self.message
+            new["output_index"] = self.slots[self.message]
             new["item_id"] = item.get("id")
             if kind == "response.output_text.done":
                 new["text"] = self.text
@@ -519,9 +585,7 @@ class ResponsesDialect(Dialect):
             elif kind == "response.output_item.done":
                 new.pop("item_id", None)
                 new["item"] = item
-            new["sequence_number"] = self.seq
-            self.seq += 1
-            return _encode(new)
+            return self._number(new)
         return self._renumber(obj)
 
     # -- writing the answer ---------------------------------------------------------------------
@@ -629,9 +693,9 @@ def _first_message(output: list[dict[str, Any]]) -> int:
     return next((i for i, item in enumerate(output) if item.get("type") == "message"), -1)
 
 
-def _first_held(held: list[tuple[dict[str, Any] | None, bytes]]) -> int:
-    """Where text belongs in what a round holds: before its first held event."""
-    return next((i for i, (obj, _) in enumerate(held) if obj is not None), len(held))
+def _first_held(held: list[tuple[str, dict[str, Any], bytes]]) -> int:
+    """Where text belongs in what a round holds: before its first upstream event."""
+    return next((i for i, (tag, _, _) in enumerate(held) if tag != "ours"), len(held))
 
 
 def _set_text(item: dict[str, Any], text: str) -> None:

@@ -59,6 +59,8 @@ class ResponsesTruth:
     call: tuple[str, str] | None = None  # (name, arguments JSON) after the text
     #: Each response's text cites its first word (a ``url_citation`` whose title is the word).
     cite: bool = False
+    #: The call comes before the text (a continue turn then writes the text only).
+    call_first: bool = False
 
 
 @dataclass(slots=True)
@@ -99,7 +101,7 @@ class ResponsesModel:
         budget = cap if isinstance(cap, int) else 1 << 30
         if step.cut is not None:
             budget = min(budget, step.cut)
-        response, used, complete = self._generate(n, body, reply_text, budget)
+        response, used, complete = self._generate(n, body, reply_text, budget, bool(kept))
         asked.status, asked.output_tokens = response["status"], used
         if not body.get("stream"):
             return Reply.json(response, headers={"x-request-id": f"req_{n}"})
@@ -107,7 +109,7 @@ class ResponsesModel:
         return _stream(events, fault, response)
 
     def _generate(
-        self, n: int, body: dict[str, Any], text: str, budget: int
+        self, n: int, body: dict[str, Any], text: str, budget: int, continuing: bool
     ) -> tuple[dict[str, Any], int, bool]:
         """The response: reasoning, then text, then the call, each cut where the budget ends."""
         output: list[dict[str, Any]] = []
@@ -127,29 +129,28 @@ class ResponsesModel:
                     "summary": [{"type": "summary_text", "text": "".join(take)}] if take else [],
                 }
             )
-        if not cut and text:
+
+        def write_text() -> None:
+            nonlocal used, cut
             toks = tokens(text)
             take = toks[: budget - used]
             used += len(take)
             cut = len(take) < len(toks)
+            written = "".join(take)
+            notes = _citations(written) if self.truth.cite else []
+            part = {"type": "output_text", "text": written, "annotations": notes, "logprobs": []}
             output.append(
                 {
                     "id": f"msg_{n}",
                     "type": "message",
                     "status": "incomplete" if cut else "completed",
                     "role": "assistant",
-                    "content": [
-                        {
-                            "type": "output_text",
-                            "text": "".join(take),
-                            "annotations": _citations("".join(take)) if self.truth.cite else [],
-                            "logprobs": [],
-                        }
-                    ],
+                    "content": [part],
                 }
             )
-        if not cut and self.truth.call is not None:
-            name, args = self.truth.call
+
+        def write_call(name: str, args: str) -> None:
+            nonlocal used, cut
             toks = tokens(args)
             take = toks[: budget - used]
             used += len(take)
@@ -164,6 +165,17 @@ class ResponsesModel:
                     "arguments": "".join(take),
                 }
             )
+
+        call = self.truth.call
+        # A continue turn goes on with the text only: a call written first is in the answer.
+        first = call is not None and self.truth.call_first and not continuing
+        if not cut and first:
+            assert call is not None
+            write_call(*call)
+        if not cut and text:
+            write_text()
+        if not cut and call is not None and not self.truth.call_first:
+            write_call(*call)
         prompt = len(orjson.dumps(body.get("input"))) // 4 + 1
         response = {
             "id": f"resp_{n}",

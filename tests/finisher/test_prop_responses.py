@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 import orjson
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from stopwise.finisher import Policy, RetryPolicy
@@ -130,6 +130,11 @@ def _clean(m: ResponsesModel) -> None:
 # -- invariant 3: nothing lost, duplicated or invented ----------------------------------------------
 @PROPS
 @given(truths(), st.integers(4, 60), st.booleans(), steps(faults=False, misbehave=False))
+# Found by random runs: a whole call before text that was cut. The call waited behind the held
+# events and was dropped with them when the text went on (the stream lost it), or kept and then
+# made again when the one-word answer was asked again whole (the body had it twice).
+@example(ResponsesTruth("00000", call=("save", '{"doc":null}'), call_first=True), 4, True, ())
+@example(ResponsesTruth("00000", call=("save", '{"doc":null}'), call_first=True), 4, False, ())
 def test_faithful_rounds_give_the_whole_answer(
     truth: ResponsesTruth, cap: int, stream: bool, script: tuple[ResponsesStep, ...]
 ) -> None:
@@ -173,6 +178,15 @@ def test_misbehaving_continuations_lose_nothing(
 # -- faults: resumed, or given up on with everything received shown ---------------------------------
 @PROPS
 @given(truths(), st.integers(4, 60), st.booleans(), steps(faults=True, misbehave=False))
+# Found by random runs: the first round failed before any event and the second broke after its
+# response.created: the envelope came from the failed response, which the caller never saw, and
+# the stream ended under another id than it began with.
+@example(
+    ResponsesTruth("0"),
+    4,
+    True,
+    (ResponsesStep(fault=ResponsesFault("failed", 0)), ResponsesStep(fault=ResponsesFault("break", 1))),
+)
 def test_faults_are_resumed_or_honestly_given_up(
     truth: ResponsesTruth, cap: int, stream: bool, script: tuple[ResponsesStep, ...]
 ) -> None:

@@ -118,6 +118,7 @@ class ResponsesDialect(Dialect):
         self.next_slot = 0
         self.message: int | None = None  # which of them is the message being continued
         self.last_calls: list[dict[str, Any]] = []  # the calls the last round added
+        self.envelope_seen = False  # the envelope is that of a response the caller saw
         self.text = ""  # its text (output_text parts joined)
         self.usages: list[dict[str, Any]] = []
         self.status: dict[str, Any] = {}  # the last round's status, incomplete_details, error
@@ -413,10 +414,13 @@ class ResponsesDialect(Dialect):
             self.raw = None
         response = r.body if r.body is not None else outcome.message
         output = [i for i in response.get("output") or [] if isinstance(i, dict)]
-        if not self.envelope.get("id"):
-            # The first response with an id (a round that broke before its first event has
-            # none): on a stream, the one whose response.created the caller saw.
+        # The envelope is the first response's the caller saw: on a stream, the one whose
+        # response.created went out (a round that broke or failed before it showed nothing); in
+        # a body, the first with an id.
+        seen = r.first and r.created if self.ledger.stream else bool(response.get("id"))
+        if (seen and not self.envelope_seen) or not self.envelope:
             self.envelope = {k: v for k, v in response.items() if k not in ("output", "usage")}
+            self.envelope_seen = seen
         usage = response.get("usage")
         if isinstance(usage, dict):
             self.usages.append(usage)

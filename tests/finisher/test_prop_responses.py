@@ -213,6 +213,19 @@ def test_faults_are_resumed_or_honestly_given_up(
 # -- invariant 2: a stream is the body ------------------------------------------------------------
 @PROPS
 @given(truths(), st.integers(4, 60), steps(faults=False, misbehave=False))
+# Found by random runs: a continuation round spent its budget on reasoning. The body threw the
+# answer so far away and asked the whole question again; the stream, which had shown it, went on
+# from it: two different answers. Both go on from the text now.
+@example(
+    ResponsesTruth(
+        "the the the the 2024 quarter was the the answer\n\nanswer answer\n\nthe the the the 2024 quarter was",
+        "Let me lay the answer out first, then write it.",
+        ("save", '{"doc":null}'),
+        call_first=True,
+    ),
+    33,
+    (ResponsesStep(), ResponsesStep(cut=1)),
+)
 def test_a_stream_accumulates_to_the_body_answer(
     truth: ResponsesTruth, cap: int, script: tuple[ResponsesStep, ...]
 ) -> None:

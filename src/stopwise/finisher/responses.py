@@ -430,7 +430,10 @@ class ResponsesDialect(Dialect):
         calls = [i for i in output if i.get("type") == "function_call"]
         r.cut_call = not partial and any(_cut(c) for c in calls)
         # Asked again whole (next_plan): nothing of the round is the answer's but what was shown.
-        retry = not partial and (r.cut_call or (cut and (self.constrained or not _has_text(output))))
+        # (A round that only reasoned asks again whole only when there is no text yet: after
+        # text, the next continuation goes on from it, with a larger budget.)
+        nothing = not _has_text(output) and not self.text.strip()
+        retry = not partial and (r.cut_call or (cut and (self.constrained or nothing)))
         stream = self.ledger.stream
         if cut and stream:
             self._abandon_head()  # a body's reply is fed to its join below, first

@@ -218,7 +218,8 @@ def test_faults_are_resumed_or_honestly_given_up(
 # from it: two different answers. Both go on from the text now.
 @example(
     ResponsesTruth(
-        "the the the the 2024 quarter was the the answer\n\nanswer answer\n\nthe the the the 2024 quarter was",
+        "the the the the 2024 quarter was the the answer\n\nanswer answer\n\n"
+        "the the the the 2024 quarter was",
         "Let me lay the answer out first, then write it.",
         ("save", '{"doc":null}'),
         call_first=True,

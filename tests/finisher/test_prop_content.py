@@ -277,6 +277,13 @@ COUNTEREXAMPLES = [
     # and the second round's whole reply was that phrase: removed as a preamble, the answer lost
     # its last words. A preamble introduces a next line; a whole reply of the phrase alone is kept.
     ("0⺀0\n\n以下是續寫內容", 4, ()),
+    # Faithful: a table whose row ``| answer |`` comes twice (after the header of the same
+    # text), cut at the end of the first. The reply ``\n| answer |\n| the |`` leads with the
+    # seam's line break and writes the row again: 10 characters from a line's start, not
+    # periodic one row back (the separator is between), so it was removed as a repeat and the
+    # answer lost a row. A reply that starts a new line with the seam's own line break writes
+    # a line of its own: one equal to the last is the document's as much as a model's.
+    ("| answer |\n|---|\n| answer |\n| answer |\n| the |\n\nthe", 11, (Step(), Step(cut=7))),
 ]
 
 

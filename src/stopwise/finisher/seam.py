@@ -509,6 +509,13 @@ def _unmistakable(kept: str, length: int, whitespace: str, *, led: bool = False)
         _words(s) < _AMBIGUOUS_WORDS and not _line_start(kept, len(kept) - length)
     ):
         return False
+    if led and "\n" in whitespace:
+        # The reply wrote the seam's line break first: it starts a new line, the one after the
+        # kept text's last. A model repeating or restarting writes from where the repeated text
+        # starts (a word, a line's start), never after the line break that ends it; a line
+        # equal to the last one is then the document's own as much as a model's (a table's
+        # equal rows, ``| answer |`` twice).
+        return False
     # A periodic run (a table's or a list's identical rows, ``0, 0, 0``, identical lines): the
     # kept text already repeats with the square's period, so one more period is as likely
     # content. A model's repeat has no such period: the text before it is whatever came before.

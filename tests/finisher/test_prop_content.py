@@ -284,6 +284,24 @@ COUNTEREXAMPLES = [
     # answer lost a row. A reply that starts a new line with the seam's own line break writes
     # a line of its own: one equal to the last is the document's as much as a model's.
     ("| answer |\n|---|\n| answer |\n| answer |\n| the |\n\nthe", 11, (Step(), Step(cut=7))),
+    # Self-similar code, a reply restarting five words back (``+ 1\n    total = total``) cut
+    # after ``+ 1\n    tota``: it starts with the dropped ``+``, and the document may as well
+    # write the line ``total = total + 1`` twice, so whole it would be kept with the report's
+    # uncertainty note (the kept text's lines end alike: not provably a repeat). Cut, it was
+    # joined as content with no note, and the next round went on after a line the answer
+    # never had. Neither reading can be told from the other: a cut one is asked again now.
+    (
+        "def x(total):\n    total = total + 0\n    total = total + 1\n    total = total + 2\n"
+        "    return total\n",
+        24,
+        (Step(), Step(fault=Fault("status", status=529)), Step(cut=3, misbehave="repeat", words=5)),
+    ),
+    (
+        "def x(total):\n    x = total + 0\n    total = total + 1\n    result = total + 2\n"
+        "    result = total + 3\n    return result\n",
+        6,
+        (Step(), Step(), Step(fault=Fault("status", status=529)), Step(cut=4, misbehave="repeat", words=5)),
+    ),
 ]
 
 

@@ -826,13 +826,50 @@ def _stopped_repeat(seam: Seam, body: str) -> bool:
 
 def _inside_repeat(seam: Seam, body: str, *, paragraph: bool = False) -> bool:
     """``body`` is a stretch of the kept text short of its end (in its last paragraph, with
-    ``paragraph``), and each repeat of the kept text's end it may be growing into would be
-    removed, followed by the seam's whitespace and the dropped word."""
+    ``paragraph``), and each repeat of the kept text's end it may be growing into, followed by
+    the seam's whitespace and the dropped word, would not be plain content: removed, or kept
+    only as an uncertain seam."""
     kept = seam.kept
     grown = [kept[j:] for j in _growing(kept, body)]
     if paragraph:
         grown = [s for s in grown if "\n\n" not in s]
-    return bool(grown) and all(_removed(seam, s) for s in grown)
+    # Kept only as uncertain counts within the last paragraph: found whole further back, the
+    # reply is a document repeating itself (as code does, a function written out twice) more
+    # than a model restarting that far, and asking again would most likely bring it back the
+    # same and end the answer for no progress.
+    return bool(grown) and all(_removed(seam, s) or ("\n\n" not in s and _doubtful(seam, s)) for s in grown)
+
+
+def _doubtful(seam: Seam, repeat: str) -> bool:
+    """A reply made of ``repeat`` (an end of the kept text), the seam's whitespace and the
+    dropped word would be kept only as an uncertain seam (:func:`uncertain`: its end again, then
+    the seam's whitespace and the dropped word), and the kept text is not already a run of it:
+    self-similar code (``total = total + 1`` after ``total = total + 0``, whose lines end alike)
+    writes a line twice as a model restarting it does, and a cut reply joined as content would
+    make the next round go on from whichever the reading guessed. A run the kept text already
+    is (:func:`_run`: a table's equal rows) goes on with its period as content does, and is left
+    to be content."""
+    kept = seam.kept
+    d = seam.dropped.strip()
+    if not d or (len(repeat) < _MIN_CJK and _is_cjk_run(repeat)):
+        return False
+    return not _run(kept, repeat, seam.whitespace)
+
+
+def _run(kept: str, repeat: str, whitespace: str) -> bool:
+    """``repeat``, an end of ``kept``, is one more period of a run the kept text already is (a
+    table's equal rows, ``0, 0, 0``): it occurs in the kept text joined with it (``kept`` + the
+    seam's whitespace + ``repeat``) at a start within one period of its own other than its two
+    given ones, so the run goes on with a period of the square's length or shorter."""
+    period = len(repeat) + len(whitespace)
+    joined = kept + whitespace + repeat
+    own = len(kept) - len(repeat)
+    i = joined.find(repeat, max(0, own - period))
+    while 0 <= i < len(kept) + len(whitespace):
+        if i != own:
+            return True
+        i = joined.find(repeat, i + 1)
+    return False
 
 
 def _removed(seam: Seam, repeat: str) -> bool:

@@ -302,6 +302,13 @@ COUNTEREXAMPLES = [
         6,
         (Step(), Step(), Step(fault=Fault("status", status=529)), Step(cut=4, misbehave="repeat", words=5)),
     ),
+    # The test model's repeat of six words reached back over a blank line into the paragraph
+    # before (``00010 0\r00000\n\n0 00010 0``) and was cut short of the kept text's end: that
+    # reads exactly as the last two words written again and the document going on as after
+    # their earlier copy, which the seam takes for the document repeating itself. A model
+    # repeats the words of the paragraph it was writing; the test model now does too.
+    ("0 00010 0\r00000\n\n0 00010 0\r00000", 11, (Step(), Step(cut=6, misbehave="repeat", words=6))),
+    ("0 answer |\r|---0\n\n0 answer |\r|---|", 11, (Step(), Step(cut=6, misbehave="repeat", words=6))),
 ]
 
 

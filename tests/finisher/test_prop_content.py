@@ -302,6 +302,14 @@ COUNTEREXAMPLES = [
         6,
         (Step(), Step(), Step(fault=Fault("status", status=529)), Step(cut=4, misbehave="repeat", words=5)),
     ),
+    # The same code, the restart reaching the kept text's end (``= total + 1\n    total``) and
+    # cut before the dropped `` =`` could follow: kept with the uncertainty note, as content,
+    # and the next round went on after a line the answer never had. Asked again now.
+    (
+        "def x(total):\n    x = total + 0\n    total = total + 1\n    total = total + 2\n    return total\n",
+        20,
+        (Step(), Step(fault=Fault("status", status=529)), Step(cut=7, misbehave="repeat", words=5)),
+    ),
     # The test model's repeat of six words reached back over a blank line into the paragraph
     # before (``00010 0\r00000\n\n0 00010 0``) and was cut short of the kept text's end: that
     # reads exactly as the last two words written again and the document going on as after

@@ -812,14 +812,15 @@ def _stopped_repeat(seam: Seam, body: str) -> bool:
       already has: content as much as a repeat, so kept.)
     - ``body`` repeats the kept text's end and stops right after it, or after the start of the
       dropped word (``x = x + 1\n    return`` of ``…x = x + 1\n    return``, dropped `` x``):
-      whether the dropped word follows, which makes it removed, is what the cut did not say."""
+      whether the dropped word follows, which makes it removed (or kept only as an uncertain
+      seam), is what the cut did not say."""
     if _inside_repeat(seam, body):
         return True
     kept = seam.kept
     d = seam.dropped.strip()
     for length in _repeats(kept, body):
         rest = body[length:].lstrip()
-        if len(rest) < len(d) and d.startswith(rest) and _removed(seam, body[:length]):
+        if len(rest) < len(d) and d.startswith(rest) and _not_plain(seam, body[:length]):
             return True
     return False
 
@@ -833,11 +834,17 @@ def _inside_repeat(seam: Seam, body: str, *, paragraph: bool = False) -> bool:
     grown = [kept[j:] for j in _growing(kept, body)]
     if paragraph:
         grown = [s for s in grown if "\n\n" not in s]
-    # Kept only as uncertain counts within the last paragraph: found whole further back, the
-    # reply is a document repeating itself (as code does, a function written out twice) more
-    # than a model restarting that far, and asking again would most likely bring it back the
-    # same and end the answer for no progress.
-    return bool(grown) and all(_removed(seam, s) or ("\n\n" not in s and _doubtful(seam, s)) for s in grown)
+    return bool(grown) and all(_not_plain(seam, s) for s in grown)
+
+
+def _not_plain(seam: Seam, repeat: str) -> bool:
+    """A reply made of ``repeat`` (an end of the kept text), the seam's whitespace and the
+    dropped word would not be plain content: ``repeat`` removed, or, within the kept text's last
+    paragraph, kept only as an uncertain seam. Found whole further back, the reply is a document
+    repeating itself (as code does, a function written out twice) more than a model restarting
+    that far, and asking again would most likely bring it back the same and end the answer for
+    no progress."""
+    return _removed(seam, repeat) or ("\n\n" not in repeat and _doubtful(seam, repeat))
 
 
 def _doubtful(seam: Seam, repeat: str) -> bool:

@@ -310,6 +310,14 @@ COUNTEREXAMPLES = [
         20,
         (Step(), Step(fault=Fault("status", status=529)), Step(cut=7, misbehave="repeat", words=5)),
     ),
+    # The same restart cut right after the dropped `` =`` (``= total + 1\n    total =``): the
+    # head repair keeps only as an uncertain seam, decided at once and joined. A head like that
+    # is now held to the round's end: kept with the note if the reply ends, asked again if cut.
+    (
+        "def x(total):\n    x = total + 0\n    total = total + 1\n    total = total + 2\n    return total\n",
+        20,
+        (Step(), Step(fault=Fault("status", status=529)), Step(cut=8, misbehave="repeat", words=5)),
+    ),
     # The test model's repeat of six words reached back over a blank line into the paragraph
     # before (``00010 0\r00000\n\n0 00010 0``) and was cut short of the kept text's end: that
     # reads exactly as the last two words written again and the document going on as after

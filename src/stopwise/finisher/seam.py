@@ -735,6 +735,10 @@ def undecided(seam: Seam, reply: str, structure: Structure) -> bool:
     if plan is None:
         return True
     _, body, cut = plan
+    if not cut and _doubtful_head(seam, body):
+        # Kept as an uncertain seam if the reply ends whole, asked again if it is cut: only
+        # the round's end tells which (:func:`unsettled`).
+        return True
     # Decided only once something visible is left after the repeat: otherwise the whitespace
     # that follows it is still arriving and belongs to what comes next.
     return not body[cut:].strip()
@@ -796,7 +800,7 @@ def unsettled(seam: Seam, reply: str, structure: Structure) -> bool:
         # either fits. (Further back, a reply found whole in an earlier paragraph is a
         # document repeating itself, as code does, more than a model restarting that far.)
         return _inside_repeat(seam, body, paragraph=True)
-    return _stopped_repeat(seam, body)
+    return _stopped_repeat(seam, body) or _doubtful_head(seam, body)
 
 
 def _stopped_repeat(seam: Seam, body: str) -> bool:
@@ -821,6 +825,25 @@ def _stopped_repeat(seam: Seam, body: str) -> bool:
     for length in _repeats(kept, body):
         rest = body[length:].lstrip()
         if len(rest) < len(d) and d.startswith(rest) and _not_plain(seam, body[:length]):
+            return True
+    return False
+
+
+def _doubtful_head(seam: Seam, body: str) -> bool:
+    """``body``, all a cut reply holds, begins with the kept text's end again, then the seam's
+    whitespace and the dropped word (``= total + 1\n    total =`` after ``…total = total + 1\n
+    total``), which :func:`repair` keeps only as an uncertain seam: the document writing a line
+    twice, or a model's repeat. Whole, it stays as content with the report's note; cut, the
+    next round would go on from whichever reading the join guessed, so it is asked again
+    (within the kept text's last paragraph, and not when the kept text is already a run of it:
+    :func:`_not_plain`)."""
+    kept = seam.kept
+    d = seam.dropped.strip()
+    for length in _repeats(kept, body):
+        after = body[length:]
+        rest = after.lstrip()
+        own = after[: len(after) - len(rest)]
+        if rest.startswith(d) and own == seam.whitespace and _not_plain(seam, kept[len(kept) - length :]):
             return True
     return False
 

@@ -284,6 +284,14 @@ COUNTEREXAMPLES = [
     # answer lost a row. A reply that starts a new line with the seam's own line break writes
     # a line of its own: one equal to the last is the document's as much as a model's.
     ("| answer |\n|---|\n| answer |\n| answer |\n| the |\n\nthe", 11, (Step(), Step(cut=7))),
+    # The same table, streamed, the reply without its leading line break (``| answer |\n| the
+    # |``): byte for byte a model restarting the last row. The row is a line the kept text
+    # already has (the header), so the document's own copy is as likely: kept, noted uncertain.
+    (
+        "| answer |\n|---|\n| answer |\n| answer |\n| the |",
+        11,
+        (Step(), Step(fault=Fault("break", after=3), misbehave="strip")),
+    ),
     # Self-similar code, a reply restarting five words back (``+ 1\n    total = total``) cut
     # after ``+ 1\n    tota``: it starts with the dropped ``+``, and the document may as well
     # write the line ``total = total + 1`` twice, so whole it would be kept with the report's

@@ -641,8 +641,13 @@ def test_a_cut_reply_inside_a_repeat_that_would_be_uncertain_is_unsettled() -> N
 def test_a_reply_that_starts_a_new_line_with_the_last_line_again_keeps_it() -> None:
     # The reply leads with the seam's line break and writes the last row again: the table's
     # next row as much as a model's repeat (a table's equal rows), so it stays.
-    table = back_off("| answer |\n|---|\n| answer |\n|")
+    table = back_off("| head |\n|---|\n| answer |\n|")
     assert table.dropped == "\n|"
     assert repair(table, "\n| answer |\n| the |", Structure()) == "\n| answer |\n| the |"
-    # Without the line break first it is the row restarted, and removed.
+    # Without the line break first it is the row restarted, and removed...
     assert repair(table, "| answer |\n| the |", Structure()) == "\n| the |"
+    # ...unless the kept text already has that line (here the header): then the document's
+    # own copy is as likely, and it stays, noted uncertain.
+    twice = back_off("| answer |\n|---|\n| answer |\n|")
+    assert repair(twice, "| answer |\n| the |", Structure()) == "\n| answer |\n| the |"
+    assert uncertain(twice, "| answer |\n| the |", Structure())

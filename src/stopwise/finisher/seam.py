@@ -516,6 +516,13 @@ def _unmistakable(kept: str, length: int, whitespace: str, *, led: bool = False)
         # equal to the last one is then the document's own as much as a model's (a table's
         # equal rows, ``| answer |`` twice).
         return False
+    start = len(kept) - length
+    if _line_start(kept, start) and "\n" not in s and f"\n{s.strip()}\n" in f"\n{kept[:start]}":
+        # The whole last line again, a line the kept text already has before it (a table's row
+        # equal to its header, ``| answer |``): the document writes that line more than once,
+        # so one more copy (a faithful reply without its leading line break) is as likely its
+        # own as a model restarting the line. Kept, and the report says the seam is uncertain.
+        return False
     # A periodic run (a table's or a list's identical rows, ``0, 0, 0``, identical lines): the
     # kept text already repeats with the square's period, so one more period is as likely
     # content. A model's repeat has no such period: the text before it is whatever came before.

@@ -784,9 +784,10 @@ def uncertain(seam: Seam, reply: str, structure: Structure) -> bool:
 def unsettled(seam: Seam, reply: str, structure: Structure) -> bool:
     """The reply so far could still turn out to be a preamble, a reopened fence, the cut word
     written again, or a repeat of the kept text (``Cont``, a fence line not yet ended, ``ans`` of
-    ``answ``, a repeat the cut stopped): what a round cut there leaves open, which no reading of
-    what arrived can settle. A reply that already holds a repeat :func:`repair` removes is
-    settled by it; so is one that nothing it could have gone on with would make a repeat."""
+    ``answ``, a repeat the cut stopped, a head repair would keep only as an uncertain seam): what
+    a round cut there leaves open, which no reading of what arrived can settle. A reply that
+    already holds a repeat :func:`repair` removes is settled by it; so is one that nothing it
+    could have gone on with would make a repeat."""
     text = _without_head(seam, reply, structure, final=False)
     if text is None:
         return True
@@ -837,13 +838,13 @@ def _stopped_repeat(seam: Seam, body: str) -> bool:
 
 
 def _doubtful_head(seam: Seam, body: str) -> bool:
-    """``body``, all a cut reply holds, begins with the kept text's end again, then the seam's
-    whitespace and the dropped word (``= total + 1\n    total =`` after ``…total = total + 1\n
-    total``), which :func:`repair` keeps only as an uncertain seam: the document writing a line
-    twice, or a model's repeat. Whole, it stays as content with the report's note; cut, the
-    next round would go on from whichever reading the join guessed, so it is asked again
-    (within the kept text's last paragraph, and not when the kept text is already a run of it:
-    :func:`_not_plain`)."""
+    """``body`` (the reply so far, without preamble and fence) begins with the kept text's end
+    again, then the seam's whitespace and the dropped word (``= total + 1\n    total =`` after
+    ``…total = total + 1\n    total``), which :func:`repair` keeps only as an uncertain seam:
+    the document writing a line twice, or a model's repeat. Whole, it stays as content with the
+    report's note; cut, the next round would go on from whichever reading the join guessed, so
+    it is asked again (within the kept text's last paragraph, and not when the kept text is
+    already a run of it: :func:`_not_plain`)."""
     kept = seam.kept
     d = seam.dropped.strip()
     for length in _repeats(kept, body):

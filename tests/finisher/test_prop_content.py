@@ -277,6 +277,62 @@ COUNTEREXAMPLES = [
     # and the second round's whole reply was that phrase: removed as a preamble, the answer lost
     # its last words. A preamble introduces a next line; a whole reply of the phrase alone is kept.
     ("0⺀0\n\n以下是續寫內容", 4, ()),
+    # Faithful: a table whose row ``| answer |`` comes twice (after the header of the same
+    # text), cut at the end of the first. The reply ``\n| answer |\n| the |`` leads with the
+    # seam's line break and writes the row again: 10 characters from a line's start, not
+    # periodic one row back (the separator is between), so it was removed as a repeat and the
+    # answer lost a row. A reply that starts a new line with the seam's own line break writes
+    # a line of its own: one equal to the last is the document's as much as a model's.
+    ("| answer |\n|---|\n| answer |\n| answer |\n| the |\n\nthe", 11, (Step(), Step(cut=7))),
+    # The same table, streamed, the reply without its leading line break (``| answer |\n| the
+    # |``): byte for byte a model restarting the last row. The row is a line the kept text
+    # already has (the header), so the document's own copy is as likely: kept, noted uncertain.
+    (
+        "| answer |\n|---|\n| answer |\n| answer |\n| the |",
+        11,
+        (Step(), Step(fault=Fault("break", after=3), misbehave="strip")),
+    ),
+    # Self-similar code, a reply restarting five words back (``+ 1\n    total = total``) cut
+    # after ``+ 1\n    tota``: it starts with the dropped ``+``, and the document may as well
+    # write the line ``total = total + 1`` twice, so whole it would be kept with the report's
+    # uncertainty note (the kept text's lines end alike: not provably a repeat). Cut, it was
+    # joined as content with no note, and the next round went on after a line the answer
+    # never had. Neither reading can be told from the other: a cut one is asked again now.
+    (
+        "def x(total):\n    total = total + 0\n    total = total + 1\n    total = total + 2\n"
+        "    return total\n",
+        24,
+        (Step(), Step(fault=Fault("status", status=529)), Step(cut=3, misbehave="repeat", words=5)),
+    ),
+    (
+        "def x(total):\n    x = total + 0\n    total = total + 1\n    result = total + 2\n"
+        "    result = total + 3\n    return result\n",
+        6,
+        (Step(), Step(), Step(fault=Fault("status", status=529)), Step(cut=4, misbehave="repeat", words=5)),
+    ),
+    # The same code, the restart reaching the kept text's end (``= total + 1\n    total``) and
+    # cut before the dropped `` =`` could follow: kept with the uncertainty note, as content,
+    # and the next round went on after a line the answer never had. Asked again now.
+    (
+        "def x(total):\n    x = total + 0\n    total = total + 1\n    total = total + 2\n    return total\n",
+        20,
+        (Step(), Step(fault=Fault("status", status=529)), Step(cut=7, misbehave="repeat", words=5)),
+    ),
+    # The same restart cut right after the dropped `` =`` (``= total + 1\n    total =``): the
+    # head repair keeps only as an uncertain seam, decided at once and joined. A head like that
+    # is now held to the round's end: kept with the note if the reply ends, asked again if cut.
+    (
+        "def x(total):\n    x = total + 0\n    total = total + 1\n    total = total + 2\n    return total\n",
+        20,
+        (Step(), Step(fault=Fault("status", status=529)), Step(cut=8, misbehave="repeat", words=5)),
+    ),
+    # The test model's repeat of six words reached back over a blank line into the paragraph
+    # before (``00010 0\r00000\n\n0 00010 0``) and was cut short of the kept text's end: that
+    # reads exactly as the last two words written again and the document going on as after
+    # their earlier copy, which the seam takes for the document repeating itself. A model
+    # repeats the words of the paragraph it was writing; the test model now does too.
+    ("0 00010 0\r00000\n\n0 00010 0\r00000", 11, (Step(), Step(cut=6, misbehave="repeat", words=6))),
+    ("0 answer |\r|---0\n\n0 answer |\r|---|", 11, (Step(), Step(cut=6, misbehave="repeat", words=6))),
 ]
 
 

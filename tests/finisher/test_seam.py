@@ -29,6 +29,7 @@ from stopwise.finisher.seam import (
     nudge,
     repair,
     structure_at,
+    uncertain,
     undecided,
     unsettled,
 )
@@ -622,3 +623,31 @@ def test_a_faithful_continuation_loses_nothing_but_a_copy_of_what_precedes_it(
         cut,
         missing,
     )
+
+
+def test_a_cut_reply_inside_a_repeat_that_would_be_uncertain_is_unsettled() -> None:
+    # Self-similar code: ``+ 1\n    tota`` is a restart five words back, cut, or the document
+    # writing ``total = total + 1`` twice; whole, it would be kept as an uncertain seam, so cut
+    # it is asked again rather than joined as content.
+    code = back_off("def x(total):\n    total = total + 0\n    total = total + 1\n    total = total +")
+    assert code.dropped == " +"
+    assert unsettled(code, "+ 1\n    tota", Structure())
+    # Whole, it is kept, and the report says the seam is uncertain.
+    reply = "+ 1\n    total = total + 2\n    return total\n"
+    assert repair(code, reply, Structure()) == " " + reply
+    assert uncertain(code, reply, Structure())
+
+
+def test_a_reply_that_starts_a_new_line_with_the_last_line_again_keeps_it() -> None:
+    # The reply leads with the seam's line break and writes the last row again: the table's
+    # next row as much as a model's repeat (a table's equal rows), so it stays.
+    table = back_off("| head |\n|---|\n| answer |\n|")
+    assert table.dropped == "\n|"
+    assert repair(table, "\n| answer |\n| the |", Structure()) == "\n| answer |\n| the |"
+    # Without the line break first it is the row restarted, and removed...
+    assert repair(table, "| answer |\n| the |", Structure()) == "\n| the |"
+    # ...unless the kept text already has that line (here the header): then the document's
+    # own copy is as likely, and it stays, noted uncertain.
+    twice = back_off("| answer |\n|---|\n| answer |\n|")
+    assert repair(twice, "| answer |\n| the |", Structure()) == "\n| answer |\n| the |"
+    assert uncertain(twice, "| answer |\n| the |", Structure())

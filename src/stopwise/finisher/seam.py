@@ -509,6 +509,20 @@ def _unmistakable(kept: str, length: int, whitespace: str, *, led: bool = False)
         _words(s) < _AMBIGUOUS_WORDS and not _line_start(kept, len(kept) - length)
     ):
         return False
+    if led and "\n" in whitespace:
+        # The reply wrote the seam's line break first: it starts a new line, the one after the
+        # kept text's last. A model repeating or restarting writes from where the repeated text
+        # starts (a word, a line's start), never after the line break that ends it; a line
+        # equal to the last one is then the document's own as much as a model's (a table's
+        # equal rows, ``| answer |`` twice).
+        return False
+    start = len(kept) - length
+    if _line_start(kept, start) and "\n" not in s and f"\n{s.strip()}\n" in f"\n{kept[:start]}":
+        # The whole last line again, a line the kept text already has before it (a table's row
+        # equal to its header, ``| answer |``): the document writes that line more than once,
+        # so one more copy (a faithful reply without its leading line break) is as likely its
+        # own as a model restarting the line. Kept, and the report says the seam is uncertain.
+        return False
     # A periodic run (a table's or a list's identical rows, ``0, 0, 0``, identical lines): the
     # kept text already repeats with the square's period, so one more period is as likely
     # content. A model's repeat has no such period: the text before it is whatever came before.
@@ -728,6 +742,10 @@ def undecided(seam: Seam, reply: str, structure: Structure) -> bool:
     if plan is None:
         return True
     _, body, cut = plan
+    if not cut and _doubtful_head(seam, body):
+        # Kept as an uncertain seam if the reply ends whole, asked again if it is cut: only
+        # the round's end tells which (:func:`unsettled`).
+        return True
     # Decided only once something visible is left after the repeat: otherwise the whitespace
     # that follows it is still arriving and belongs to what comes next.
     return not body[cut:].strip()
@@ -766,9 +784,10 @@ def uncertain(seam: Seam, reply: str, structure: Structure) -> bool:
 def unsettled(seam: Seam, reply: str, structure: Structure) -> bool:
     """The reply so far could still turn out to be a preamble, a reopened fence, the cut word
     written again, or a repeat of the kept text (``Cont``, a fence line not yet ended, ``ans`` of
-    ``answ``, a repeat the cut stopped): what a round cut there leaves open, which no reading of
-    what arrived can settle. A reply that already holds a repeat :func:`repair` removes is
-    settled by it; so is one that nothing it could have gone on with would make a repeat."""
+    ``answ``, a repeat the cut stopped, a head repair would keep only as an uncertain seam): what
+    a round cut there leaves open, which no reading of what arrived can settle. A reply that
+    already holds a repeat :func:`repair` removes is settled by it; so is one that nothing it
+    could have gone on with would make a repeat."""
     text = _without_head(seam, reply, structure, final=False)
     if text is None:
         return True
@@ -789,7 +808,7 @@ def unsettled(seam: Seam, reply: str, structure: Structure) -> bool:
         # either fits. (Further back, a reply found whole in an earlier paragraph is a
         # document repeating itself, as code does, more than a model restarting that far.)
         return _inside_repeat(seam, body, paragraph=True)
-    return _stopped_repeat(seam, body)
+    return _stopped_repeat(seam, body) or _doubtful_head(seam, body)
 
 
 def _stopped_repeat(seam: Seam, body: str) -> bool:
@@ -805,27 +824,90 @@ def _stopped_repeat(seam: Seam, body: str) -> bool:
       already has: content as much as a repeat, so kept.)
     - ``body`` repeats the kept text's end and stops right after it, or after the start of the
       dropped word (``x = x + 1\n    return`` of ``…x = x + 1\n    return``, dropped `` x``):
-      whether the dropped word follows, which makes it removed, is what the cut did not say."""
+      whether the dropped word follows, which makes it removed (or kept only as an uncertain
+      seam), is what the cut did not say."""
     if _inside_repeat(seam, body):
         return True
     kept = seam.kept
     d = seam.dropped.strip()
     for length in _repeats(kept, body):
         rest = body[length:].lstrip()
-        if len(rest) < len(d) and d.startswith(rest) and _removed(seam, body[:length]):
+        if len(rest) < len(d) and d.startswith(rest) and _not_plain(seam, body[:length]):
+            return True
+    return False
+
+
+def _doubtful_head(seam: Seam, body: str) -> bool:
+    """``body`` (the reply so far, without preamble and fence) begins with the kept text's end
+    again, then the seam's whitespace and the dropped word (``= total + 1\n    total =`` after
+    ``…total = total + 1\n    total``), which :func:`repair` keeps only as an uncertain seam:
+    the document writing a line twice, or a model's repeat. Whole, it stays as content with the
+    report's note; cut, the next round would go on from whichever reading the join guessed, so
+    it is asked again (within the kept text's last paragraph, and not when the kept text is
+    already a run of it: :func:`_not_plain`)."""
+    kept = seam.kept
+    d = seam.dropped.strip()
+    for length in _repeats(kept, body):
+        after = body[length:]
+        rest = after.lstrip()
+        own = after[: len(after) - len(rest)]
+        if rest.startswith(d) and own == seam.whitespace and _not_plain(seam, kept[len(kept) - length :]):
             return True
     return False
 
 
 def _inside_repeat(seam: Seam, body: str, *, paragraph: bool = False) -> bool:
     """``body`` is a stretch of the kept text short of its end (in its last paragraph, with
-    ``paragraph``), and each repeat of the kept text's end it may be growing into would be
-    removed, followed by the seam's whitespace and the dropped word."""
+    ``paragraph``), and each repeat of the kept text's end it may be growing into, followed by
+    the seam's whitespace and the dropped word, would not be plain content: removed, or kept
+    only as an uncertain seam."""
     kept = seam.kept
     grown = [kept[j:] for j in _growing(kept, body)]
     if paragraph:
         grown = [s for s in grown if "\n\n" not in s]
-    return bool(grown) and all(_removed(seam, s) for s in grown)
+    return bool(grown) and all(_not_plain(seam, s) for s in grown)
+
+
+def _not_plain(seam: Seam, repeat: str) -> bool:
+    """A reply made of ``repeat`` (an end of the kept text), the seam's whitespace and the
+    dropped word would not be plain content: ``repeat`` removed, or, within the kept text's last
+    paragraph, kept only as an uncertain seam. Found whole further back, the reply is a document
+    repeating itself (as code does, a function written out twice) more than a model restarting
+    that far, and asking again would most likely bring it back the same and end the answer for
+    no progress."""
+    return _removed(seam, repeat) or ("\n\n" not in repeat and _doubtful(seam, repeat))
+
+
+def _doubtful(seam: Seam, repeat: str) -> bool:
+    """A reply made of ``repeat`` (an end of the kept text), the seam's whitespace and the
+    dropped word would be kept only as an uncertain seam (:func:`uncertain`: its end again, then
+    the seam's whitespace and the dropped word), and the kept text is not already a run of it:
+    self-similar code (``total = total + 1`` after ``total = total + 0``, whose lines end alike)
+    writes a line twice as a model restarting it does, and a cut reply joined as content would
+    make the next round go on from whichever the reading guessed. A run the kept text already
+    is (:func:`_run`: a table's equal rows) goes on with its period as content does, and is left
+    to be content."""
+    kept = seam.kept
+    d = seam.dropped.strip()
+    if not d or (len(repeat) < _MIN_CJK and _is_cjk_run(repeat)):
+        return False
+    return not _run(kept, repeat, seam.whitespace)
+
+
+def _run(kept: str, repeat: str, whitespace: str) -> bool:
+    """``repeat``, an end of ``kept``, is one more period of a run the kept text already is (a
+    table's equal rows, ``0, 0, 0``): it occurs in the kept text joined with it (``kept`` + the
+    seam's whitespace + ``repeat``) at a start within one period of its own other than its two
+    given ones, so the run goes on with a period of the square's length or shorter."""
+    period = len(repeat) + len(whitespace)
+    joined = kept + whitespace + repeat
+    own = len(kept) - len(repeat)
+    i = joined.find(repeat, max(0, own - period))
+    while 0 <= i < len(kept) + len(whitespace):
+        if i != own:
+            return True
+        i = joined.find(repeat, i + 1)
+    return False
 
 
 def _removed(seam: Seam, repeat: str) -> bool:

@@ -73,7 +73,8 @@ PREAMBLES: tuple[str, ...] = (
 #: ``faithful``: exactly where the assistant text ends (the whitespace the truth has there first);
 #: ``strip``: the same without its leading whitespace (the model starts on the next word);
 #: ``word``: from the start of the last (partial) word of the assistant text, when it ends in one;
-#: ``repeat``: repeats the last ``Step.words`` words (at least 20 characters) first;
+#: ``repeat``: repeats the last ``Step.words`` words (at least 20 characters) first, no further
+#: back than the start of the paragraph the text ends in;
 #: ``restart``: restarts the sentence (or line) the assistant text ends in, if that repeats at
 #: least 20 characters;
 #: ``preamble``: ``PREAMBLES[Step.preamble]`` then the continuation, its leading whitespace dropped;
@@ -700,10 +701,18 @@ def _misbehave(text: str, off: int, step: Step) -> tuple[int, str, bool]:
             return m.start(), "", False
         return off, "", False
     if kind == "repeat":
-        starts = [m.start() for m in re.finditer(r"(?<!\S)\S", before)]
-        if len(starts) >= step.words:
-            start = starts[-step.words]
-            if off - start >= MIN_REPEAT_CHARS and step.words >= MIN_REPEAT_WORDS:
+        # The last words of the paragraph the text ends in, at most back to its start: a model
+        # repeats the words it was writing (or restarts the paragraph), not from the middle of
+        # an earlier paragraph, which is no behaviour models show (brief/continuation.md: the
+        # last words or sentence, the paragraph, the whole answer). Reaching back over a blank
+        # line, a cut repeat also reads exactly as the last words written again and the
+        # document going on as it did after their earlier copy, which the seam rightly takes
+        # for the document repeating itself ('0 00010 0\r00000\n\n0 00010 0' + '00010 0\r00000\n\n0').
+        para = before.rfind("\n\n") + 2 if "\n\n" in before else 0
+        starts = [m.start() for m in re.finditer(r"(?<!\S)\S", before) if m.start() >= para]
+        if starts and step.words >= MIN_REPEAT_WORDS:
+            start = starts[max(0, len(starts) - step.words)]
+            if off - start >= MIN_REPEAT_CHARS and len(before[start:].split()) >= MIN_REPEAT_WORDS:
                 return start, "", False
         return off, "", False
     if kind == "restart":

@@ -192,3 +192,12 @@ def demo_cmd(live: bool) -> None:
     console.print("The pasted log lines:\n")
     console.print(SEED_LOG, markup=False, highlight=False)
     render(diagnose(SEED_LOG), console)
+    # The demo finishes in-process (no gateway, so no request log): say where the dashboard is.
+    from ..gateway.config import default_log_path
+
+    console.print(
+        "\nDashboard: run `stopwise serve` and open http://127.0.0.1:8787/ui, or browse a request log "
+        f"with `stopwise ui {default_log_path()}`.",
+        markup=False,
+        highlight=False,
+    )

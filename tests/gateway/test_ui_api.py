@@ -77,6 +77,8 @@ def test_stats_and_over_time(gw: Running) -> None:
     assert s["over_time"]["bucket"] == "minute"
     assert sum(p["requests"] for p in points) == 3
     assert sum(p["truncated"] for p in points) == sum(p["rescued"] for p in points) == 2
+    by_day = _get(gw, "stats", bucket="day")["over_time"]
+    assert by_day["bucket"] == "day" and by_day["points"][0]["time"] == points[0]["time"][:10]
 
 
 def test_the_page_is_one_static_file_with_no_data_in_it(gw: Running) -> None:

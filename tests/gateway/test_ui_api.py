@@ -86,3 +86,4 @@ def test_the_page_is_one_static_file_with_no_data_in_it(gw: Running) -> None:
     page = httpx2.get(f"{gw.url}/ui")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "/ui/api/" in page.text and "claude-haiku-4-5" not in page.text
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]

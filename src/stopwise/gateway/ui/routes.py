@@ -34,6 +34,16 @@ __all__ = ["dashboard_routes"]
 
 Handler = Callable[[Request], Awaitable[Response]]
 _MAX_LIMIT = 1000
+# The page's own script and styles only, and no framing (a framed dashboard could be clicked
+# through by another site while its key sits in the tab).
+_PAGE_HEADERS = {
+    "cache-control": "no-store",
+    "content-security-policy": (
+        "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+    ),
+    "x-frame-options": "DENY",
+}
 _FILTERS = ("model", "outcome", "stop_reason", "since", "until")
 
 
@@ -67,7 +77,7 @@ class Dashboard:
 
     async def page(self, request: Request) -> Response:
         html = files(__package__).joinpath("index.html").read_text("utf-8")
-        return HTMLResponse(html, headers={"cache-control": "no-store"})
+        return HTMLResponse(html, headers=_PAGE_HEADERS)
 
     async def requests(self, request: Request) -> Response:
         q = request.query_params

@@ -19,7 +19,7 @@ def test_a_blank_database_gets_every_migration_in_order() -> None:
     db = sqlite3.connect(":memory:")
     ran = migrate(db)
     assert ran == [m.__name__ for m in MIGRATIONS] == applied(db)
-    assert ran[:3] == ["m001_requests", "m002_bodies", "m003_indexes"]
+    assert ran[:4] == ["m001_requests", "m002_bodies", "m003_indexes", "m004_round_details"]
     assert set(COLUMNS) <= set(columns(db))
     indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert {"requests_time", "requests_model", "requests_state"} <= indexes

@@ -11,6 +11,7 @@ from .inspect import inspect_cmd
 from .logs import logs_cmd, stats_cmd
 from .serve import serve_cmd
 from .sim import sim_cmd
+from .ui import ui_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,5 +20,5 @@ def main() -> None:
     """Complete, honest LLM API responses."""
 
 
-for _command in (demo_cmd, inspect_cmd, diagnose_cmd, sim_cmd, serve_cmd, logs_cmd, stats_cmd):
+for _command in (demo_cmd, inspect_cmd, diagnose_cmd, sim_cmd, serve_cmd, logs_cmd, stats_cmd, ui_cmd):
     main.add_command(_command)

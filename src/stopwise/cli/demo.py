@@ -12,6 +12,7 @@ import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import click
@@ -162,6 +163,7 @@ def demo_cmd(live: bool) -> None:
     console = Console()
     console.rule("[bold]1. Truncated answers, finished")
     rows: list[_Row] = []
+    log: Path | None = None
     if live:
         runs: list[Callable[[], list[_Row]]] = []
         akey, okey = os.environ.get("ANTHROPIC_API_KEY"), os.environ.get("OPENAI_API_KEY")
@@ -183,6 +185,9 @@ def demo_cmd(live: bool) -> None:
             rows += _anthropic_rows(url, "sim-key", "claude-sonnet-4-5", full_document("code"))
             rows += _anthropic_rows(url, "sim-key", "claude-opus-4-6", full_document("code"))
             rows += _openai_rows(f"{url}/v1", "sim-key", "gpt-4o", full_document("json"))
+            from ._demo_log import demo_log
+
+            log = demo_log(url)
     console.print(_table(rows, live=live))
     console.print(
         "claude-sonnet-4-5 accepts prefill, so it is continued from the exact prefix; claude-opus-4-6 and "
@@ -192,3 +197,17 @@ def demo_cmd(live: bool) -> None:
     console.print("The pasted log lines:\n")
     console.print(SEED_LOG, markup=False, highlight=False)
     render(diagnose(SEED_LOG), console)
+    if log is not None:
+        console.print(
+            f"\nThe same requests went through a gateway too; see them on the dashboard:\n"
+            f"  stopwise ui {log}    then open http://127.0.0.1:8788/ui",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,  # a wrapped path or URL cannot be pasted
+        )
+    else:
+        console.print(
+            "\nDashboard: run `stopwise serve` and open http://127.0.0.1:8787/ui.",
+            markup=False,
+            highlight=False,
+        )

@@ -9,6 +9,7 @@ Routes::
     GET  /v1/models, /v1/models/{id}  passed through (Anthropic's upstream for the Anthropic SDK)
     GET  /healthz                     {"status": "ok"}
     GET  /metrics                     Prometheus text
+    GET  /ui, /ui/api/...             the dashboard over the request log (:mod:`.ui`; admin access)
 
 Each API request is checked (client key, body size, JSON) before anything goes upstream, then
 forwarded (:mod:`.proxy`); when it is over, one row goes to the request log and the metrics.
@@ -37,6 +38,7 @@ from .log import RequestLog
 from .metrics import GatewayMetrics
 from .proxy import Proxy
 from .record import Exchange
+from .ui import dashboard_routes
 
 __all__ = ["Gateway", "create_app"]
 
@@ -211,6 +213,7 @@ def create_app(
         Route("/v1/models/{model_id:path}", gw.api, methods=["GET"]),
         Route("/healthz", gw.healthz, methods=["GET"]),
         Route("/metrics", gw.metrics_text, methods=["GET"]),
+        *dashboard_routes(gw.settings),
     ]
     app = Starlette(routes=routes, exception_handlers={HTTPException: _not_found}, lifespan=gw.lifespan)
     app.state.gateway = gw

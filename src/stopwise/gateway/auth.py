@@ -37,7 +37,10 @@ def is_loopback(host: str) -> bool:
 
 
 def check_bind(settings: Settings) -> None:
-    """Refuse a setup that would expose the gateway without client authentication."""
+    """Refuse a setup that would expose the gateway without client authentication, or its
+    dashboard to a client key."""
+    if settings.admin_key is not None and settings.admin_key in settings.client_keys:
+        raise ConfigError("admin_key is also one of client_keys: a client could read the dashboard")
     if is_loopback(settings.host) or settings.client_keys or settings.allow_unauthenticated:
         return
     raise ConfigError(

@@ -26,6 +26,7 @@ Each value comes from the first of: a command-line flag, an environment variable
     anthropic_api_key = "sk-ant-…"  # server-held upstream keys, replacing what clients send
     openai_api_key = "sk-…"
     forward_headers = ["x-my-option"]  # sent upstream with a server-held key, beyond the allowlist
+    admin_key = "…"                 # opens the dashboard (/ui); required off loopback
 
     [policy]                        # stopwise.Policy fields
     max_rounds = 8
@@ -131,6 +132,9 @@ class Settings:
     # Client request headers sent upstream with a server-held key beyond the built-in
     # allowlist (stopwise.gateway.headers), e.g. a self-hosted upstream's own options.
     forward_headers: tuple[str, ...] = ()
+    # Opens the dashboard (/ui): required for it when the gateway listens beyond loopback, and
+    # whenever it is set. Never a client key: what a client may send must not read the log.
+    admin_key: str | None = field(default=None, repr=False)
     config_path: Path | None = None  # the file the settings were read from, if any
 
     def base_url(self, dialect: str) -> str:
@@ -251,6 +255,7 @@ _SCALARS: dict[str, Callable[[object], Any]] = {
     "anthropic_api_key": _header_value,
     "openai_api_key": _header_value,
     "forward_headers": _header_names,
+    "admin_key": _header_value,
 }
 _TABLES = ("policy", "routes")
 

@@ -63,6 +63,8 @@ COLUMNS = (
     "request_ids",
     "request_body",
     "response_body",
+    "round_details",
+    "notes",
 )
 _INSERT = f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join(':' + c for c in COLUMNS)})"
 _BATCH = 1024

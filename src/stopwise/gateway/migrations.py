@@ -75,6 +75,15 @@ def m003_indexes(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX requests_state ON requests (state)")
 
 
+@migration
+def m004_round_details(db: sqlite3.Connection) -> None:
+    # The dashboard's timeline: each round's mode, raw stop reason, state, output tokens and
+    # cap (JSON list), and the finisher's notes (what the seam repair did, JSON list). Older
+    # rows keep NULL: nothing is made up for them.
+    db.execute("ALTER TABLE requests ADD COLUMN round_details TEXT")
+    db.execute("ALTER TABLE requests ADD COLUMN notes TEXT")
+
+
 def applied(db: sqlite3.Connection) -> list[str]:
     exists = db.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_stopwise_migrations'"

@@ -31,7 +31,15 @@ _OUTCOME = """CASE
     ELSE 'answered'
 END"""
 
-_JSON_COLUMNS = ("modes", "stop_reasons", "usage_reported", "usage_estimated", "request_ids")
+_JSON_COLUMNS = (
+    "modes",
+    "stop_reasons",
+    "usage_reported",
+    "usage_estimated",
+    "request_ids",
+    "round_details",
+    "notes",
+)
 
 
 class LogNotFound(FileNotFoundError):
@@ -63,13 +71,26 @@ def recent(
     model: str | None = None,
     state: str | None = None,
     stop_reason: str | None = None,
+    outcome: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
     with_bodies: bool = False,
 ) -> list[dict[str, Any]]:
     """The newest rows first, each with its ``outcome`` (:data:`OUTCOMES`). ``stop_reason``
     matches the final reason raw or normalized (``max_tokens`` and ``length`` are both
-    ``max_tokens`` normalized)."""
+    ``max_tokens`` normalized). ``since`` and ``until`` are ISO 8601 UTC times (a prefix such
+    as ``2026-12-01T18`` will do), compared as the log writes them: ``since <= time < until``."""
     where: list[str] = []
     args: list[Any] = []
+    if outcome is not None:
+        where.append(f"{_OUTCOME} = ?")
+        args.append(outcome)
+    if since is not None:
+        where.append("time >= ?")
+        args.append(since)
+    if until is not None:
+        where.append("time < ?")
+        args.append(until)
     if model is not None:
         where.append("model = ?")
         args.append(model)

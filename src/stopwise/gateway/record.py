@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from ..finisher import Report
+from ..finisher import Report, RoundReport
 from ..outcome import StopReason, normalize_stop_reason
 
 __all__ = ["MAX_LOGGED_BODY", "Exchange"]
@@ -121,7 +121,19 @@ class Exchange:
             "request_ids": _json([_cut(i, n) for i in (s.request_ids if s else ()) or self.request_ids]),
             "request_body": _text(self.request_body),
             "response_body": _text(self.response_body),
+            "round_details": _json([_round(r, n) for r in s.rounds]) if s else None,
+            "notes": _json([_cut(note, n) for note in s.notes]) if s else None,
         }
+
+
+def _round(r: RoundReport, max_string: int) -> dict[str, Any]:
+    return {
+        "mode": r.mode,
+        "stop_reason": _cut(r.stop_reason, max_string),
+        "state": r.state.value,
+        "output_tokens": r.output_tokens,
+        "max_tokens": r.max_tokens,
+    }
 
 
 def _cut(text: str | None, limit: int) -> str | None:

@@ -56,6 +56,13 @@ class Tracing:
             return None  # nobody set one: spans would go nowhere
         return provider.get_tracer("stopwise", __version__)
 
+    @property
+    def active(self) -> bool:
+        """A provider is there to take spans (the caller's, or a global one set by now)."""
+        return self.provider is not None or not isinstance(
+            trace.get_tracer_provider(), trace.ProxyTracerProvider
+        )
+
     def record(
         self,
         report: Report,

@@ -49,6 +49,8 @@ def _report(
     response: bytes | None = None,
     exc: BaseException | None = None,
 ) -> None:
+    if tracing is not None and not tracing.active:
+        tracing = None  # no provider set: no report built for spans nobody takes
     if observer is None and tracing is None:
         return
     finisher.cancelled = cancelled

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import httpx2
 import orjson
@@ -22,6 +22,10 @@ import orjson
 from .finisher import ModelMemory, Policy, Report, finisher_for
 from .finisher.base import Finisher, _UpstreamUnreachable
 from .finisher.effects import Emit, Failure, Finish, Forward, Head, Read, Send, Sleep, Start
+from .telemetry import Tracing, tracing
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["AsyncFinisherTransport", "FinisherTransport", "Observer", "async_http_client", "http_client"]
 
@@ -35,11 +39,26 @@ Observer = Callable[[Report], None]
 _DRAIN_LIMIT = 65536
 
 
-def _report(finisher: Finisher, observer: Observer | None, *, cancelled: bool) -> None:
-    if observer is None:
+def _report(
+    finisher: Finisher,
+    observer: Observer | None,
+    tracing: Tracing | None,
+    request: httpx2.Request,
+    *,
+    cancelled: bool,
+    response: bytes | None = None,
+    exc: BaseException | None = None,
+) -> None:
+    if tracing is not None and not tracing.active:
+        tracing = None  # no provider set: no report built for spans nobody takes
+    if observer is None and tracing is None:
         return
     finisher.cancelled = cancelled
-    observer(finisher.report())
+    report = finisher.report()
+    if tracing is not None:
+        tracing.record(report, request=request.content, response=response, exc=exc)
+    if observer is not None:
+        observer(report)
 
 
 def _unreachable(exc: _UpstreamUnreachable, request: httpx2.Request) -> NoReturn:
@@ -109,12 +128,15 @@ class FinisherTransport(httpx2.BaseTransport):
         memory: ModelMemory | None = None,
         sleep: Callable[[float], None] = time.sleep,
         observer: Observer | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         self._inner = transport or httpx2.HTTPTransport()
         self.policy = policy or Policy()
         self.memory = memory or ModelMemory()
         self._sleep = sleep
         self.observer = observer
+        # Spans of each request (stopwise.telemetry): None without OpenTelemetry installed.
+        self.tracing = tracing(tracer_provider, content=self.policy.trace_content)
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         dialect = _route(request)
@@ -123,7 +145,7 @@ class FinisherTransport(httpx2.BaseTransport):
             return self._inner.handle_request(request)
         finisher = finisher_for(dialect, body, policy=self.policy, memory=self.memory, source=request.content)
         del body  # the finisher keeps the bytes, not this: a long request is held once
-        driver = _SyncDriver(self._inner, request, finisher, self._sleep, self.observer)
+        driver = _SyncDriver(self._inner, request, finisher, self._sleep, self.observer, self.tracing)
         return driver.until_response()
 
     def close(self) -> None:
@@ -138,6 +160,7 @@ class _SyncDriver:
         finisher: Finisher,
         sleep: Callable[[float], None],
         observer: Observer | None,
+        tracing: Tracing | None,
     ) -> None:
         self.inner = inner
         self.request = request
@@ -145,6 +168,7 @@ class _SyncDriver:
         self.engine = finisher.run()
         self.sleep = sleep
         self.observer = observer
+        self.tracing = tracing
         self.reported = False
         self.upstream: httpx2.Response | None = None
         self.chunks: Iterator[bytes] | None = None
@@ -188,14 +212,14 @@ class _SyncDriver:
     def until_response(self) -> httpx2.Response:
         try:
             effect = self._step(None)
-        except BaseException:
+        except BaseException as exc:
             self._close_upstream()
             self.engine.close()
-            self._done(cancelled=False)
+            self._done(cancelled=False, exc=exc)
             raise
         if isinstance(effect, Finish):
             self._close_upstream()
-            self._done(cancelled=False)
+            self._done(cancelled=False, response=effect.body)
             return _response(effect, self.request)
         assert isinstance(effect, Start)
         return _response(effect, self.request, stream=_SyncStream(self))
@@ -239,10 +263,20 @@ class _SyncDriver:
         finally:
             self.close()
 
-    def _done(self, *, cancelled: bool) -> None:
+    def _done(
+        self, *, cancelled: bool, response: bytes | None = None, exc: BaseException | None = None
+    ) -> None:
         if not self.reported:
             self.reported = True
-            _report(self.finisher, self.observer, cancelled=cancelled)
+            _report(
+                self.finisher,
+                self.observer,
+                self.tracing,
+                self.request,
+                cancelled=cancelled,
+                response=response,
+                exc=exc,
+            )
 
     def _close_upstream(self, *, drain: bool = False) -> None:
         if self.upstream is not None:
@@ -286,12 +320,15 @@ class AsyncFinisherTransport(httpx2.AsyncBaseTransport):
         memory: ModelMemory | None = None,
         sleep: Callable[[float], Any] = asyncio.sleep,
         observer: Observer | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         self._inner = transport or httpx2.AsyncHTTPTransport()
         self.policy = policy or Policy()
         self.memory = memory or ModelMemory()
         self._sleep = sleep
         self.observer = observer
+        # Spans of each request (stopwise.telemetry): None without OpenTelemetry installed.
+        self.tracing = tracing(tracer_provider, content=self.policy.trace_content)
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         dialect = _route(request)
@@ -302,7 +339,7 @@ class AsyncFinisherTransport(httpx2.AsyncBaseTransport):
             return await self._inner.handle_async_request(request)
         finisher = finisher_for(dialect, body, policy=self.policy, memory=self.memory, source=request.content)
         del body  # the finisher keeps the bytes, not this: a long request is held once
-        driver = _AsyncDriver(self._inner, request, finisher, self._sleep, self.observer)
+        driver = _AsyncDriver(self._inner, request, finisher, self._sleep, self.observer, self.tracing)
         return await driver.until_response()
 
     async def aclose(self) -> None:
@@ -317,6 +354,7 @@ class _AsyncDriver:
         finisher: Finisher,
         sleep: Callable[[float], Any],
         observer: Observer | None,
+        tracing: Tracing | None,
     ) -> None:
         self.inner = inner
         self.request = request
@@ -324,6 +362,7 @@ class _AsyncDriver:
         self.engine = finisher.run()
         self.sleep = sleep
         self.observer = observer
+        self.tracing = tracing
         self.reported = False
         self.upstream: httpx2.Response | None = None
         self.chunks: AsyncIterator[bytes] | None = None
@@ -372,11 +411,12 @@ class _AsyncDriver:
             # Cancelled (the gateway's client went away) or failed: release the upstream now.
             await self._close_upstream()
             self.engine.close()
-            self._done(cancelled=isinstance(exc, asyncio.CancelledError))
+            cancelled = isinstance(exc, asyncio.CancelledError)
+            self._done(cancelled=cancelled, exc=None if cancelled else exc)
             raise
         if isinstance(effect, Finish):
             await self._close_upstream()
-            self._done(cancelled=False)
+            self._done(cancelled=False, response=effect.body)
             return _response(effect, self.request)
         assert isinstance(effect, Start)
         return _response(effect, self.request, stream=_AsyncStream(self))
@@ -420,10 +460,20 @@ class _AsyncDriver:
         finally:
             await self.aclose()
 
-    def _done(self, *, cancelled: bool) -> None:
+    def _done(
+        self, *, cancelled: bool, response: bytes | None = None, exc: BaseException | None = None
+    ) -> None:
         if not self.reported:
             self.reported = True
-            _report(self.finisher, self.observer, cancelled=cancelled)
+            _report(
+                self.finisher,
+                self.observer,
+                self.tracing,
+                self.request,
+                cancelled=cancelled,
+                response=response,
+                exc=exc,
+            )
 
     async def _close_upstream(self, *, drain: bool = False) -> None:
         if self.upstream is not None:
@@ -462,12 +512,15 @@ def http_client(
     policy: Policy | None = None,
     transport: httpx2.BaseTransport | None = None,
     observer: Observer | None = None,
+    tracer_provider: TracerProvider | None = None,
     **kwargs: Any,
 ) -> httpx2.Client:
     """An httpx2 client for ``anthropic.Anthropic(http_client=…)`` / ``openai.OpenAI(…)``.
-    Extra keyword arguments go to ``httpx2.Client`` (timeouts, limits…)."""
+    Extra keyword arguments go to ``httpx2.Client`` (timeouts, limits…). ``tracer_provider``:
+    where OpenTelemetry spans go (default: the global one, when set; docs/telemetry.md)."""
     kwargs.setdefault("timeout", httpx2.Timeout(600.0, connect=5.0))
-    return httpx2.Client(transport=FinisherTransport(transport, policy=policy, observer=observer), **kwargs)
+    inner = FinisherTransport(transport, policy=policy, observer=observer, tracer_provider=tracer_provider)
+    return httpx2.Client(transport=inner, **kwargs)
 
 
 def async_http_client(
@@ -475,9 +528,11 @@ def async_http_client(
     policy: Policy | None = None,
     transport: httpx2.AsyncBaseTransport | None = None,
     observer: Observer | None = None,
+    tracer_provider: TracerProvider | None = None,
     **kwargs: Any,
 ) -> httpx2.AsyncClient:
     kwargs.setdefault("timeout", httpx2.Timeout(600.0, connect=5.0))
-    return httpx2.AsyncClient(
-        transport=AsyncFinisherTransport(transport, policy=policy, observer=observer), **kwargs
+    inner = AsyncFinisherTransport(
+        transport, policy=policy, observer=observer, tracer_provider=tracer_provider
     )
+    return httpx2.AsyncClient(transport=inner, **kwargs)

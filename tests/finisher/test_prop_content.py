@@ -136,12 +136,29 @@ def continue_turn_case(
     m = Model(Truth.of(text), behaviour, dialect=dialect)  # type: ignore[arg-type]
     result = run(body(model, cap, stream), m, dialect=dialect, policy=POLICY)  # type: ignore[arg-type]
     answer = check_clean(m, result, dialect)
+    rounds_account_for_the_report(result)
     uncertain = result.summary["notes"].count(UNCERTAIN)
     if gave_up_honestly(m, result):
         assert faithful_prefix(answer.text, text, kept=uncertain), (answer.text, text)
         return
     assert only_repeats_removed(answer.text, text, kept=uncertain), (answer.text, text)
     assert result.summary["state"] == "complete"
+
+
+def rounds_account_for_the_report(result: Run) -> None:
+    """What telemetry reads per round adds up to the report: each note given to the round that
+    added it, in order (but for what an attempt after the last round noted), retries and tokens
+    summed, times nested in the request's."""
+    assert result.finisher is not None
+    report = result.finisher.report()
+    noted = [n for r in report.rounds for n in r.notes]
+    assert noted == list(report.notes[: len(noted)])
+    assert sum(r.retries for r in report.rounds) <= report.retries
+    assert sum(r.output_tokens for r in report.rounds) == report.usage.output_tokens
+    assert report.started is not None and report.ended is not None
+    for r in report.rounds:
+        assert r.started is not None and r.ended is not None
+        assert report.started <= r.started <= r.ended <= report.ended
 
 
 def gave_up_honestly(m: Model, result: Run) -> bool:

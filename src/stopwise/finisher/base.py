@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Generator
+from dataclasses import replace
 from typing import Any
 
 from ..dialects import error_from_response
@@ -121,6 +122,15 @@ class Finisher:
         self.request_ids: list[str] = []
         self.gave_up_with: str | None = None
         self.cancelled = False
+        self.started_at = self.ledger.clock()
+        self.response_id: str | None = None
+        self.response_model: str | None = None
+        self.max_tokens: int | None = None  # the first plan's: the caller's
+        # The round under way: when its first attempt went out, and the counts it starts from.
+        self._round_started: float | None = None
+        self._retries_seen = 0
+        self._notes_seen = 0
+        self._round_open = False  # the last round counted may still be given notes
 
     # Read by the transports and the gateway.
     @property
@@ -140,8 +150,13 @@ class Finisher:
         led = self.ledger
         plan: Plan | None = self.dialect.first_plan()
         attempts = 0
+        assert plan is not None
+        self.max_tokens = plan.max_tokens
         while True:
             assert plan is not None
+            self._settle_round_notes()
+            if self._round_started is None:
+                self._round_started = led.clock()
             # Serialized now, the parsed request let go: what a round holds while it runs is its
             # bytes (and the caller's), not the conversation as objects too.
             plan.freeze()
@@ -285,11 +300,41 @@ class Finisher:
     def _count(self, outcome: Outcome, plan: Plan) -> None:
         led = self.ledger
         led.usage = led.usage + outcome.usage
+        if self.response_id is None:
+            # Every dialect's reconstructed message is its wire's envelope (Message,
+            # ChatCompletion, Response): the upstream's own id and model.
+            rid, model = outcome.message.get("id"), outcome.message.get("model")
+            self.response_id = rid if isinstance(rid, str) else None
+            self.response_model = model if isinstance(model, str) else None
         led.rounds.append(
             RoundReport(
-                plan.mode, outcome.stop.raw, outcome.state, outcome.usage.output_tokens, plan.max_tokens
+                plan.mode,
+                outcome.stop.raw,
+                outcome.state,
+                outcome.usage.output_tokens,
+                plan.max_tokens,
+                input_tokens=outcome.usage.input_tokens,
+                retries=led.retries - self._retries_seen,
+                started=self._round_started,
+                ended=led.clock(),
+                notes=tuple(led.notes[self._notes_seen :]),  # what reading it noted (a restart)
             )
         )
+        self._round_started = None
+        self._retries_seen = led.retries
+        self._notes_seen = len(led.notes)
+        self._round_open = True
+
+    def _settle_round_notes(self) -> None:
+        """Give the round just counted the notes added since: its merge (seam repair) and the
+        decision that followed come after :meth:`_count`. Once: what a retry notes next belongs
+        to the round that retry brings."""
+        led = self.ledger
+        if self._round_open and len(led.notes) > self._notes_seen:
+            last = led.rounds[-1]
+            led.rounds[-1] = replace(last, notes=(*last.notes, *led.notes[self._notes_seen :]))
+            self._notes_seen = len(led.notes)
+        self._round_open = False
 
     # -- errors ---------------------------------------------------------------------------------
     def _replan_for(self, err: APIError, plan: Plan) -> Plan | None:
@@ -392,6 +437,7 @@ class Finisher:
     # -- what happened ----------------------------------------------------------------------------
     def report(self) -> Report:
         led = self.ledger
+        self._settle_round_notes()
         return Report(
             dialect=self.dialect.name,
             model=led.model,
@@ -405,6 +451,11 @@ class Finisher:
             request_ids=tuple(self.request_ids),
             cancelled=self.cancelled,
             transparent=self.dialect.transparent(),
+            response_id=self.response_id,
+            response_model=self.response_model,
+            max_tokens=self.max_tokens,
+            started=self.started_at,
+            ended=led.clock(),
         )
 
     def summary(self) -> dict[str, Any]:

@@ -56,3 +56,7 @@ class Policy:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     # Streams end with an ``event: stopwise`` carrying the report (SDKs skip unknown events).
     report_event: bool = True
+    # OpenTelemetry spans carry the request's messages and the answer (stopwise.telemetry).
+    # Off by default: content is the caller's data. The env var
+    # OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true turns it on as well.
+    trace_content: bool = False

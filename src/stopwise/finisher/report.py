@@ -28,6 +28,13 @@ class RoundReport:
     state: State
     output_tokens: int
     max_tokens: int | None = None
+    input_tokens: int = 0
+    retries: int = 0  # failed attempts before this round's response came
+    # The ledger's clock (seconds since the epoch by default): from the round's first attempt
+    # going out to its response read whole. Spans are made from these after the fact.
+    started: float | None = None
+    ended: float | None = None
+    notes: tuple[str, ...] = ()  # the report's notes this round added (seam repairs among them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +53,13 @@ class Report:
     request_ids: tuple[str, ...] = ()
     cancelled: bool = False  # the caller stopped reading a stream before its end
     transparent: bool = False  # one round, handed on unchanged
+    # What the first round that had them said, from its envelope (id, model), and the caller's
+    # max_tokens; started/ended by the ledger's clock, from the finisher's birth to this report.
+    response_id: str | None = None
+    response_model: str | None = None
+    max_tokens: int | None = None
+    started: float | None = None
+    ended: float | None = None
 
     @property
     def modes(self) -> list[str]:

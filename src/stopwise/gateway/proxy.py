@@ -22,7 +22,7 @@ import asyncio
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import httpx2
@@ -41,6 +41,9 @@ from .errors import GatewayError, error_response, stream_error_event
 from .headers import returned
 from .record import Exchange
 from .upstream import UpstreamPool
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["Proxy", "ProxyStream"]
 
@@ -242,6 +245,9 @@ class Proxy:
         # "idle": between two pieces of a body once it has started (UpstreamPool reads it).
         idle = settings.upstream_idle_timeout
         self.timeout = {"connect": settings.connect_timeout, "read": t, "write": t, "pool": t, "idle": idle}
+        # Where the finisher's OpenTelemetry spans go: None, the global provider when the
+        # application (or ``opentelemetry-instrument``) set one; an embedder may set its own.
+        self.tracer_provider: TracerProvider | None = None
 
     async def aclose(self) -> None:
         await self.pool.aclose()
@@ -285,7 +291,11 @@ class Proxy:
         transport: httpx2.AsyncBaseTransport = self.pool
         if finisher:
             transport = AsyncFinisherTransport(
-                self.pool, policy=self.settings.policy, memory=self.memory, observer=ex.observe
+                self.pool,
+                policy=self.settings.policy,
+                memory=self.memory,
+                observer=ex.observe,
+                tracer_provider=self.tracer_provider,
             )
         try:
             response = await until_disconnect_or(

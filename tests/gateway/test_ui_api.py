@@ -54,14 +54,18 @@ def test_one_request_with_its_rounds_and_notes(gw: Running) -> None:
     rounds = row["round_details"]
     assert len(rounds) == row["rounds"] > 1 and rounds[0]["mode"] == "initial"
     assert [r["stop_reason"] for r in rounds] == row["stop_reasons"]
-    assert rounds[0] == {
-        "mode": "initial",
-        "stop_reason": "max_tokens",
-        "state": "truncated",
-        "output_tokens": rounds[0]["output_tokens"],
-        "max_tokens": 300,
-    }
+    first = rounds[0]
+    assert (first["mode"], first["stop_reason"], first["state"], first["max_tokens"]) == (
+        "initial",
+        "max_tokens",
+        "truncated",
+        300,
+    )
     assert sum(r["output_tokens"] for r in rounds) == row["output_tokens"]
+    assert sum(r["input_tokens"] for r in rounds) == row["input_tokens"]
+    # Each round's own latency, within the request's.
+    assert all(0 <= r["latency_ms"] <= row["latency_ms"] for r in rounds)
+    assert all(isinstance(r["notes"], list) for r in rounds)
     assert isinstance(row["notes"], list) and row["latency_ms"] > 0
     missing = httpx2.get(f"{gw.url}/ui/api/requests/999999")
     assert missing.status_code == 404
@@ -73,6 +77,14 @@ def test_stats_and_over_time(gw: Running) -> None:
     assert s["requests"] == 3 and s["truncations_rescued"] == 2
     assert s["stop_reasons"]["per_round"]["max_tokens"] >= 1
     assert {m["model"] for m in s["tokens_by_model"]} == {"claude-haiku-4-5", "gpt-4o"}
+    # Input billed again by the rounds after the first, per model, from the logged rounds.
+    rebilled = s["rebilled_input_by_model"]
+    for model in ("claude-haiku-4-5", "gpt-4o"):
+        rows = [r for r in _get(gw, "requests", model=model)["requests"] if r["rounds"]]
+        want = sum(
+            sum(r["input_tokens"] for r in _get(gw, f"requests/{x['id']}")["round_details"][1:]) for x in rows
+        )
+        assert want > 0 and rebilled[model] == want
     points = s["over_time"]["points"]
     assert s["over_time"]["bucket"] == "minute"
     assert sum(p["requests"] for p in points) == 3

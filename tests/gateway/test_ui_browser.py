@@ -106,13 +106,16 @@ def test_the_dashboard_shows_requests_rounds_and_stop_reasons(gw: Running, tmp_p
     first = rows[0]
     detail = f"{page}#request={first['id']}"
     dom = browser.dom(detail, f"request-{first['id']}")
-    timeline = re.search(r'<div class="rounds" id="timeline">(.*?)</div></div>\s*<p', dom, re.S)
+    timeline = re.search(r'<div class="rounds" id="timeline">(.*?)<h2>What the finisher noted', dom, re.S)
     assert timeline is not None
     heads = re.findall(r"<h3>(.*?)</h3>", timeline.group(1))
     assert len(heads) == first["rounds"] > 1 and heads[0] == "round 1: initial"
     reasons = re.findall(r"stop reason <b>(.*?)</b>", timeline.group(1))
     assert reasons[0] == "max_tokens" and reasons[-1] == "end_turn"
     assert "of 300" in timeline.group(1)  # the round's cap
+    # Each round's input tokens and its own latency, from the log.
+    assert len(re.findall(r"<div>\d+ input tokens</div>", timeline.group(1))) == first["rounds"]
+    assert len(re.findall(r"<div>[\d.]+ ms</div>", timeline.group(1))) == first["rounds"]
     shot = tmp_path / "ui-request.png"
     browser.screenshot(detail, shot)
     _keep(shot)

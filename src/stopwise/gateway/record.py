@@ -127,12 +127,18 @@ class Exchange:
 
 
 def _round(r: RoundReport, max_string: int) -> dict[str, Any]:
+    latency = None
+    if r.started is not None and r.ended is not None:
+        latency = round((r.ended - r.started) * 1000, 3)
     return {
         "mode": r.mode,
         "stop_reason": _cut(r.stop_reason, max_string),
         "state": r.state.value,
+        "input_tokens": r.input_tokens,
         "output_tokens": r.output_tokens,
         "max_tokens": r.max_tokens,
+        "latency_ms": latency,  # from the first attempt going out to the round counted
+        "notes": [_cut(n, max_string) for n in r.notes],
     }
 
 

@@ -13,7 +13,7 @@ import orjson
 from ...outcome import StopReason, normalize_stop_reason
 from ..query import _OUTCOME, _decode, _open
 
-__all__ = ["BUCKETS", "over_time", "request_row"]
+__all__ = ["BUCKETS", "over_time", "rebilled_by_model", "request_row"]
 
 # Bucket name -> how many leading characters of the ISO time name it ("2026-12-01T18:36").
 BUCKETS = {"minute": 16, "hour": 13, "day": 10}
@@ -85,3 +85,23 @@ def over_time(path: Path, bucket: str | None = None) -> dict[str, Any]:
             }
         )
     return {"bucket": name, "points": points}
+
+
+def rebilled_by_model(path: Path) -> dict[str, int]:
+    """Per model, the input tokens billed again by rounds after the first (every continuation,
+    resumption or retry sends the conversation again). Rows logged before the log kept each
+    round's tokens (no ``round_details``) count nothing."""
+    db = _open(path)
+    try:
+        rows = db.execute(
+            "SELECT model, round_details FROM requests WHERE rounds > 1 AND round_details IS NOT NULL"
+        ).fetchall()
+    finally:
+        db.close()
+    out: dict[str, int] = {}
+    for model, details in rows:
+        later = orjson.loads(details)[1:]
+        billed = sum(r.get("input_tokens") or 0 for r in later if isinstance(r, dict))
+        key = model or "unknown"
+        out[key] = out.get(key, 0) + billed
+    return out

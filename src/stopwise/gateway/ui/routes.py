@@ -28,7 +28,7 @@ from starlette.routing import Route
 from ..config import Settings
 from ..query import OUTCOMES, LogNotFound, recent, stats
 from .access import AdminGate
-from .data import over_time, request_row
+from .data import over_time, rebilled_by_model, request_row
 
 __all__ = ["dashboard_routes"]
 
@@ -109,7 +109,10 @@ class Dashboard:
         bucket = request.query_params.get("bucket")
 
         def read() -> dict[str, Any]:
-            return {**stats(self.log_path), "over_time": over_time(self.log_path, bucket)}
+            figures = stats(self.log_path)
+            figures["over_time"] = over_time(self.log_path, bucket)
+            figures["rebilled_input_by_model"] = rebilled_by_model(self.log_path)
+            return figures
 
         return _json(await run_in_threadpool(read))
 

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stopwise.gateway.migrations import migrate
-from stopwise.gateway.query import _OUTCOME, OUTCOMES, recent, stats
+from stopwise.gateway.query import OUTCOME_SQL, OUTCOMES, recent, stats
 
 
 def write_log(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -66,7 +66,7 @@ def stats_before(path: Path) -> dict[str, Any]:
     db.row_factory = sqlite3.Row
     q = db.execute
     total = q("SELECT COUNT(*) FROM requests").fetchone()[0]
-    outcomes = dict(q(f"SELECT {_OUTCOME} AS o, COUNT(*) FROM requests GROUP BY o ORDER BY o"))
+    outcomes = dict(q(f"SELECT {OUTCOME_SQL} AS o, COUNT(*) FROM requests GROUP BY o ORDER BY o"))
     finisher = q(
         "SELECT COUNT(*), COALESCE(SUM(rounds), 0), COALESCE(MAX(rounds), 0), COALESCE(SUM(rescued), 0),"
         " COALESCE(SUM(retries), 0) FROM requests WHERE rounds IS NOT NULL AND NOT cancelled"
@@ -110,7 +110,7 @@ def stats_before(path: Path) -> dict[str, Any]:
         )
     }
     failed = q(
-        f"SELECT COUNT(*) FROM requests WHERE {_OUTCOME} NOT IN ('abandoned', 'ended_by_gateway', 'cut')"
+        f"SELECT COUNT(*) FROM requests WHERE {OUTCOME_SQL} NOT IN ('abandoned', 'ended_by_gateway', 'cut')"
         " AND (status >= 400 OR error_type IS NOT NULL)"
     ).fetchone()[0]
     cancelled = q("SELECT COUNT(*) FROM requests WHERE cancelled").fetchone()[0]

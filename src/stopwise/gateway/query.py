@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["OUTCOMES", "LogNotFound", "recent", "stats"]
+__all__ = ["OUTCOMES", "OUTCOME_SQL", "LogNotFound", "decode_row", "open_log", "recent", "stats"]
 
 # What became of a request, from the recorded state and the cancel flag, first match wins (the
 # one place it is decided: `recent` reads it into each row's "outcome", `stats` counts by it):
@@ -22,7 +22,7 @@ __all__ = ["OUTCOMES", "LogNotFound", "recent", "stats"]
 #   complete, truncated, paused, failed   the finisher's state of the answer handed back
 #   answered, failed  a pass-through request, by its status
 OUTCOMES = ("complete", "truncated", "paused", "cut", "failed", "abandoned", "ended_by_gateway", "answered")
-_OUTCOME = """CASE
+OUTCOME_SQL = """CASE
     WHEN cancelled THEN 'abandoned'
     WHEN error_type IN ('gateway_shutdown', 'request_deadline') THEN 'ended_by_gateway'
     WHEN state = 'interrupted' THEN 'cut'
@@ -46,7 +46,7 @@ class LogNotFound(FileNotFoundError):
     pass
 
 
-def _open(path: Path) -> sqlite3.Connection:
+def open_log(path: Path) -> sqlite3.Connection:
     if not path.is_file():
         raise LogNotFound(f"no request log at {path} (is `stopwise serve` logging elsewhere?)")
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
@@ -54,7 +54,7 @@ def _open(path: Path) -> sqlite3.Connection:
     return db
 
 
-def _decode(row: sqlite3.Row) -> dict[str, Any]:
+def decode_row(row: sqlite3.Row) -> dict[str, Any]:
     out = dict(row)
     for name in _JSON_COLUMNS:
         if out.get(name) is not None:
@@ -83,7 +83,7 @@ def recent(
     where: list[str] = []
     args: list[Any] = []
     if outcome is not None:
-        where.append(f"{_OUTCOME} = ?")
+        where.append(f"{OUTCOME_SQL} = ?")
         args.append(outcome)
     if since is not None:
         where.append("time >= ?")
@@ -100,14 +100,14 @@ def recent(
     if stop_reason is not None:
         where.append("(stop_reason = ? OR stop_reason_normalized = ?)")
         args += [stop_reason, stop_reason]
-    sql = f"SELECT *, {_OUTCOME} AS outcome FROM requests"
+    sql = f"SELECT *, {OUTCOME_SQL} AS outcome FROM requests"
     if where:
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY id DESC LIMIT ?"
     args.append(limit)
-    db = _open(path)
+    db = open_log(path)
     try:
-        rows = [_decode(r) for r in db.execute(sql, args)]
+        rows = [decode_row(r) for r in db.execute(sql, args)]
     finally:
         db.close()
     if not with_bodies:
@@ -120,7 +120,7 @@ def recent(
 # One scan: the rows grouped by every column a figure is counted by, and summed within each
 # group; the figures are then folded from the groups (a few hundred on a real log, however
 # many rows) instead of one query per figure, each its own scan of the table.
-_GROUPS = f"""SELECT {_OUTCOME}, cancelled, rounds, stop_reason, stop_reasons, state, model, error_type,
+_GROUPS = f"""SELECT {OUTCOME_SQL}, cancelled, rounds, stop_reason, stop_reasons, state, model, error_type,
     status, COUNT(*), SUM(rescued), SUM(retries), SUM(input_tokens), SUM(output_tokens),
     SUM(cache_read_input_tokens), SUM(cache_creation_input_tokens)
 FROM requests
@@ -136,7 +136,7 @@ def stats(path: Path) -> dict[str, Any]:
     model, error rates, and what became of each request (:data:`OUTCOMES`). Requests the
     client abandoned are counted as that, not as failures or truncated answers, and their
     rounds (cut short, often none finished) stay out of the rounds figures."""
-    db = _open(path)
+    db = open_log(path)
     try:
         groups = db.execute(_GROUPS).fetchall()
     finally:

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from ...outcome import StopReason, normalize_stop_reason
-from ..query import _OUTCOME, _decode, _open
+from ..query import OUTCOME_SQL, decode_row, open_log
 
 __all__ = ["BUCKETS", "over_time", "rebilled_by_model", "request_row"]
 
@@ -21,15 +21,15 @@ BUCKETS = {"minute": 16, "hour": 13, "day": 10}
 
 def request_row(path: Path, request_id: int) -> dict[str, Any] | None:
     """One row with its outcome, without bodies; None when there is no such row."""
-    db = _open(path)
+    db = open_log(path)
     try:
-        sql = f"SELECT *, {_OUTCOME} AS outcome FROM requests WHERE id = ?"
+        sql = f"SELECT *, {OUTCOME_SQL} AS outcome FROM requests WHERE id = ?"
         row = db.execute(sql, (request_id,)).fetchone()
     finally:
         db.close()
     if row is None:
         return None
-    out = _decode(row)
+    out = decode_row(row)
     out.pop("request_body", None)
     out.pop("response_body", None)
     return out
@@ -53,13 +53,13 @@ def over_time(path: Path, bucket: str | None = None) -> dict[str, Any]:
     """Per time bucket: requests, those with a round cut at the cap (``truncated``), those
     rescued (a truncated round continued into a complete answer), those left truncated, and
     errors (an error status or type, the client's own departures aside)."""
-    db = _open(path)
+    db = open_log(path)
     try:
         first, last = db.execute("SELECT MIN(time), MAX(time) FROM requests").fetchone()
         name = bucket if bucket in BUCKETS else _bucket_for(first, last)
         rows = db.execute(
             f"""SELECT substr(time, 1, ?) AS t, COUNT(*), SUM(rescued),
-                SUM({_OUTCOME} = 'truncated'),
+                SUM({OUTCOME_SQL} = 'truncated'),
                 SUM(NOT cancelled AND (status >= 400 OR error_type IS NOT NULL)),
                 json_group_array(stop_reasons)
             FROM requests GROUP BY t ORDER BY t""",
@@ -91,7 +91,7 @@ def rebilled_by_model(path: Path) -> dict[str, int]:
     """Per model, the input tokens billed again by rounds after the first (every continuation,
     resumption or retry sends the conversation again). Rows logged before the log kept each
     round's tokens (no ``round_details``) count nothing."""
-    db = _open(path)
+    db = open_log(path)
     try:
         rows = db.execute(
             "SELECT model, round_details FROM requests WHERE rounds > 1 AND round_details IS NOT NULL"

@@ -22,12 +22,16 @@ from hypothesis import strategies as st
 from stopwise.finisher.seam import (
     ACKNOWLEDGEMENTS,
     CONTINUATION_PHRASES,
+    REPAIR_FENCE,
+    REPAIR_PREAMBLE,
+    REPAIR_REPEAT,
     Seam,
     Structure,
     back_off,
     is_preamble,
     nudge,
     repair,
+    repairs,
     structure_at,
     uncertain,
     undecided,
@@ -219,6 +223,7 @@ def test_repair_removes_a_reopened_fence_with_the_same_language() -> None:
     assert st.fence == "python"
     rest = text[len(seam.kept) :] + "))\n```"
     assert seam.kept + repair(seam, "```python\n" + rest.lstrip(), st) == text + "))\n```"
+    assert repairs(seam, "```python\n" + rest.lstrip(), st) == [REPAIR_FENCE]
 
 
 def test_repair_keeps_a_bare_fence_that_closes_the_block() -> None:
@@ -445,6 +450,7 @@ def test_every_phrase_of_the_closed_list_is_removed(
     reply = f"{line}{newline}{'' if drop_space else ' '}frost arrives."
     assert is_preamble(line)
     assert repair(SEAM, reply, Structure()) == " frost arrives.", reply
+    assert repairs(SEAM, reply, Structure()) == [REPAIR_PREAMBLE]  # and the report says so
     # A whole reply of the phrase alone introduces nothing: it may be the document's last
     # words, so it is kept (a cut one is asked again: unsettled).
     assert repair(SEAM, line, Structure()) == " " + line
@@ -492,6 +498,7 @@ def test_a_repeat_followed_by_the_dropped_word_is_removed(
     rest = text[len(seam.kept) :]
     for reply in (repeated + rest, repeated + "\n" + rest.lstrip()):
         assert seam.kept + repair(seam, reply, Structure()) == text, reply
+        assert repairs(seam, reply, Structure()) == [REPAIR_REPEAT], reply
 
 
 @settings(max_examples=200, deadline=None)
@@ -555,6 +562,7 @@ def test_a_faithful_continuation_of_a_real_document_is_never_altered(
     reply = rest.lstrip() if lstrip else rest
     joined = seam.kept + repair(seam, reply, structure_at(seam.kept))
     assert joined == doc, (source, cut, seam, reply[:60])
+    assert repairs(seam, reply, structure_at(seam.kept)) == []  # nothing said removed
 
 
 _PIECES = [

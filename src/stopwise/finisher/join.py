@@ -22,10 +22,12 @@ import re
 from . import seam as seams
 from .text import Head
 
-__all__ = ["UNCERTAIN", "UNDECIDED", "Join"]
+__all__ = ["REPAIRED", "UNCERTAIN", "UNDECIDED", "Join"]
 
 #: The report's note when a reply began with what the answer ends in and it was kept.
 UNCERTAIN = "seam uncertain: the continuation began with text the answer ends in; kept, as it may be content"
+#: The report's note when the seam took something off a continuation's head, then what.
+REPAIRED = "seam repaired: the continuation began with "
 #: The report's note when a cut round's reply never got past its undecided head.
 UNDECIDED = "a cut continuation ended in a head that could be a preamble or content: not shown, asked again"
 
@@ -87,6 +89,8 @@ class Join:
             out.append("the continuation did not rewrite the shown tail: joined after it")
         if self.head.uncertain:
             out.append(UNCERTAIN)
+        if self.head.removed:
+            out.append(REPAIRED + ", ".join(self.head.removed))
         return out
 
     def abandon(self) -> bool:

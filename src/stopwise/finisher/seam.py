@@ -709,6 +709,29 @@ def _plan(seam: Seam, reply: str, structure: Structure, final: bool) -> tuple[st
     return lead, body, cut
 
 
+#: What :func:`repairs` names, in the order a reply's head is read.
+REPAIR_PREAMBLE, REPAIR_FENCE, REPAIR_REPEAT = (
+    "a preamble",
+    "a reopened fence",
+    "a repeat of the answer's end",
+)
+
+
+def repairs(seam: Seam, reply: str, structure: Structure) -> list[str]:
+    """What :func:`repair` removes from the head of a whole ``reply``: a preamble, a reopened
+    fence line, a repeat of the kept text (the cut word written again, a restarted line), in
+    that order; [] when it joins as it came (whitespace aside)."""
+    end = _preamble_end(reply, True) or 0
+    out = [REPAIR_PREAMBLE] if end else []
+    text = _without_head(seam, reply, structure, True)
+    if text is not None and len(text.strip()) < len(reply[end:].strip()):
+        out.append(REPAIR_FENCE)
+    plan = _plan(seam, reply, structure, final=True)
+    if plan is not None and (plan[2] or (plan[1].strip() and _restart_only(seam, plan[1].rstrip()))):
+        out.append(REPAIR_REPEAT)
+    return out
+
+
 def repair(seam: Seam, reply: str, structure: Structure) -> str:
     """The part of a continue-turn ``reply`` to append to ``seam.kept``."""
     plan = _plan(seam, reply, structure, final=True)

@@ -18,6 +18,7 @@ class Head:
         self.raw = ""
         self.decided = seam is None
         self.uncertain = False  # decided keeping what may be a repeat (seams.uncertain)
+        self.removed: list[str] = []  # what the repair took off the reply's head (seams.repairs)
 
     def feed(self, text: str) -> str:
         """What of ``text`` may join the answer now ("" while the head is still undecided)."""
@@ -36,4 +37,5 @@ class Head:
         self.decided = True
         assert self.seam is not None
         self.uncertain = seams.uncertain(self.seam, self.raw, self.structure)
+        self.removed = seams.repairs(self.seam, self.raw, self.structure)
         return seams.repair(self.seam, self.raw, self.structure)

@@ -294,6 +294,10 @@ COUNTEREXAMPLES = [
     # and the second round's whole reply was that phrase: removed as a preamble, the answer lost
     # its last words. A preamble introduces a next line; a whole reply of the phrase alone is kept.
     ("0⺀0\n\n以下是續寫內容", 4, ()),
+    # The back-off gave back ``00`` of ``…\n\n、00`` (a CJK run), and the reply rewrote the word
+    # from its start: ``、00\n\n0``. One CJK character was too short to count as a repeat, so the
+    # answer got ``、00、00``. It is one when the dropped text follows it at once.
+    ("0 00000 0\r00000\n\n、00\n\n0", 8, (Step(), Step(misbehave="word", words=4))),
     # Faithful: a table whose row ``| answer |`` comes twice (after the header of the same
     # text), cut at the end of the first. The reply ``\n| answer |\n| the |`` leads with the
     # seam's line break and writes the row again: 10 characters from a line's start, not

@@ -596,7 +596,10 @@ def _repeat_length(seam: Seam, body: str, final: bool, *, led: bool = False) -> 
         s = kept[len(kept) - length :]
         continues = rest.startswith(d) and bool(rest or final)
         if not faithful:
-            if continues and (len(s) >= _MIN_CJK or not _is_cjk_run(s)):
+            # One CJK character is a repeat too when the dropped text follows it at once: the
+            # reply wrote the kept text's last character and what we gave back (``、`` + ``00``
+            # after ``…、``), which read as new text would put that character twice.
+            if continues and (len(s) >= _MIN_CJK or not _is_cjk_run(s) or (d and after.startswith(d))):
                 return length
             if not continues and _loose(s):
                 return length

@@ -152,7 +152,32 @@ class FinisherTransport(httpx2.BaseTransport):
         self._inner.close()
 
 
-class _SyncDriver:
+class _Reporting:
+    """What both drivers do once a request ends: report it, once (observer and spans)."""
+
+    finisher: Finisher
+    observer: Observer | None
+    tracing: Tracing | None
+    request: httpx2.Request
+    reported: bool
+
+    def _done(
+        self, *, cancelled: bool, response: bytes | None = None, exc: BaseException | None = None
+    ) -> None:
+        if not self.reported:
+            self.reported = True
+            _report(
+                self.finisher,
+                self.observer,
+                self.tracing,
+                self.request,
+                cancelled=cancelled,
+                response=response,
+                exc=exc,
+            )
+
+
+class _SyncDriver(_Reporting):
     def __init__(
         self,
         inner: httpx2.BaseTransport,
@@ -263,21 +288,6 @@ class _SyncDriver:
         finally:
             self.close()
 
-    def _done(
-        self, *, cancelled: bool, response: bytes | None = None, exc: BaseException | None = None
-    ) -> None:
-        if not self.reported:
-            self.reported = True
-            _report(
-                self.finisher,
-                self.observer,
-                self.tracing,
-                self.request,
-                cancelled=cancelled,
-                response=response,
-                exc=exc,
-            )
-
     def _close_upstream(self, *, drain: bool = False) -> None:
         if self.upstream is not None:
             if drain and self.chunks is not None:
@@ -346,7 +356,7 @@ class AsyncFinisherTransport(httpx2.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-class _AsyncDriver:
+class _AsyncDriver(_Reporting):
     def __init__(
         self,
         inner: httpx2.AsyncBaseTransport,
@@ -459,21 +469,6 @@ class _AsyncDriver:
                     return
         finally:
             await self.aclose()
-
-    def _done(
-        self, *, cancelled: bool, response: bytes | None = None, exc: BaseException | None = None
-    ) -> None:
-        if not self.reported:
-            self.reported = True
-            _report(
-                self.finisher,
-                self.observer,
-                self.tracing,
-                self.request,
-                cancelled=cancelled,
-                response=response,
-                exc=exc,
-            )
 
     async def _close_upstream(self, *, drain: bool = False) -> None:
         if self.upstream is not None:

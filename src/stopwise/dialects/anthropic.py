@@ -22,7 +22,8 @@ from ..errors import APIError, ProtocolError
 from ..outcome import Outcome, State, Stop, Usage, apply_cap, estimate_tokens, state_for
 from ..sse import ServerSentEvent
 from ._errors import error_from_payload
-from ._json import is_whole_json, partial_json, payload
+from ._fold import EventFolder
+from ._json import is_whole_json, partial_json
 
 __all__ = ["AnthropicAccumulator", "parse_message"]
 
@@ -131,7 +132,7 @@ def parse_message(body: object, *, max_tokens: int | None = None) -> Outcome:
     )
 
 
-class AnthropicAccumulator:
+class AnthropicAccumulator(EventFolder):
     """Folds a Messages stream, event by event. :meth:`finish` gives the outcome at any time
     (a cut stream gives its partial message)."""
 
@@ -157,9 +158,6 @@ class AnthropicAccumulator:
         error event): nothing after this changes the message."""
         return self._stopped or self.error is not None
 
-    def _note(self, kind: str) -> None:
-        self.anomalies[kind] = self.anomalies.get(kind, 0) + 1
-
     def feed(self, sse: ServerSentEvent) -> dict[str, Any] | None:
         """Fold one event. Returns its payload, parsed once, for callers that need it too (the
         finisher re-emits events); ``None`` when there was nothing to fold."""
@@ -174,10 +172,8 @@ class AnthropicAccumulator:
             if name == "message_stop":
                 self._stopped = True
             return None
-        obj = payload(data)
+        obj = self._parsed(data)
         if obj is None:
-            self._note("malformed_json")
-            self._lost = True
             return None
         self.feed_json(obj, name)
         return obj
@@ -192,21 +188,6 @@ class AnthropicAccumulator:
         (the finisher's path for the deltas it passes on unchanged)."""
         self.events += 1
         self._text[index].append(text)
-
-    def feed_json(self, obj: dict[str, Any], event: str | None = None) -> None:
-        """Fold one event payload. The ``type`` inside the payload decides; the SSE ``event:``
-        name is the fallback (the SDK dispatches on it, and skips payloads without one; we
-        accept them, so logs holding only data lines can still be read)."""
-        self.events += 1
-        etype = obj.get("type")
-        if not isinstance(etype, str):
-            etype = event
-        try:
-            self._dispatch(etype, obj)
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
-            # A known event with fields of the wrong shape: count it, keep going.
-            self._note(f"malformed_{etype}")
-            self._lost = True
 
     def _dispatch(self, etype: str | None, obj: dict[str, Any]) -> None:
         if etype == "content_block_delta":

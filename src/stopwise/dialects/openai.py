@@ -25,7 +25,8 @@ from ..errors import APIError, ProtocolError
 from ..outcome import Outcome, State, Stop, Usage, apply_cap, estimate_tokens, state_for, worst
 from ..sse import ServerSentEvent
 from ._errors import error_from_payload
-from ._json import is_whole_json, partial_json, payload
+from ._fold import EventFolder
+from ._json import is_whole_json, partial_json
 
 __all__ = ["OpenAIAccumulator", "parse_completion"]
 
@@ -248,7 +249,7 @@ class _Choice:
         }
 
 
-class OpenAIAccumulator:
+class OpenAIAccumulator(EventFolder):
     """Folds a Chat Completions stream chunk by chunk; :meth:`finish` at any time."""
 
     def __init__(self, *, max_tokens: int | None = None) -> None:
@@ -266,9 +267,6 @@ class OpenAIAccumulator:
     def done(self) -> bool:
         return self._done or self.error is not None
 
-    def _note(self, kind: str) -> None:
-        self.anomalies[kind] = self.anomalies.get(kind, 0) + 1
-
     def feed(self, sse: ServerSentEvent) -> dict[str, Any] | None:
         """Fold one event. Returns its payload, parsed once, for callers that need it too (the
         finisher re-emits events); ``None`` when there was nothing to fold."""
@@ -281,10 +279,8 @@ class OpenAIAccumulator:
         if not data:
             self._note("empty_event")
             return None
-        obj = payload(data)
+        obj = self._parsed(data)
         if obj is None:
-            self._note("malformed_json")
-            self._lost = True
             return None
         self.feed_json(obj, sse.event)
         return obj

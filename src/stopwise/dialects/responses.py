@@ -29,7 +29,8 @@ from ..errors import APIError, ProtocolError
 from ..outcome import Outcome, State, Stop, StopReason, Usage, apply_cap, estimate_tokens, state_for
 from ..sse import ServerSentEvent
 from ._errors import error_from_payload
-from ._json import is_whole_json, payload
+from ._fold import EventFolder
+from ._json import is_whole_json
 from ._responses_output import (
     Item,
     Part,
@@ -255,7 +256,7 @@ def parse_response(body: object, *, max_tokens: int | None = None) -> Outcome:
         raise ProtocolError(f"malformed Responses body: {exc}") from exc
 
 
-class ResponsesAccumulator:
+class ResponsesAccumulator(EventFolder):
     """Folds a Responses stream, event by event. :meth:`finish` gives the outcome at any time
     (a cut stream gives its partial response)."""
 
@@ -275,9 +276,6 @@ class ResponsesAccumulator:
         """A terminal event or an error arrived: nothing after it changes the response."""
         return self.terminal is not None or self.error is not None
 
-    def _note(self, kind: str) -> None:
-        self.anomalies[kind] = self.anomalies.get(kind, 0) + 1
-
     def feed(self, sse: ServerSentEvent) -> dict[str, Any] | None:
         """Fold one event. Returns its payload, parsed once, for callers that need it too;
         ``None`` when there was nothing to fold."""
@@ -288,26 +286,11 @@ class ResponsesAccumulator:
         if not data:
             self._note("empty_event")
             return None
-        obj = payload(data)
+        obj = self._parsed(data)
         if obj is None:
-            self._note("malformed_json")
-            self._lost = True
             return None
         self.feed_json(obj, sse.event)
         return obj
-
-    def feed_json(self, obj: dict[str, Any], event: str | None = None) -> None:
-        """Fold one event payload: its ``type`` decides, the SSE ``event:`` name is the fallback."""
-        self.events += 1
-        etype = obj.get("type")
-        if not isinstance(etype, str):
-            etype = event
-        try:
-            self._dispatch(etype, obj)
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError):
-            # A known event with fields of the wrong shape: count it, keep going.
-            self._note(f"malformed_{etype}")
-            self._lost = True
 
     def _dispatch(self, etype: str | None, obj: dict[str, Any]) -> None:
         if etype == "response.output_text.delta":

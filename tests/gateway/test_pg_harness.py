@@ -81,8 +81,10 @@ def test_a_stopped_server_refuses_connections(postgres: PostgresServer, pg_url: 
         assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
-def test_close_removes_the_data_directory() -> None:
+def test_close_removes_the_data_directory(postgres: PostgresServer) -> None:
+    # A second server of its own (``postgres`` only for its skip when there is none).
     with PostgresServer() as server:
+        assert server.port != postgres.port
         root = server.root
         assert (server.data / "PG_VERSION").exists()
     assert not server.running

@@ -5,6 +5,8 @@ with ``--import-mode=importlib``, which puts no test folder on ``sys.path``; the
 from __future__ import annotations
 
 import contextlib
+import itertools
+import os
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
@@ -18,6 +20,7 @@ if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
 from _gateway import POLICY, GatewayFactory, Recorder, Running, serve_gateway  # noqa: E402
+from _pg import PostgresServer, postgres_unavailable  # noqa: E402
 
 from stopwise.gateway import Settings, create_app  # noqa: E402
 from stopwise.sim import create_app as create_sim  # noqa: E402
@@ -65,3 +68,32 @@ def gateway_factory(sim_url: str, tmp_path: Path) -> GatewayFactory:
 def gw(gateway_factory: GatewayFactory) -> Iterator[Running]:
     with gateway_factory() as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session (``pg_url`` gives each test its own database).
+    Skipped when the server binaries are missing, except in CI: CI installs them (`make test`),
+    so missing there is a broken setup, not a reason to pass quietly."""
+    reason = postgres_unavailable()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI runs the PostgreSQL tests: {reason}", pytrace=False)
+        pytest.skip(reason)
+    with PostgresServer() as server:
+        yield server
+
+
+_databases = itertools.count()
+
+
+@pytest.fixture
+def pg_url(postgres: PostgresServer) -> Iterator[str]:
+    """The URL of a fresh, empty database on the session's server, dropped after the test."""
+    name = f"test_{os.getpid()}_{next(_databases)}"
+    url = postgres.create_database(name)
+    yield url
+    # A test that stopped the server leaves it stopped; the next one needs it back.
+    if not postgres.running:
+        postgres.start()
+    postgres.drop_database(name)

@@ -81,9 +81,10 @@ def test_bodies_only_when_enabled(gateway_factory: GatewayFactory) -> None:
 
 def test_a_full_queue_drops_only_past_its_bound_and_counts_by_reason(tmp_path: Path) -> None:
     log = RequestLog(tmp_path / "q.db", max_queue=2)
-    row = Exchange("POST", "/v1/messages").row()
     for _ in range(5):
-        log.submit(row)  # the writer is not started: nothing drains the queue
+        # The writer is not started: nothing drains the queue. A row each: one row submitted
+        # twice is written once (its uid).
+        log.submit(Exchange("POST", "/v1/messages").row())
     assert log.dropped == {"queue_full": 3}
     text = GatewayMetrics().render(log)
     assert 'stopwise_log_rows_dropped_total{reason="queue_full"} 3' in text

@@ -1,37 +1,27 @@
-"""The request log: one SQLite row per request, written off the hot path.
+"""The request log in SQLite: one row per request, written off the hot path (the rules every
+writer keeps are in :mod:`.logwriter`; the PostgreSQL writer is :mod:`.pglog`).
 
-Request handlers only put a row (a dict) on a bounded queue; one writer thread owns the
-connection and inserts what has queued up in one transaction. SQLite runs in WAL mode so
-``stopwise logs`` can read while the gateway writes. Rows never hold API keys: headers are not
-logged at all, and bodies only when ``log_bodies`` is on.
-
-Nothing is lost to a database that is busy for a while (a backup, a ``sqlite3`` shell holding a
-transaction) or a disk that is full for a while: a batch that cannot be written is kept and
-tried again, with backoff, while new rows wait on the queue. Rows are dropped in two cases only,
-each counted by reason (:attr:`RequestLog.dropped`) and logged:
-
-- ``queue_full``: more than ``max_queue`` rows are waiting (the database has been unwritable for
-  that long); the request is never slowed down to wait for the disk;
-- ``write_error``: an error that retrying cannot mend (a corrupt or read-only database), or the
-  database still unwritable when :meth:`RequestLog.close` runs out of its ``timeout``.
+One writer thread owns the connection and inserts what has queued up in one transaction.
+SQLite runs in WAL mode so ``stopwise logs`` can read while the gateway writes. Rows never hold
+API keys: headers are not logged at all, and bodies only when ``log_bodies`` is on. A database
+busy for a while (a backup, a ``sqlite3`` shell holding a transaction) or a disk full for a
+while loses nothing: the batch is tried again.
 """
 
 from __future__ import annotations
 
-import logging
+import asyncio
 import queue
 import sqlite3
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from .logwriter import BATCH, DROP_REASONS, LogWriter, backoff
 from .migrations import migrate
 
 __all__ = ["COLUMNS", "DROP_REASONS", "RequestLog", "connect"]
-
-logger = logging.getLogger("stopwise.gateway")
 
 COLUMNS = (
     "time",
@@ -65,10 +55,15 @@ COLUMNS = (
     "response_body",
     "round_details",
     "notes",
+    "replica",
+    "uid",
 )
-_INSERT = f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join(':' + c for c in COLUMNS)})"
-_BATCH = 1024
-DROP_REASONS = ("queue_full", "write_error")
+# A row already there by its uid is one this writer wrote before (never the case for SQLite's
+# one connection, but the statement is the PostgreSQL writer's too).
+_INSERT = (
+    f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join(':' + c for c in COLUMNS)})"
+    " ON CONFLICT (uid) DO NOTHING"
+)
 
 # SQLite result codes (the low byte of the extended code) that pass: another connection holds
 # the lock, the disk is full, an I/O error (a full disk can surface as one).
@@ -76,7 +71,6 @@ _TRANSIENT = frozenset({5, 6, 10, 13})  # SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOE
 # How long one attempt waits on a lock inside SQLite before our own backoff takes over; short,
 # so that close() is never stuck inside one attempt for long.
 _LOCK_WAIT = 0.25
-_BACKOFF_FIRST, _BACKOFF_MAX = 0.05, 1.0
 
 
 def connect(path: Path, *, lock_wait: float = 5.0) -> sqlite3.Connection:
@@ -96,7 +90,7 @@ def _transient(exc: sqlite3.Error) -> bool:
     return isinstance(code, int) and code & 0xFF in _TRANSIENT
 
 
-class RequestLog:
+class RequestLog(LogWriter):
     def __init__(
         self,
         path: Path,
@@ -105,16 +99,10 @@ class RequestLog:
         interval: float = 0.05,
         close_timeout: float = 10.0,
     ) -> None:
+        super().__init__(str(path), max_queue=max_queue, interval=interval, close_timeout=close_timeout)
         self.path = path
-        self.interval = interval  # seconds rows may wait to be written together
-        self.max_queue = max_queue
-        self.close_timeout = close_timeout  # how long close() keeps retrying a batch it cannot write
-        self.dropped: Counter[str] = Counter()
-        self.written = 0
-        self.retries = 0  # failed write attempts that were tried again
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=max_queue)
         self._thread: threading.Thread | None = None
-        self._closing_by: float | None = None  # monotonic deadline once close() was called
 
     @property
     def queued(self) -> int:
@@ -127,6 +115,9 @@ class RequestLog:
         self._thread = threading.Thread(target=self._run, args=(db,), name="stopwise-log", daemon=True)
         self._thread.start()
 
+    async def start(self) -> None:
+        self.open()
+
     def submit(self, row: dict[str, Any]) -> None:
         try:
             self._queue.put_nowait(row)
@@ -138,25 +129,22 @@ class RequestLog:
         if self._thread is not None:
             self._queue.join()
 
+    async def aflush(self) -> None:
+        await asyncio.to_thread(self.flush)
+
     def close(self) -> None:
         """Write what is queued, then stop. A database still unwritable ``close_timeout``
         seconds from now loses the rows it holds back (counted, logged)."""
         if self._thread is None:
             return
-        self._closing_by = time.monotonic() + self.close_timeout
+        self._begin_closing()
         self._queue.put(None)
         self._thread.join()
         self._thread = None
-        if self.dropped:
-            lost = ", ".join(f"{n} ({reason})" for reason, n in sorted(self.dropped.items()))
-            logger.error("stopwise: request log %s: rows dropped since start: %s", self.path, lost)
+        self._report_losses()
 
-    def _drop(self, reason: str, n: int) -> None:
-        first = not self.dropped[reason]
-        self.dropped[reason] += n
-        # Loud the first time, then quiet: a stalled disk must not also flood the error log.
-        log = logger.error if first else logger.debug
-        log("stopwise: request log %s dropped %d rows (%d so far)", reason, n, self.dropped[reason])
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
 
     def _run(self, db: sqlite3.Connection) -> None:
         try:
@@ -167,7 +155,7 @@ class RequestLog:
                     # one per request, and puts in between wake no thread. Waking the writer
                     # on every row made it compete with the event loop for the GIL.
                     time.sleep(self.interval)
-                while len(batch) < _BATCH and batch[-1] is not None:
+                while len(batch) < BATCH and batch[-1] is not None:
                     try:
                         batch.append(self._queue.get_nowait())
                     except queue.Empty:
@@ -185,7 +173,8 @@ class RequestLog:
     def _write(self, db: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
         """Insert ``rows`` in one transaction, trying again while the failure is one that
         passes; the queue keeps filling meanwhile (and drops past its bound)."""
-        delay = _BACKOFF_FIRST
+        delays = backoff()
+        first = True
         while True:
             try:
                 with db:
@@ -193,14 +182,13 @@ class RequestLog:
                 self.written += len(rows)
                 return
             except sqlite3.Error as exc:
-                closing = self._closing_by is not None and time.monotonic() >= self._closing_by
-                if not _transient(exc) or closing:
-                    # Losing log rows must not take the gateway down; say so loudly, count them.
-                    logger.error("stopwise: could not write to the request log %s: %s", self.path, exc)
-                    self._drop("write_error", len(rows))
+                if not _transient(exc) and len(rows) > 1:
+                    for row in rows:  # one bad row must not take the batch with it
+                        self._write(db, [row])
                     return
-                if delay == _BACKOFF_FIRST:  # once per episode, not once per attempt
-                    logger.warning("stopwise: request log %s unwritable (%s); retrying", self.path, exc)
-                self.retries += 1
-            time.sleep(delay)
-            delay = min(delay * 2, _BACKOFF_MAX)
+                if not _transient(exc) or self._out_of_time():
+                    self._refused(exc, len(rows))
+                    return
+                self._retrying(first, exc)
+                first = False
+            time.sleep(next(delays))

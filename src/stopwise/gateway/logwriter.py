@@ -1,0 +1,86 @@
+"""The rules every request-log writer keeps, whatever the database (:mod:`.log` for SQLite,
+:mod:`.pglog` for PostgreSQL).
+
+Request handlers only put a row on a bounded queue; one writer takes what has queued up and
+writes it in one transaction, ``interval`` seconds after the first row of a batch arrived. A
+batch that fails in a way that passes (a lock, a full disk, a lost connection, a restarting
+server) is kept and tried again with backoff while new rows wait on the queue. Rows are dropped
+in two cases only, each counted by reason (:attr:`LogWriter.dropped`) and logged:
+
+- ``queue_full``: more than ``max_queue`` rows are waiting (the database has been unwritable for
+  that long); the request is never slowed down to wait for the database;
+- ``write_error``: an error that retrying cannot mend, or the database still unwritable when
+  closing runs out of its ``close_timeout``. A batch refused for good is written again row by
+  row first, so that one bad row does not take the others with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+__all__ = ["BATCH", "DROP_REASONS", "LogWriter", "backoff"]
+
+logger = logging.getLogger("stopwise.gateway")
+
+BATCH = 1024  # most rows in one transaction
+DROP_REASONS = ("queue_full", "write_error")
+_BACKOFF_FIRST, _BACKOFF_MAX = 0.05, 1.0
+
+
+def backoff() -> Iterator[float]:
+    """Seconds to wait before each retry of one batch: doubling, capped."""
+    delay = _BACKOFF_FIRST
+    while True:
+        yield delay
+        delay = min(delay * 2, _BACKOFF_MAX)
+
+
+class LogWriter:
+    """Counters and drop rules shared by the writers; ``where`` names the log in messages
+    (never with a password in it)."""
+
+    def __init__(self, where: str, *, max_queue: int, interval: float, close_timeout: float) -> None:
+        self.where = where
+        self.max_queue = max_queue
+        self.interval = interval  # seconds rows may wait to be written together
+        self.close_timeout = close_timeout  # how long closing keeps retrying a batch it cannot write
+        self.dropped: Counter[str] = Counter()
+        self.written = 0
+        self.retries = 0  # failed write attempts that were tried again
+        self._closing_by: float | None = None  # monotonic deadline once closing began
+
+    @property
+    def queued(self) -> int:
+        """Rows waiting to be written."""
+        raise NotImplementedError
+
+    def _begin_closing(self) -> None:
+        self._closing_by = time.monotonic() + self.close_timeout
+
+    def _out_of_time(self) -> bool:
+        return self._closing_by is not None and time.monotonic() >= self._closing_by
+
+    def _drop(self, reason: str, n: int) -> None:
+        first = not self.dropped[reason]
+        self.dropped[reason] += n
+        # Loud the first time, then quiet: a stalled database must not also flood the error log.
+        log = logger.error if first else logger.debug
+        log("stopwise: request log %s dropped %d rows (%d so far)", reason, n, self.dropped[reason])
+
+    def _retrying(self, first: bool, exc: BaseException) -> None:
+        if first:  # once per episode, not once per attempt
+            logger.warning("stopwise: request log %s unwritable (%s); retrying", self.where, exc)
+        self.retries += 1
+
+    def _refused(self, exc: BaseException, n: int) -> None:
+        # Losing log rows must not take the gateway down; say so loudly, count them.
+        logger.error("stopwise: could not write to the request log %s: %s", self.where, exc)
+        self._drop("write_error", n)
+
+    def _report_losses(self) -> None:
+        if self.dropped:
+            lost = ", ".join(f"{n} ({reason})" for reason, n in sorted(self.dropped.items()))
+            logger.error("stopwise: request log %s: rows dropped since start: %s", self.where, lost)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 from ..outcome import normalize_stop_reason
 from .inbound import REFUSAL_REASONS
-from .log import DROP_REASONS, RequestLog
+from .logwriter import DROP_REASONS, LogWriter
 from .record import Exchange
 
 __all__ = ["Counter", "GatewayMetrics", "Gauge", "Histogram"]
@@ -245,7 +245,7 @@ class GatewayMetrics:
             if value:
                 self.tokens.inc(model, kind, amount=float(value))
 
-    def render(self, log: RequestLog | None = None) -> str:
+    def render(self, log: LogWriter | None = None) -> str:
         if log is not None:
             for reason in DROP_REASONS:  # every reason shown, so a rate() over it starts at 0
                 self.log_dropped.values[(reason,)] = float(log.dropped[reason])

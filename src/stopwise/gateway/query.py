@@ -1,16 +1,28 @@
-"""Reading the request log back: recent rows with filters, and aggregate stats. Opens the
-database read-only, so it is safe next to a running gateway (WAL lets readers in)."""
+"""Reading the request log back: recent rows with filters, and aggregate stats, from a SQLite
+file or a PostgreSQL database (:mod:`.logstore`; the SQL here is written once for both). Opens
+the database read-only, so it is safe next to running gateways (WAL lets SQLite readers in)."""
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-__all__ = ["OUTCOMES", "OUTCOME_SQL", "LogNotFound", "decode_row", "open_log", "recent", "stats"]
+from .logstore import LogLocation, LogNotFound, LogReader, LogUnavailable, open_reader
+
+__all__ = [
+    "OUTCOMES",
+    "OUTCOME_SQL",
+    "LogNotFound",
+    "LogUnavailable",
+    "decode_row",
+    "open_log",
+    "recent",
+    "stats",
+]
 
 # What became of a request, from the recorded state and the cancel flag, first match wins (the
 # one place it is decided: `recent` reads it into each row's "outcome", `stats` counts by it):
@@ -23,7 +35,7 @@ __all__ = ["OUTCOMES", "OUTCOME_SQL", "LogNotFound", "decode_row", "open_log", "
 #   answered, failed  a pass-through request, by its status
 OUTCOMES = ("complete", "truncated", "paused", "cut", "failed", "abandoned", "ended_by_gateway", "answered")
 OUTCOME_SQL = """CASE
-    WHEN cancelled THEN 'abandoned'
+    WHEN cancelled <> 0 THEN 'abandoned'
     WHEN error_type IN ('gateway_shutdown', 'request_deadline') THEN 'ended_by_gateway'
     WHEN state = 'interrupted' THEN 'cut'
     WHEN state IS NOT NULL THEN state
@@ -42,19 +54,12 @@ _JSON_COLUMNS = (
 )
 
 
-class LogNotFound(FileNotFoundError):
-    pass
+def open_log(where: LogLocation | Path) -> LogReader:
+    """A read-only connection to the log (:func:`.logstore.open_reader`)."""
+    return open_reader(where)
 
 
-def open_log(path: Path) -> sqlite3.Connection:
-    if not path.is_file():
-        raise LogNotFound(f"no request log at {path} (is `stopwise serve` logging elsewhere?)")
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    db.row_factory = sqlite3.Row
-    return db
-
-
-def decode_row(row: sqlite3.Row) -> dict[str, Any]:
+def decode_row(row: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(row)
     for name in _JSON_COLUMNS:
         if out.get(name) is not None:
@@ -65,7 +70,7 @@ def decode_row(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def recent(
-    path: Path,
+    log: LogLocation | Path,
     *,
     limit: int = 20,
     model: str | None = None,
@@ -105,11 +110,8 @@ def recent(
         sql += " WHERE " + " AND ".join(where)
     sql += " ORDER BY id DESC LIMIT ?"
     args.append(limit)
-    db = open_log(path)
-    try:
-        rows = [decode_row(r) for r in db.execute(sql, args)]
-    finally:
-        db.close()
+    with open_log(log) as db:
+        rows = [decode_row(r) for r in db.dicts(sql, args)]
     if not with_bodies:
         for row in rows:
             row.pop("request_body", None)
@@ -131,16 +133,13 @@ def _by_count(counts: Counter[str]) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def stats(path: Path) -> dict[str, Any]:
+def stats(where: LogLocation | Path) -> dict[str, Any]:
     """Stop reason distribution (final and per round), truncations rescued, rounds, tokens by
     model, error rates, and what became of each request (:data:`OUTCOMES`). Requests the
     client abandoned are counted as that, not as failures or truncated answers, and their
     rounds (cut short, often none finished) stay out of the rounds figures."""
-    db = open_log(path)
-    try:
-        groups = db.execute(_GROUPS).fetchall()
-    finally:
-        db.close()
+    with open_log(where) as db:
+        groups = db.rows(_GROUPS)
     total = finisher_total = finished = rounds = max_rounds = rescued = retries = 0
     failed = cancelled = 0
     outcomes: Counter[str] = Counter()

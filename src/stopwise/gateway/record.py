@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -82,10 +83,11 @@ class Exchange:
             return False
         return any(normalize_stop_reason(r) is StopReason.MAX_TOKENS for r in self.stop_reasons[:-1])
 
-    def row(self, max_string: int = 512) -> dict[str, Any]:
+    def row(self, max_string: int = 512, *, replica: str | None = None) -> dict[str, Any]:
         """The log row. Strings a client or an upstream chose (model, error type, stop
         reasons, request ids) are cut to ``max_string`` characters: an 8 MiB model name must
-        not become 8 MiB per row."""
+        not become 8 MiB per row. ``replica`` names the gateway that wrote it; ``uid`` is the
+        row's own key (a batch written twice adds it once)."""
         s = self.report
         usage = s.usage.to_dict() if s else {}
         n = max_string
@@ -123,6 +125,8 @@ class Exchange:
             "response_body": _text(self.response_body),
             "round_details": _json([_round(r, n) for r in s.rounds]) if s else None,
             "notes": _json([_cut(note, n) for note in s.notes]) if s else None,
+            "replica": _cut(replica, n),
+            "uid": uuid.uuid4().hex,
         }
 
 

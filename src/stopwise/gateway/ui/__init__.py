@@ -8,12 +8,13 @@ from pathlib import Path
 from starlette.applications import Starlette
 
 from ..config import Settings
+from ..logstore import LogLocation
 from .access import AdminGate
 from .routes import dashboard_routes
 
 __all__ = ["AdminGate", "create_ui_app", "dashboard_routes"]
 
 
-def create_ui_app(settings: Settings, log_path: Path) -> Starlette:
-    """The dashboard alone, on ``log_path``: ``stopwise ui``."""
-    return Starlette(routes=dashboard_routes(settings, log_path))
+def create_ui_app(settings: Settings, where: LogLocation | Path) -> Starlette:
+    """The dashboard alone, on the log at ``where``: ``stopwise ui``."""
+    return Starlette(routes=dashboard_routes(settings, where))

@@ -9,7 +9,7 @@ Routes::
 
 Every route passes :class:`.access.AdminGate` first (the page, which holds no data, is served
 to anyone when an admin key is set, so that it can ask for the key). The log is read on a
-worker thread (SQLite is blocking), through read-only connections.
+worker thread (both databases' drivers block here), through read-only connections.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from ..config import Settings
-from ..query import OUTCOMES, LogNotFound, recent, stats
+from ..logstore import LogLocation
+from ..query import OUTCOMES, LogNotFound, LogUnavailable, recent, stats
 from .access import AdminGate
 from .data import over_time, rebilled_by_model, request_row
 
@@ -59,9 +60,9 @@ def _error(status: int, message: str) -> Response:
 
 
 class Dashboard:
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    def __init__(self, settings: Settings, where: LogLocation | Path) -> None:
         self.gate = AdminGate(settings)
-        self.log_path = log_path
+        self.where = where
 
     def guarded(self, handler: Handler, *, page: bool = False) -> Handler:
         async def run(request: Request) -> Response:
@@ -72,6 +73,8 @@ class Dashboard:
                 return await handler(request)
             except LogNotFound as exc:
                 return _error(404, str(exc))
+            except LogUnavailable as exc:  # the database away: the page says so and tries again
+                return _error(503, str(exc))
 
         return run
 
@@ -90,7 +93,7 @@ class Dashboard:
             return _error(400, "limit must be a whole number")
         rows = await run_in_threadpool(
             lambda: recent(
-                self.log_path,
+                self.where,
                 limit=limit,
                 model=model,
                 outcome=outcome,
@@ -102,24 +105,24 @@ class Dashboard:
         return _json({"requests": rows, "limit": limit})
 
     async def one(self, request: Request) -> Response:
-        row = await run_in_threadpool(request_row, self.log_path, request.path_params["request_id"])
+        row = await run_in_threadpool(request_row, self.where, request.path_params["request_id"])
         return _error(404, "no such request in the log") if row is None else _json(row)
 
     async def figures(self, request: Request) -> Response:
         bucket = request.query_params.get("bucket")
 
         def read() -> dict[str, Any]:
-            figures = stats(self.log_path)
-            figures["over_time"] = over_time(self.log_path, bucket)
-            figures["rebilled_input_by_model"] = rebilled_by_model(self.log_path)
+            figures = stats(self.where)
+            figures["over_time"] = over_time(self.where, bucket)
+            figures["rebilled_input_by_model"] = rebilled_by_model(self.where)
             return figures
 
         return _json(await run_in_threadpool(read))
 
 
-def dashboard_routes(settings: Settings, log_path: Path | None = None) -> list[Route]:
-    """The dashboard's routes on ``log_path`` (the gateway's own log by default)."""
-    ui = Dashboard(settings, log_path or settings.log_path)
+def dashboard_routes(settings: Settings, where: LogLocation | Path | None = None) -> list[Route]:
+    """The dashboard's routes on the log at ``where`` (the gateway's own log by default)."""
+    ui = Dashboard(settings, where or settings.log_location)
     g = ui.guarded
     return [
         Route("/ui", g(ui.page, page=True), methods=["GET"]),

@@ -76,6 +76,15 @@ def serve_gateway(app: Starlette) -> contextlib.AbstractContextManager[str]:
     return serving(gateway_server(app, host="127.0.0.1", port=0, log_level="warning"))
 
 
+def pg_rows(url: str) -> list[dict[str, Any]]:
+    """A PostgreSQL request log's rows, oldest first."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    with psycopg.connect(url, row_factory=dict_row) as db:
+        return list(db.execute("SELECT * FROM requests ORDER BY id"))
+
+
 def log_rows(path: Path) -> list[dict[str, Any]]:
     """A request log's rows, oldest first."""
     db = sqlite3.connect(path)
@@ -104,6 +113,8 @@ class Running:
     def rows(self) -> list[dict[str, Any]]:
         """The request log's rows, oldest first, once everything submitted is written."""
         self.gateway.log.flush()
+        if self.settings.log_url:
+            return pg_rows(self.settings.log_url)
         return log_rows(self.log_path)
 
     def metric(self, series: str) -> float:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["logs_cmd", "stats_cmd"]
+if TYPE_CHECKING:
+    from ..gateway.logstore import LogLocation
+
+__all__ = ["logs_cmd", "resolve_log", "stats_cmd"]
 
 _path_option = click.option(
     "--path",
@@ -19,6 +22,11 @@ _path_option = click.option(
     default=None,
     type=click.Path(dir_okay=False, path_type=Path),
     help="Request log.  [default: as `stopwise serve` would use: STOPWISE_LOG_PATH, config, data dir]",
+)
+_url_option = click.option(
+    "--log-url",
+    default=None,
+    help="Request log as a URL: postgresql://… or sqlite:///path.  [default: STOPWISE_LOG_URL, config]",
 )
 _config_option = click.option(
     "--config",
@@ -29,13 +37,21 @@ _config_option = click.option(
 )
 
 
-def _resolve(log_path: Path | None, config_path: Path | None) -> Path:
+def resolve_log(log_path: Path | None, log_url: str | None, config_path: Path | None) -> LogLocation:
+    """The log `stopwise serve` would write with the same flags, environment and config (a
+    path given here wins over a URL from the environment or config)."""
     from ..gateway import ConfigError, load_settings
+    from ..gateway.logstore import LogLocation
 
     try:
-        return load_settings({"log_path": log_path}, os.environ, config_path=config_path).log_path
+        settings = load_settings(
+            {"log_path": log_path, "log_url": log_url}, os.environ, config_path=config_path
+        )
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    if log_path is not None and log_url is None:
+        return LogLocation.sqlite(settings.log_path)
+    return settings.log_location
 
 
 def _dump(obj: Any) -> None:
@@ -64,6 +80,7 @@ def _runs(reasons: list[str | None]) -> str:
 @click.option("--bodies", is_flag=True, help="Include logged bodies (--json only).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON array.")
 @_path_option
+@_url_option
 @_config_option
 def logs_cmd(
     limit: int,
@@ -73,17 +90,18 @@ def logs_cmd(
     bodies: bool,
     as_json: bool,
     log_path: Path | None,
+    log_url: str | None,
     config_path: Path | None,
 ) -> None:
     """Recent requests through `stopwise serve`."""
-    from ..gateway.query import LogNotFound, recent
+    from ..gateway.query import LogNotFound, LogUnavailable, recent
 
-    path = _resolve(log_path, config_path)
+    where = resolve_log(log_path, log_url, config_path)
     try:
         rows = recent(
-            path, limit=limit, model=model, state=state, stop_reason=stop_reason, with_bodies=bodies
+            where, limit=limit, model=model, state=state, stop_reason=stop_reason, with_bodies=bodies
         )
-    except LogNotFound as exc:
+    except (LogNotFound, LogUnavailable) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
         _dump(rows)
@@ -124,15 +142,16 @@ def logs_cmd(
 @click.command("stats")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @_path_option
+@_url_option
 @_config_option
-def stats_cmd(as_json: bool, log_path: Path | None, config_path: Path | None) -> None:
+def stats_cmd(as_json: bool, log_path: Path | None, log_url: str | None, config_path: Path | None) -> None:
     """Stop reasons, truncations rescued, rounds, tokens by model and error rates."""
-    from ..gateway.query import LogNotFound, stats
+    from ..gateway.query import LogNotFound, LogUnavailable, stats
 
-    path = _resolve(log_path, config_path)
+    where = resolve_log(log_path, log_url, config_path)
     try:
-        s = stats(path)
-    except LogNotFound as exc:
+        s = stats(where)
+    except (LogNotFound, LogUnavailable) as exc:
         raise click.ClickException(str(exc)) from None
     if as_json:
         _dump(s)

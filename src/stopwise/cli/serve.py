@@ -34,6 +34,13 @@ __all__ = ["serve_cmd"]
     "--log-path", default=None, type=click.Path(dir_okay=False, path_type=Path), help="Request log (SQLite)."
 )
 @click.option(
+    "--log-url",
+    default=None,
+    help="Request log elsewhere: postgresql://… (shared by replicas; pip install 'stopwise[postgres]') "
+    "or sqlite:///path.  [env STOPWISE_LOG_URL]",
+)
+@click.option("--replica", default=None, help="This gateway's name in a shared log.  [default: host:pid]")
+@click.option(
     "--log-bodies/--no-log-bodies", default=None, help="Keep request and response bodies in the log."
 )
 @click.option("--max-body-bytes", default=None, type=int, help="Largest request body accepted (else 413).")
@@ -58,6 +65,8 @@ def serve_cmd(
     anthropic_base_url: str | None,
     openai_base_url: str | None,
     log_path: Path | None,
+    log_url: str | None,
+    replica: str | None,
     log_bodies: bool | None,
     max_body_bytes: int | None,
     upstream_timeout: float | None,
@@ -79,6 +88,8 @@ def serve_cmd(
         "anthropic_base_url": anthropic_base_url,
         "openai_base_url": openai_base_url,
         "log_path": log_path,
+        "log_url": log_url,
+        "replica": replica,
         "log_bodies": log_bodies,
         "max_body_bytes": max_body_bytes,
         "upstream_timeout": upstream_timeout,
@@ -98,7 +109,9 @@ def serve_cmd(
         f"  anthropic upstream {settings.anthropic_base_url}\n"
         f"  openai upstream    {settings.openai_base_url}\n"
         f"  auth: {auth}" + (f"; server-held keys for {', '.join(held)}" if held else "") + "\n"
-        f"  request log {settings.log_path}" + (" (with bodies)" if settings.log_bodies else ""),
+        f"  request log {settings.log_location}"
+        + (f" as replica {settings.replica}" if settings.log_url else "")
+        + (" (with bodies)" if settings.log_bodies else ""),
         err=True,
     )
     from ..gateway.server import run

@@ -19,8 +19,17 @@ import click
     metavar="MODEL=FAULTS",
     help="Faults for every request to MODEL, in x-sim-fault syntax (repeatable), e.g. claude-haiku-4-5=529.",
 )
+@click.option(
+    "--alias",
+    "aliases",
+    multiple=True,
+    metavar="NAME=MODEL",
+    help="Answer NAME as MODEL, as a relay's model list does (repeatable), e.g. team-claude=claude-opus-4-6.",
+)
 @click.option("--log-level", default="info", show_default=True, help="uvicorn log level.")
-def sim_cmd(host: str, port: int, model_faults: tuple[str, ...], log_level: str) -> None:
+def sim_cmd(
+    host: str, port: int, model_faults: tuple[str, ...], aliases: tuple[str, ...], log_level: str
+) -> None:
     """Serve a deterministic Anthropic Messages + OpenAI Chat Completions and Responses upstream.
 
     Point the SDKs at it: anthropic.Anthropic(base_url="http://HOST:PORT") and
@@ -29,12 +38,23 @@ def sim_cmd(host: str, port: int, model_faults: tuple[str, ...], log_level: str)
     import uvicorn
 
     from ..sim import SimConfig, create_app, quiet_dropped_connections
+    from ..sim.models import MODELS
 
-    faults: dict[str, str] = {}
-    for item in model_faults:
-        model, sep, spec = item.partition("=")
-        if not sep or not model or not spec:
-            raise click.BadParameter(f"expected MODEL=FAULTS, got {item!r}", param_hint="--model-fault")
-        faults[model] = spec
+    faults = _pairs(model_faults, "MODEL=FAULTS", "--model-fault")
+    names = _pairs(aliases, "NAME=MODEL", "--alias")
+    unknown = sorted(set(names.values()) - set(MODELS))
+    if unknown:
+        raise click.BadParameter(f"no such model: {', '.join(unknown)}", param_hint="--alias")
     quiet_dropped_connections()
-    uvicorn.run(create_app(SimConfig(model_faults=faults)), host=host, port=port, log_level=log_level)
+    app = create_app(SimConfig(model_faults=faults, aliases=names))
+    uvicorn.run(app, host=host, port=port, log_level=log_level)
+
+
+def _pairs(items: tuple[str, ...], shape: str, hint: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise click.BadParameter(f"expected {shape}, got {item!r}", param_hint=hint)
+        out[key] = value
+    return out

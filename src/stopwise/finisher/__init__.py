@@ -15,7 +15,7 @@ from ..errors import UnknownDialectError
 from .anthropic import AnthropicDialect
 from .base import Finisher
 from .dialect import Dialect, Ledger, Plan
-from .models import ModelMemory
+from .models import Fact, ModelMemory
 from .openai import OpenAIDialect
 from .policy import Policy, RetryPolicy
 from .report import Report, RoundReport
@@ -24,6 +24,7 @@ from .responses import ResponsesDialect
 __all__ = [
     "AnthropicDialect",
     "Dialect",
+    "Fact",
     "Finisher",
     "Ledger",
     "ModelMemory",

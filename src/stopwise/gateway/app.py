@@ -30,12 +30,15 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ..finisher import ModelMemory
 from .body import parse_body, read_body
 from .config import Settings
 from .drain import DEADLINE_CODE, SHUTDOWN_CODE, Drain
 from .errors import GatewayError, dialect_of_request, error_response
+from .facts import FactStore, FactSync, PostgresFacts, SqliteFacts
 from .log import RequestLog
 from .metrics import GatewayMetrics
+from .pglog import PostgresLog
 from .proxy import Proxy
 from .record import Exchange
 from .ui import dashboard_routes
@@ -60,9 +63,25 @@ class Gateway:
     def __init__(self, settings: Settings, *, transport: httpx2.AsyncBaseTransport | None = None) -> None:
         self.settings = settings
         self.metrics = GatewayMetrics()
-        self.log = RequestLog(settings.log_path, max_queue=settings.log_queue_rows)
+        where = settings.log_location
+        store: FactStore
+        self.log: RequestLog | PostgresLog
+        if where.url is not None:
+            self.log = PostgresLog(
+                where.url, max_queue=settings.log_queue_rows, pool_size=settings.log_pool_size
+            )
+            store = PostgresFacts(self.log)
+        else:
+            assert where.path is not None
+            self.log = RequestLog(where.path, max_queue=settings.log_queue_rows)
+            store = SqliteFacts(where.path)
+        # What 400s taught about models: in memory for the requests, shared through the log's
+        # database with the other replicas.
+        self.memory = ModelMemory(ttl=settings.facts_ttl)
+        self.facts = FactSync(self.memory, store, replica=settings.replica, refresh=settings.facts_refresh)
+        self.memory.on_learn = self.facts.learned
         self.drain = Drain()
-        self.proxy = Proxy(settings, self.finish, self.drain, transport=transport)
+        self.proxy = Proxy(settings, self.finish, self.drain, transport=transport, memory=self.memory)
 
     def finish(self, ex: Exchange) -> None:
         """The one place a request ends: its row and its metrics (once, whoever gets here
@@ -74,7 +93,7 @@ class Gateway:
         self.metrics.in_flight.dec()
         upstream_error = ex.error_type is not None and ex.error_type not in _NOT_UPSTREAM
         self.metrics.record(ex, upstream_error=upstream_error)
-        self.log.submit(ex.row(self.settings.log_max_string))
+        self.log.submit(ex.row(self.settings.log_max_string, replica=self.settings.replica))
 
     async def api(self, request: Request) -> Response:
         path = request.url.path
@@ -153,7 +172,12 @@ class Gateway:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        self.log.open()
+        await self.log.start()
+        try:
+            await self.facts.start()
+        except BaseException:
+            await self.log.aclose()
+            raise
         try:
             yield
         finally:
@@ -165,7 +189,8 @@ class Gateway:
                 ex.done()
                 self.finish(ex)
             await self.proxy.aclose()
-            self.log.close()
+            await self.facts.aclose()
+            await self.log.aclose()
 
 
 # Error types that are not the upstream's: the client's doing, or the gateway's own.

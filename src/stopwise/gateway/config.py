@@ -19,6 +19,11 @@ Each value comes from the first of: a command-line flag, an environment variable
     upstream_timeout = 600.0        # connect aside: waiting for the upstream's answer to start
     upstream_idle_timeout = 300.0   # silence between two pieces of an upstream body
     log_path = "/var/lib/stopwise/gateway.db"
+    log_url = "postgresql://stopwise@db/stopwise"  # instead of log_path: a log replicas share
+    log_pool_size = 4               # PostgreSQL connections per gateway
+    replica = "gw-1"                # this gateway's name in shared rows [default: host:pid]
+    facts_ttl = 86400.0             # seconds a learned model fact (prefill, ceiling) holds
+    facts_refresh = 5.0             # seconds between reads of what other replicas learned
     log_bodies = false
     log_queue_rows = 10000          # rows waiting for a busy disk before new ones are dropped
     shutdown_timeout = 30.0         # seconds streams get after SIGTERM before they are ended
@@ -45,6 +50,7 @@ import dataclasses
 import fnmatch
 import os
 import re
+import socket
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -54,8 +60,16 @@ from typing import Any
 import platformdirs
 
 from ..finisher import Policy, RetryPolicy
+from .logstore import LogLocation, parse_log_url
 
-__all__ = ["ConfigError", "ModelRoute", "Settings", "default_log_path", "load_settings"]
+__all__ = [
+    "ConfigError",
+    "ModelRoute",
+    "Settings",
+    "default_log_path",
+    "default_replica",
+    "load_settings",
+]
 
 ENV_PREFIX = "STOPWISE_"
 
@@ -66,6 +80,10 @@ class ConfigError(ValueError):
 
 def default_log_path() -> Path:
     return platformdirs.user_data_path("stopwise") / "gateway.db"
+
+
+def default_replica() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def default_config_path() -> Path:
@@ -117,6 +135,17 @@ class Settings:
     max_connections: int = 1000
     policy: Policy = field(default_factory=Policy)
     log_path: Path = field(default_factory=default_log_path)
+    # A log elsewhere than log_path: postgresql://… (shared by replicas) or sqlite:///path.
+    # Hidden from repr: it may hold the database's password.
+    log_url: str | None = field(default=None, repr=False)
+    log_pool_size: int = 4
+    # This gateway's name in the rows and facts it writes to a shared log.
+    replica: str = field(default_factory=default_replica)
+    # What a 400 taught about a model (prefill rejected, an output ceiling) holds this long,
+    # then the catalog's word is taken again; other replicas' lessons are read this often
+    # (PostgreSQL also tells them at once, by NOTIFY).
+    facts_ttl: float = 86400.0
+    facts_refresh: float = 5.0
     log_bodies: bool = False
     # Rows that may wait for a busy or full disk before new ones are dropped (and counted):
     # about 10 minutes of a busy gateway's rows, a few MB of memory without bodies.
@@ -136,6 +165,10 @@ class Settings:
     # whenever it is set. Never a client key: what a client may send must not read the log.
     admin_key: str | None = field(default=None, repr=False)
     config_path: Path | None = None  # the file the settings were read from, if any
+
+    @property
+    def log_location(self) -> LogLocation:
+        return parse_log_url(self.log_url) if self.log_url else LogLocation.sqlite(self.log_path)
 
     def base_url(self, dialect: str) -> str:
         return self.anthropic_base_url if dialect == "anthropic" else self.openai_base_url
@@ -175,6 +208,12 @@ def _url(value: object) -> str:
 
 def _str(value: object) -> str:
     return str(value)
+
+
+def _log_url(value: object) -> str:
+    text = str(value).strip()
+    parse_log_url(text)  # ValueError names what is wrong, never the password
+    return text
 
 
 # What must never be inside a header value the gateway writes (RFC 9110 §5.5; h11 refuses
@@ -247,6 +286,11 @@ _SCALARS: dict[str, Callable[[object], Any]] = {
     "connect_timeout": _positive_float,
     "max_connections": _positive_int,
     "log_path": lambda v: Path(str(v)).expanduser(),
+    "log_url": _log_url,
+    "log_pool_size": _positive_int,
+    "replica": _str,
+    "facts_ttl": _positive_float,
+    "facts_refresh": _positive_float,
     "log_bodies": _bool,
     "log_queue_rows": _positive_int,
     "shutdown_timeout": _positive_float,

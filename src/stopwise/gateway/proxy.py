@@ -234,12 +234,15 @@ class Proxy:
         drain: Drain,
         *,
         transport: httpx2.AsyncBaseTransport | None = None,
+        memory: ModelMemory | None = None,
     ) -> None:
         self.settings = settings
         self.done = done
         self.drain = drain
         self.pool = transport or UpstreamPool(max_connections=settings.max_connections)
-        self.memory = ModelMemory()  # what 400s taught about models, shared by all requests
+        # What 400s taught about models, shared by all requests (and, through the gateway's
+        # FactSync, with its replicas).
+        self.memory = memory or ModelMemory(ttl=settings.facts_ttl)
         self.keys = KeyPolicy(settings)
         t = settings.upstream_timeout
         # "idle": between two pieces of a body once it has started (UpstreamPool reads it).

@@ -67,6 +67,8 @@ async def serve(request: Request, state: SimState, endpoint: Endpoint) -> Respon
             payload = orjson.loads(body)
         except orjson.JSONDecodeError:
             raise _invalid_json(endpoint.error_dialect) from None
+        if isinstance(payload, dict) and isinstance(payload.get("model"), str):
+            payload["model"] = state.config.aliases.get(payload["model"], payload["model"])
         req = endpoint.parse(payload)
         knobs = parse_knobs(request.headers, state.config)
         if endpoint.error_dialect == "anthropic" and knobs.forced and knobs.forced[0] == "content_filter":

@@ -29,6 +29,9 @@ class Schema:
         # PostgreSQL's REAL is 4 bytes (7 digits): too coarse for milliseconds over minutes.
         self.real = "DOUBLE PRECISION" if pg else "REAL"
         self.serial_key = "BIGSERIAL PRIMARY KEY" if pg else "INTEGER PRIMARY KEY"
+        # Text compared as bytes, as SQLite does: ISO times filtered by a prefix (`since`) and
+        # ordered must not follow a database's locale, which orders punctuation its own way.
+        self.bytewise_text = 'TEXT COLLATE "C"' if pg else "TEXT"
 
 
 Migration = Callable[[Schema], None]
@@ -46,7 +49,7 @@ def m001_requests(db: Schema) -> None:
         f"""
         CREATE TABLE requests (
             id {db.serial_key},
-            time TEXT NOT NULL,
+            time {db.bytewise_text} NOT NULL,
             method TEXT NOT NULL,
             route TEXT NOT NULL,
             dialect TEXT,

@@ -1,0 +1,373 @@
+"""The request log in PostgreSQL, against a real server the suite starts (``postgres``
+fixture): the same migrations from blank, the same rows and answers as the SQLite log, nothing
+lost to a server that restarts, and nothing written twice."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from _gateway import pg_rows
+from _pg import PostgresServer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from stopwise.gateway.log import COLUMNS, RequestLog
+from stopwise.gateway.logstore import LogLocation, LogNotFound, LogUnavailable, parse_log_url
+from stopwise.gateway.migrations import MIGRATIONS
+from stopwise.gateway.pglog import PostgresLog, applied_postgres, migrate_postgres
+from stopwise.gateway.query import recent, stats
+from stopwise.gateway.record import Exchange
+from stopwise.gateway.ui.data import over_time, rebilled_by_model, request_row
+
+
+def pg_columns(url: str) -> list[str]:
+    with psycopg.connect(url) as db:
+        cur = db.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'requests' "
+            "ORDER BY ordinal_position"
+        )
+        return [r[0] for r in cur]
+
+
+def write_pg(url: str, rows: list[dict[str, Any]], **kwargs: Any) -> PostgresLog:
+    async def go() -> PostgresLog:
+        log = PostgresLog(url, **kwargs)
+        await log.start()
+        for row in rows:
+            log.submit(row)
+        await log.aclose()
+        return log
+
+    return asyncio.run(go())
+
+
+def write_sqlite(path: Path, rows: list[dict[str, Any]]) -> None:
+    log = RequestLog(path)
+    log.open()
+    for row in rows:
+        log.submit(row)
+    log.close()
+
+
+# -- migrations --------------------------------------------------------------------------------
+
+
+def test_a_blank_database_gets_every_migration_and_the_sqlite_columns(pg_url: str) -> None:
+    with psycopg.connect(pg_url) as db:
+        ran = migrate_postgres(db)
+        assert ran == [m.__name__ for m in MIGRATIONS] == applied_postgres(db)
+        assert migrate_postgres(db) == []  # a second run has nothing to do
+        tables = {r[0] for r in db.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+        indexes = {r[0] for r in db.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'requests'")}
+    assert {"requests", "model_facts", "_stopwise_migrations"} <= tables
+    assert {"requests_time", "requests_model", "requests_state", "requests_uid"} <= indexes
+    assert pg_columns(pg_url) == ["id", *COLUMNS] or set(COLUMNS) <= set(pg_columns(pg_url))
+
+
+def test_an_older_database_gets_only_the_new_migrations(pg_url: str) -> None:
+    with psycopg.connect(pg_url) as db:
+        migrate_postgres(db, MIGRATIONS[:4])
+        db.execute("INSERT INTO requests (time, method, route, stream) VALUES ('t', 'POST', '/v1/messages', 0)")
+        db.commit()
+        assert "uid" not in pg_columns(pg_url)
+        assert migrate_postgres(db) == [m.__name__ for m in MIGRATIONS[4:]]
+        assert db.execute("SELECT route, uid FROM requests").fetchall() == [("/v1/messages", None)]
+
+
+def test_a_failing_migration_leaves_nothing_behind(pg_url: str) -> None:
+    def m999_broken(db: Any) -> None:
+        db.execute("CREATE TABLE half (x INTEGER)")
+        db.execute("THIS IS NOT SQL")
+
+    with psycopg.connect(pg_url) as db:
+        migrate_postgres(db)
+        with pytest.raises(psycopg.errors.SyntaxError):
+            migrate_postgres(db, [*MIGRATIONS, m999_broken])
+        assert "m999_broken" not in applied_postgres(db)
+        assert db.execute("SELECT to_regclass('half')").fetchone() == (None,)
+
+
+def test_replicas_starting_together_migrate_once(pg_url: str) -> None:
+    """Eight gateways opening one blank database at the same moment: the advisory lock lets one
+    migrate, the others find it done (without it, all but one fail on CREATE TABLE)."""
+    barrier = threading.Barrier(8)
+    results: list[list[str] | BaseException] = []
+
+    def start() -> None:
+        with psycopg.connect(pg_url) as db:
+            barrier.wait()
+            try:
+                results.append(migrate_postgres(db))
+            except BaseException as exc:
+                results.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not [r for r in results if isinstance(r, BaseException)]
+    assert sorted(len(r) for r in results if isinstance(r, list)) == [0] * 7 + [len(MIGRATIONS)]
+
+
+# -- the same answers as SQLite ----------------------------------------------------------------
+
+_TEXT = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), max_size=12)
+_REASONS = st.sampled_from([None, "end_turn", "max_tokens", "length", "stop", "tool_use", "pause_turn"])
+
+
+@st.composite
+def log_rows(draw: st.DrawFn) -> dict[str, Any]:
+    """A row as a gateway writes one, with every column drawn: what the two databases must
+    answer alike. Times share a few prefixes, so that time filters and buckets bite."""
+    import orjson
+
+    def js(value: Any) -> str | None:
+        return None if value is None else orjson.dumps(value).decode()
+
+    reasons = draw(st.lists(_REASONS, max_size=4))
+    finisher = draw(st.booleans())
+    hour = draw(st.sampled_from(["2026-12-01T18", "2026-12-01T19", "2026-12-02T07"]))
+    minute = draw(st.integers(0, 59))
+    rounds = [
+        {"mode": "continue", "input_tokens": draw(st.integers(0, 5000)), "output_tokens": 10} for _ in reasons
+    ]
+    return {
+        "time": f"{hour}:{minute:02d}:00.000+00:00",
+        "method": "POST",
+        "route": draw(st.sampled_from(["/v1/messages", "/v1/chat/completions", "/v1/responses"])),
+        "dialect": draw(st.sampled_from(["anthropic", "openai", "responses", None])),
+        "model": draw(st.one_of(st.none(), st.sampled_from(["claude-haiku-4-5", "gpt-4o"]), _TEXT)),
+        "upstream": None,
+        "stream": draw(st.integers(0, 1)),
+        "status": draw(st.sampled_from([200, 400, 429, 499, 500, 529, None])),
+        "rounds": len(reasons) if finisher else None,
+        "modes": js(["fresh"] * len(reasons)) if finisher else None,
+        "stop_reasons": js(reasons) if finisher else None,
+        "stop_reason": reasons[-1] if finisher and reasons else None,
+        "stop_reason_normalized": draw(st.sampled_from([None, "end_turn", "max_tokens"])),
+        "state": draw(st.sampled_from(["complete", "truncated", "interrupted", "failed", "paused"]))
+        if finisher
+        else None,
+        "retries": draw(st.integers(0, 3)) if finisher else None,
+        "rescued": draw(st.integers(0, 1)),
+        "input_tokens": draw(st.one_of(st.none(), st.integers(0, 10**6))),
+        "output_tokens": draw(st.one_of(st.none(), st.integers(0, 10**6))),
+        "cache_creation_input_tokens": draw(st.one_of(st.none(), st.integers(0, 1000))),
+        "cache_read_input_tokens": draw(st.one_of(st.none(), st.integers(0, 1000))),
+        "usage_reported": js(draw(st.one_of(st.none(), st.just({"input_tokens": 3})))),
+        "usage_estimated": None,
+        "ttfb_ms": draw(st.one_of(st.none(), st.floats(0, 1e6, allow_nan=False))),
+        "latency_ms": draw(st.one_of(st.none(), st.floats(0, 1e7, allow_nan=False))),
+        "error_type": draw(st.one_of(st.none(), st.sampled_from(["overloaded_error", "gateway_shutdown"]))),
+        "cancelled": draw(st.integers(0, 1)),
+        "request_ids": js(draw(st.lists(_TEXT, max_size=2))),
+        "request_body": draw(st.one_of(st.none(), _TEXT)),
+        "response_body": None,
+        "round_details": js(rounds) if finisher else None,
+        "notes": js(draw(st.lists(_TEXT, max_size=2))) if finisher else None,
+        "replica": draw(st.sampled_from(["gw-1", "gw-2"])),
+        "uid": draw(st.uuids()).hex,
+    }
+
+
+@pytest.fixture
+def pg_blank(pg_url: str) -> str:
+    with psycopg.connect(pg_url) as db:
+        migrate_postgres(db)
+    return pg_url
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(log_rows(), max_size=30, unique_by=lambda r: r["uid"]), data=st.data())
+def test_every_reading_of_the_log_is_the_same_from_postgresql_as_from_sqlite(
+    pg_blank: str, tmp_path_factory: pytest.TempPathFactory, rows: list[dict[str, Any]], data: st.DataObject
+) -> None:
+    """Invariant: for any rows, `stopwise logs` (every filter), `stats` and every dashboard
+    figure read the same from PostgreSQL as from SQLite."""
+    with psycopg.connect(pg_blank) as db:
+        db.execute("TRUNCATE requests RESTART IDENTITY")
+    sqlite_path = tmp_path_factory.mktemp("same") / "log.db"
+    write_sqlite(sqlite_path, rows)
+    write_pg(pg_blank, rows)
+    pg, lite = parse_log_url(pg_blank), LogLocation.sqlite(sqlite_path)
+
+    filters = data.draw(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "model": st.sampled_from(["claude-haiku-4-5", "gpt-4o"]),
+                "outcome": st.sampled_from(["complete", "abandoned", "cut", "failed", "answered"]),
+                "stop_reason": st.sampled_from(["max_tokens", "end_turn", "length"]),
+                "state": st.sampled_from(["complete", "truncated"]),
+                "since": st.sampled_from(["2026-12-01T19", "2026-12-01T18:3", "2026-12-02"]),
+                "until": st.sampled_from(["2026-12-01T19", "2026-12-02T07:30"]),
+                "limit": st.integers(1, 40),
+                "with_bodies": st.booleans(),
+            },
+        )
+    )
+    assert recent(pg, **filters) == recent(lite, **filters)
+    assert stats(pg) == stats(lite)
+    for bucket in ("minute", "hour", "day", None):
+        assert over_time(pg, bucket) == over_time(lite, bucket)
+    assert rebilled_by_model(pg) == rebilled_by_model(lite)
+    for i in range(1, len(rows) + 1):
+        assert request_row(pg, i) == request_row(lite, i)
+    assert request_row(pg, len(rows) + 1) is None
+
+
+def test_time_filters_compare_bytewise_in_a_database_with_a_linguistic_locale(
+    postgres: PostgresServer,
+) -> None:
+    """A production database created with an ICU locale orders punctuation its own way (``.``
+    before ``+``, bytewise the other way round), so ``since=…T19:00:00+00:00`` would leave out
+    a row logged at ``…T19:00:00.000+00:00``, the same instant; the log's time column is
+    bytewise, as in SQLite."""
+    name = "icu_log"
+    with psycopg.connect(postgres.url, autocommit=True) as admin:
+        try:
+            admin.execute(
+                f"CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C'"
+            )
+        except psycopg.errors.FeatureNotSupported:
+            pytest.skip("this PostgreSQL was built without ICU")
+    try:
+        url = postgres.url.rsplit("/", 1)[0] + f"/{name}"
+        times = ["2026-12-01T18:59:59.000+00:00", "2026-12-01T19:00:00.000+00:00", "2026-12-01T19:00:01.000+00:00"]
+        rows = []
+        for t in times:
+            row = Exchange("POST", "/v1/messages", status=200).row()
+            row["time"] = t
+            rows.append(row)
+        write_pg(url, rows)
+        since = "2026-12-01T19:00:00+00:00"
+        got = [r["time"] for r in recent(parse_log_url(url), since=since, limit=10)]
+        assert got == [times[2], times[1]]
+    finally:
+        with psycopg.connect(postgres.url, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+# -- the writer --------------------------------------------------------------------------------
+
+
+def test_rows_are_written_once_whatever_is_submitted_twice(pg_blank: str) -> None:
+    row = Exchange("POST", "/v1/messages", status=200).row(replica="gw-1")
+    other = Exchange("POST", "/v1/messages", status=200).row(replica="gw-1")
+    log = write_pg(pg_blank, [row, row, other, row])
+    got = pg_rows(pg_blank)
+    assert sorted(r["uid"] for r in got) == sorted([row["uid"], other["uid"]])
+    assert log.dropped == {} and log.written == 4  # the repeats were accepted, and added nothing
+
+
+def test_a_nul_in_a_client_chosen_string_costs_that_character_not_the_row(pg_blank: str) -> None:
+    row = Exchange("POST", "/v1/\x00messages", model="claude\x00-haiku", status=400).row()
+    others = [Exchange("POST", "/v1/messages", status=200).row() for _ in range(3)]
+    log = write_pg(pg_blank, [*others[:2], row, others[2]])
+    got = {r["uid"]: r for r in pg_rows(pg_blank)}
+    assert len(got) == 4 and log.dropped == {}
+    assert got[row["uid"]]["model"] == "claude\ufffd-haiku" and got[row["uid"]]["route"] == "/v1/\ufffdmessages"
+
+
+def test_a_row_the_database_refuses_for_good_takes_only_itself(pg_blank: str) -> None:
+    good = [Exchange("POST", "/v1/messages", status=200).row() for _ in range(5)]
+    bad = Exchange("POST", "/v1/messages").row()
+    bad["status"] = "not a number"  # a bug of ours, say: PostgreSQL refuses it, SQLite would not
+    log = write_pg(pg_blank, [*good[:3], bad, *good[3:]])
+    assert sorted(r["uid"] for r in pg_rows(pg_blank)) == sorted(r["uid"] for r in good)
+    assert log.dropped == {"write_error": 1}
+
+
+def test_a_server_restart_loses_no_rows(postgres: PostgresServer, pg_blank: str) -> None:
+    """Rows submitted while the server is down wait on the queue and are written once it is
+    back; the pool's broken connections are replaced, not used."""
+
+    async def go() -> PostgresLog:
+        log = PostgresLog(pg_blank, close_timeout=60)
+        await log.start()
+        before = [Exchange("POST", "/v1/messages", status=200).row() for _ in range(20)]
+        for row in before:
+            log.submit(row)
+        await log.aflush()
+        await asyncio.to_thread(postgres.stop)
+        during = [Exchange("POST", "/v1/messages", status=200).row() for _ in range(30)]
+        for row in during:
+            log.submit(row)
+        # The writer has found the server gone and is retrying (not dropping).
+        for _ in range(500):
+            if log.retries:
+                break
+            await asyncio.sleep(0.02)
+        assert log.retries > 0 and log.queued + 30 >= 30 and not log.dropped
+        await asyncio.to_thread(postgres.start)
+        after = [Exchange("POST", "/v1/messages", status=200).row() for _ in range(10)]
+        for row in after:
+            log.submit(row)
+        await log.aclose()
+        log.expected = {r["uid"] for r in before + during + after}  # type: ignore[attr-defined]
+        return log
+
+    log = asyncio.run(go())
+    assert {r["uid"] for r in pg_rows(pg_blank)} == log.expected  # type: ignore[attr-defined]
+    assert log.dropped == {} and log.written == 60
+
+
+def test_a_server_still_down_at_close_loses_its_rows_counted(postgres: PostgresServer, pg_blank: str) -> None:
+    async def go() -> PostgresLog:
+        log = PostgresLog(pg_blank, close_timeout=0.5)
+        await log.start()
+        await asyncio.to_thread(postgres.stop)
+        for _ in range(7):
+            log.submit(Exchange("POST", "/v1/messages", status=200).row())
+        await log.aclose()
+        return log
+
+    log = asyncio.run(go())
+    assert log.dropped == {"write_error": 7} and log.written == 0
+
+
+def test_a_full_queue_drops_past_its_bound_and_counts(pg_blank: str) -> None:
+    async def go() -> PostgresLog:
+        log = PostgresLog(pg_blank, max_queue=3)
+        for _ in range(5):  # not started: nothing drains the queue
+            log.submit(Exchange("POST", "/v1/messages").row())
+        assert log.dropped == {"queue_full": 2} and log.queued == 3
+        await log.start()
+        await log.aclose()
+        return log
+
+    log = asyncio.run(go())
+    assert len(pg_rows(pg_blank)) == 3
+
+
+def test_a_wrong_url_fails_at_start_without_its_password(postgres: PostgresServer) -> None:
+    port = postgres.url.rsplit(":", 1)[1].split("/")[0]
+    url = f"postgresql://postgres:s3cret-pw@127.0.0.1:{port}/no_such_database"
+
+    async def go() -> None:
+        await PostgresLog(url).start()
+
+    with pytest.raises(LogUnavailable) as err:
+        asyncio.run(go())
+    assert "s3cret-pw" not in str(err.value) and "***" in str(err.value)
+    with pytest.raises(LogUnavailable) as err:
+        recent(parse_log_url(url))
+    assert "s3cret-pw" not in str(err.value)
+
+
+def test_reading_a_database_without_a_log_says_so(pg_url: str) -> None:
+    with pytest.raises(LogNotFound, match="no request log in"):
+        stats(parse_log_url(pg_url))
+
+
+def test_readers_cannot_write(pg_blank: str) -> None:
+    from stopwise.gateway.logstore import open_reader
+
+    with open_reader(parse_log_url(pg_blank)) as db, pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+        db.rows("DELETE FROM requests")

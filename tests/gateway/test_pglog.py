@@ -72,7 +72,9 @@ def test_a_blank_database_gets_every_migration_and_the_sqlite_columns(pg_url: st
 def test_an_older_database_gets_only_the_new_migrations(pg_url: str) -> None:
     with psycopg.connect(pg_url) as db:
         migrate_postgres(db, MIGRATIONS[:4])
-        db.execute("INSERT INTO requests (time, method, route, stream) VALUES ('t', 'POST', '/v1/messages', 0)")
+        db.execute(
+            "INSERT INTO requests (time, method, route, stream) VALUES ('t', 'POST', '/v1/messages', 0)"
+        )
         db.commit()
         assert "uid" not in pg_columns(pg_url)
         assert migrate_postgres(db) == [m.__name__ for m in MIGRATIONS[4:]]
@@ -239,7 +241,11 @@ def test_time_filters_compare_bytewise_in_a_database_with_a_linguistic_locale(
             pytest.skip("this PostgreSQL was built without ICU")
     try:
         url = postgres.url.rsplit("/", 1)[0] + f"/{name}"
-        times = ["2026-12-01T18:59:59.000+00:00", "2026-12-01T19:00:00.000+00:00", "2026-12-01T19:00:01.000+00:00"]
+        times = [
+            "2026-12-01T18:59:59.000+00:00",
+            "2026-12-01T19:00:00.000+00:00",
+            "2026-12-01T19:00:01.000+00:00",
+        ]
         rows = []
         for t in times:
             row = Exchange("POST", "/v1/messages", status=200).row()
@@ -272,7 +278,9 @@ def test_a_nul_in_a_client_chosen_string_costs_that_character_not_the_row(pg_bla
     log = write_pg(pg_blank, [*others[:2], row, others[2]])
     got = {r["uid"]: r for r in pg_rows(pg_blank)}
     assert len(got) == 4 and log.dropped == {}
-    assert got[row["uid"]]["model"] == "claude\ufffd-haiku" and got[row["uid"]]["route"] == "/v1/\ufffdmessages"
+    assert (
+        got[row["uid"]]["model"] == "claude\ufffd-haiku" and got[row["uid"]]["route"] == "/v1/\ufffdmessages"
+    )
 
 
 def test_a_row_the_database_refuses_for_good_takes_only_itself(pg_blank: str) -> None:
@@ -343,7 +351,7 @@ def test_a_full_queue_drops_past_its_bound_and_counts(pg_blank: str) -> None:
         return log
 
     log = asyncio.run(go())
-    assert len(pg_rows(pg_blank)) == 3
+    assert len(pg_rows(pg_blank)) == 3 and log.written == 3 and log.dropped == {"queue_full": 2}
 
 
 def test_a_wrong_url_fails_at_start_without_its_password(postgres: PostgresServer) -> None:

@@ -167,7 +167,7 @@ class Gateway:
             return error_response(
                 dialect, GatewayError(401, "invalid_api_key", "missing or unknown client key")
             )
-        text = self.metrics.render(self.log)
+        text = self.metrics.render(self.log, self.facts)
         return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @contextlib.asynccontextmanager

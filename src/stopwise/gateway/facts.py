@@ -151,6 +151,10 @@ class FactSync:
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
 
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         await self._pull()  # a new replica starts knowing what the others learned

@@ -104,8 +104,7 @@ class RequestLog(LogWriter):
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=max_queue)
         self._thread: threading.Thread | None = None
 
-    @property
-    def queued(self) -> int:
+    def _waiting(self) -> int:
         return self._queue.qsize()
 
     def open(self) -> None:
@@ -162,7 +161,9 @@ class RequestLog(LogWriter):
                         break
                 rows = [r for r in batch if r is not None]
                 if rows:
+                    self._holding = len(rows)
                     self._write(db, rows)
+                    self._holding = 0
                 for _ in batch:
                     self._queue.task_done()
                 if batch[-1] is None:  # the close sentinel

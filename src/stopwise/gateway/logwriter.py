@@ -51,10 +51,14 @@ class LogWriter:
         self.written = 0
         self.retries = 0  # failed write attempts that were tried again
         self._closing_by: float | None = None  # monotonic deadline once closing began
+        self._holding = 0  # rows taken off the queue and not yet written (a batch being retried)
 
     @property
     def queued(self) -> int:
-        """Rows waiting to be written."""
+        """Rows waiting to be written: on the queue, and in the batch being written."""
+        return self._waiting() + self._holding
+
+    def _waiting(self) -> int:
         raise NotImplementedError
 
     def _begin_closing(self) -> None:

@@ -11,9 +11,11 @@ grow the output without bound. Every other label takes values from a fixed set.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterator
 
 from ..outcome import normalize_stop_reason
+from .facts import FactSync
 from .inbound import REFUSAL_REASONS
 from .logwriter import DROP_REASONS, LogWriter
 from .record import Exchange
@@ -211,6 +213,18 @@ class GatewayMetrics:
         self.log_retries = Counter(
             "stopwise_log_write_retries_total", "Request log writes tried again (database busy or full)."
         )
+        self.facts = Gauge(
+            "stopwise_model_facts",
+            "Learned model facts in force here (learned here or from other replicas), by fact.",
+            ("fact",),
+        )
+        self.facts_shared = Counter(
+            "stopwise_model_facts_shared_total", "Model facts this gateway wrote to the shared table."
+        )
+        self.facts_pending = Gauge(
+            "stopwise_model_facts_pending",
+            "Model facts learned here, not yet written to the shared table.",
+        )
 
     def record(self, ex: Exchange, *, upstream_error: bool) -> None:
         # One series for every model id asked about, not one per id.
@@ -245,7 +259,13 @@ class GatewayMetrics:
             if value:
                 self.tokens.inc(model, kind, amount=float(value))
 
-    def render(self, log: LogWriter | None = None) -> str:
+    def render(self, log: LogWriter | None = None, facts: FactSync | None = None) -> str:
+        if facts is not None:
+            kinds = collections.Counter(f.fact for f in facts.memory.facts())
+            for kind in ("prefill", "ceiling"):
+                self.facts.values[(kind,)] = float(kinds[kind])
+            self.facts_shared.values[()] = float(facts.saved)
+            self.facts_pending.values[()] = float(facts.pending)
         if log is not None:
             for reason in DROP_REASONS:  # every reason shown, so a rate() over it starts at 0
                 self.log_dropped.values[(reason,)] = float(log.dropped[reason])
@@ -269,5 +289,6 @@ class GatewayMetrics:
             self.log_dropped,
             self.log_queued,
             self.log_retries,
+            *((self.facts, self.facts_shared, self.facts_pending) if facts is not None else ()),
         )
         return "".join(line + "\n" for m in metrics for line in m.render())

@@ -113,8 +113,7 @@ class PostgresLog(LogWriter):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread_id: int | None = None
 
-    @property
-    def queued(self) -> int:
+    def _waiting(self) -> int:
         return self._queue.qsize()
 
     @property
@@ -194,7 +193,9 @@ class PostgresLog(LogWriter):
                     break
             rows = [{k: _clean(v) for k, v in r.items()} for r in batch if r is not None]
             if rows:
+                self._holding = len(rows)
                 await self._write(rows)
+                self._holding = 0
             for _ in batch:
                 self._queue.task_done()
             if batch[-1] is None:

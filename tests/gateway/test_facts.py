@@ -1,0 +1,147 @@
+"""Model facts shared through the log's database: what one gateway learns, the others use; a
+fact written while the database is away is written once it is back; expired facts are not
+read. SQLite (one file, several processes on one host) and PostgreSQL (replicas)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import psycopg
+from _pg import PostgresServer
+
+from stopwise.finisher import Fact, ModelMemory
+from stopwise.gateway.facts import FactStore, FactSync, PostgresFacts, SqliteFacts
+from stopwise.gateway.log import connect
+from stopwise.gateway.pglog import PostgresLog
+
+
+async def until(check: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+def replicas(store_a: FactStore, store_b: FactStore, refresh: float) -> tuple[FactSync, FactSync]:
+    a = FactSync(ModelMemory(ttl=3600), store_a, replica="gw-a", refresh=refresh)
+    b = FactSync(ModelMemory(ttl=3600), store_b, replica="gw-b", refresh=refresh)
+    a.memory.on_learn = a.learned
+    b.memory.on_learn = b.learned
+    return a, b
+
+
+async def share_both_ways(a: FactSync, b: FactSync) -> None:
+    await a.start()
+    await b.start()
+    try:
+        assert b.memory.prefill("anthropic", "team-claude") is True  # the catalog's word
+        a.memory.forbid_prefill("team-claude")
+        assert await until(lambda: b.memory.prefill("anthropic", "team-claude") is False)
+        b.memory.learn_ceiling("team-claude", 12_345)
+        assert await until(lambda: a.memory.ceiling("team-claude") == 12_345)
+        # Heard, not told back: each wrote its own lesson only.
+        assert await until(lambda: a.saved == 1 and b.saved == 1)
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+def test_two_gateways_on_one_sqlite_file_share_by_refresh(tmp_path: Path) -> None:
+    path = tmp_path / "log.db"
+    connect(path).close()
+    a, b = replicas(SqliteFacts(path), SqliteFacts(path), refresh=0.05)
+    asyncio.run(share_both_ways(a, b))
+
+
+def with_pg_log(url: str, body: Callable[[PostgresLog, PostgresLog], Awaitable[None]]) -> None:
+    async def go() -> None:
+        la, lb = PostgresLog(url), PostgresLog(url)
+        await la.start()
+        await lb.start()
+        try:
+            await body(la, lb)
+        finally:
+            await la.aclose()
+            await lb.aclose()
+
+    asyncio.run(go())
+
+
+def test_replicas_on_postgresql_hear_each_fact_at_once(pg_url: str) -> None:
+    """With an hour between refreshes, only LISTEN/NOTIFY can carry the fact across."""
+
+    async def body(la: PostgresLog, lb: PostgresLog) -> None:
+        a, b = replicas(PostgresFacts(la), PostgresFacts(lb), refresh=3600)
+        await share_both_ways(a, b)
+
+    with_pg_log(pg_url, body)
+    with psycopg.connect(pg_url) as db:
+        rows = db.execute("SELECT model, fact, value, replica FROM model_facts ORDER BY fact").fetchall()
+    assert rows == [("team-claude", "ceiling", 12_345, "gw-b"), ("team-claude", "prefill", 0, "gw-a")]
+
+
+def test_a_new_replica_starts_knowing_and_expired_facts_are_not_read(pg_url: str) -> None:
+    async def body(la: PostgresLog, lb: PostgresLog) -> None:
+        store = PostgresFacts(la)
+        now = time.time()
+        await store.save(
+            [Fact("team-claude", "prefill", 0, now + 60), Fact("old-claude", "ceiling", 100, now - 1)], "gw-a"
+        )
+        late = FactSync(ModelMemory(ttl=3600), PostgresFacts(lb), replica="gw-c", refresh=3600)
+        await late.start()
+        try:
+            assert late.memory.prefill("anthropic", "team-claude") is False
+            assert late.memory.ceiling("old-claude") is None
+            assert [f.model for f in late.memory.facts()] == ["team-claude"]
+        finally:
+            await late.aclose()
+
+    with_pg_log(pg_url, body)
+
+
+def test_a_fact_learned_while_the_database_is_down_is_shared_once_it_is_back(
+    postgres: PostgresServer, pg_url: str
+) -> None:
+    async def body(la: PostgresLog, lb: PostgresLog) -> None:
+        a, b = replicas(PostgresFacts(la), PostgresFacts(lb), refresh=0.1)
+        await a.start()
+        await b.start()
+        try:
+            await asyncio.to_thread(postgres.stop)
+            a.memory.forbid_prefill("team-claude")
+            assert a.memory.prefill("anthropic", "team-claude") is False  # known here at once
+            assert await until(lambda: a.pending == 1)
+            await asyncio.sleep(0.3)  # a few refreshes fail meanwhile, and keep it
+            assert a.pending == 1 and a.saved == 0
+            await asyncio.to_thread(postgres.start)
+            assert await until(lambda: a.saved == 1 and a.pending == 0, timeout=30)
+            assert await until(lambda: b.memory.prefill("anthropic", "team-claude") is False, timeout=30)
+        finally:
+            await a.aclose()
+            await b.aclose()
+
+    with_pg_log(pg_url, body)
+
+
+def test_someone_elses_notify_on_the_channel_is_ignored(pg_url: str) -> None:
+    async def body(la: PostgresLog, lb: PostgresLog) -> None:
+        a, b = replicas(PostgresFacts(la), PostgresFacts(lb), refresh=3600)
+        await b.start()
+        try:
+            with psycopg.connect(pg_url, autocommit=True) as db:
+                for payload in ("not json", '{"a": 1}', '["m", "prefill"]', '["m", "color", 1, 9e99]'):
+                    db.execute("SELECT pg_notify('stopwise_facts', %s)", (payload,))
+            await a.start()
+            a.memory.forbid_prefill("team-claude")  # a real one after them still gets through
+            assert await until(lambda: b.memory.prefill("anthropic", "team-claude") is False)
+            assert [f.model for f in b.memory.facts()] == ["team-claude"]
+        finally:
+            await a.aclose()
+            await b.aclose()
+
+    with_pg_log(pg_url, body)

@@ -177,12 +177,17 @@ class RequestLog(LogWriter):
         delays = backoff()
         first = True
         while True:
+            if self._hopeless():
+                self._drop("write_error", len(rows))
+                return
             try:
                 with db:
                     db.executemany(_INSERT, rows)
                 self.written += len(rows)
+                self._failing = False
                 return
             except sqlite3.Error as exc:
+                self._failing = _transient(exc)
                 if not _transient(exc) and len(rows) > 1:
                     for row in rows:  # one bad row must not take the batch with it
                         self._write(db, [row])

@@ -52,6 +52,7 @@ class LogWriter:
         self.retries = 0  # failed write attempts that were tried again
         self._closing_by: float | None = None  # monotonic deadline once closing began
         self._holding = 0  # rows taken off the queue and not yet written (a batch being retried)
+        self._failing = False  # the last write attempt failed in a way that passes
 
     @property
     def queued(self) -> int:
@@ -66,6 +67,11 @@ class LogWriter:
 
     def _out_of_time(self) -> bool:
         return self._closing_by is not None and time.monotonic() >= self._closing_by
+
+    def _hopeless(self) -> bool:
+        """Closing is out of time and the last write failed: the rest is dropped untried, or
+        each batch left would wait out its own attempt (a pool's connect timeout) first."""
+        return self._failing and self._out_of_time()
 
     def _drop(self, reason: str, n: int) -> None:
         first = not self.dropped[reason]

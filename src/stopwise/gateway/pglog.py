@@ -206,12 +206,17 @@ class PostgresLog(LogWriter):
         delays = backoff()
         first = True
         while True:
+            if self._hopeless():
+                self._drop("write_error", len(rows))
+                return
             try:
                 async with self.pool.connection(timeout=_CONNECT_TIMEOUT) as conn, conn.cursor() as cur:
                     await cur.executemany(_INSERT, rows)
                 self.written += len(rows)
+                self._failing = False
                 return
             except psycopg.Error as exc:
+                self._failing = transient(exc)
                 if not transient(exc) and len(rows) > 1:
                     for row in rows:  # one bad row must not take the batch with it
                         await self._write([row])

@@ -379,3 +379,39 @@ def test_readers_cannot_write(pg_blank: str) -> None:
 
     with open_reader(parse_log_url(pg_blank)) as db, pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
         db.rows("DELETE FROM requests")
+
+
+# -- a gateway on it ---------------------------------------------------------------------------
+
+
+def test_a_gateway_logs_to_postgresql_and_its_dashboard_reads_it(
+    gateway_factory: Any, postgres: PostgresServer, pg_url: str
+) -> None:
+    import httpx2
+
+    with gateway_factory(log_url=pg_url, replica="gw-x") as gw:
+        gw.anthropic().messages.create(
+            model="claude-haiku-4-5", max_tokens=300, messages=[{"role": "user", "content": "prose"}]
+        )
+        gw.openai().chat.completions.create(
+            model="gpt-4o", max_tokens=20, messages=[{"role": "user", "content": "hi"}]
+        )
+        rows = gw.rows()
+        assert [r["replica"] for r in rows] == ["gw-x", "gw-x"] and rows[0]["rounds"] > 1
+        listed = httpx2.get(f"{gw.url}/ui/api/requests").json()["requests"]
+        assert [r["uid"] for r in listed] == [r["uid"] for r in reversed(rows)]
+        one = httpx2.get(f"{gw.url}/ui/api/requests/{rows[0]['id']}").json()
+        assert one["model"] == "claude-haiku-4-5" and len(one["round_details"]) == rows[0]["rounds"]
+        figures = httpx2.get(f"{gw.url}/ui/api/stats").json()
+        assert figures["requests"] == 2 and figures["truncations_rescued"] >= 1
+        postgres.stop()
+        try:
+            down = httpx2.get(f"{gw.url}/ui/api/stats")
+            assert down.status_code == 503 and "cannot reach the request log" in down.json()["error"]
+            # The gateway goes on answering; the row waits for the database.
+            gw.openai().chat.completions.create(
+                model="gpt-4o", max_tokens=20, messages=[{"role": "user", "content": "hi"}]
+            )
+        finally:
+            postgres.start()
+        assert len(gw.rows()) == 3

@@ -166,3 +166,29 @@ def test_no_input_makes_a_500(
         ]
     ((status, _, _),) = asyncio.run(send_all(create_app(), path, body))
     assert status < 500
+
+
+def test_an_alias_is_answered_as_its_model_with_that_models_rules() -> None:
+    """``team-claude`` is Opus 4.6 behind a relay's name: it rejects a prefill (which the name
+    gives no hint of), and the response names the real model; unaliased names are untouched."""
+
+    async def main() -> tuple[str, int, str, int]:
+        app = create_app(SimConfig(aliases={"team-claude": "claude-opus-4-6", "fast": "gpt-4o-mini"}))
+        async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app), base_url="http://sim") as c:
+            user = {"role": "user", "content": "prose"}
+            ok = await c.post(
+                "/v1/messages", json={"model": "team-claude", "max_tokens": 5, "messages": [user]}
+            )
+            prefill = [user, {"role": "assistant", "content": "The"}]
+            refused = await c.post(
+                "/v1/messages", json={"model": "team-claude", "max_tokens": 5, "messages": prefill}
+            )
+            chat = await c.post("/v1/chat/completions", json={"model": "fast", "messages": [user]})
+            unknown = await c.post(
+                "/v1/messages", json={"model": "claude-opus-4-6x", "max_tokens": 5, "messages": [user]}
+            )
+            return ok.json()["model"], refused.status_code, chat.json()["model"], unknown.status_code
+
+    model, refused, chat_model, unknown = asyncio.run(main())
+    assert model == "claude-opus-4-6" and refused == 400
+    assert chat_model == "gpt-4o-mini-2024-07-18" and unknown == 404

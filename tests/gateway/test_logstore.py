@@ -1,0 +1,90 @@
+"""Where the log lives: URLs parsed strictly, passwords never shown, and a clear error for a
+database that cannot be reached or read, from every command that takes ``--log-url``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
+
+from _helpers import free_port
+from stopwise.cli import main
+from stopwise.gateway import ConfigError, Settings, load_settings
+from stopwise.gateway.logstore import LogLocation, parse_log_url, redact_url
+
+_SECRET = st.text(
+    st.characters(min_codepoint=33, max_codepoint=126, blacklist_characters="@/:?#[]%&="), min_size=6
+)
+
+
+@given(_SECRET, st.sampled_from(["postgresql", "postgres"]), st.booleans())
+def test_a_password_never_shows_in_what_is_printed(secret: str, scheme: str, as_param: bool) -> None:
+    url = (
+        f"{scheme}://stopwise@db.internal:5432/log?sslmode=require&password={secret}"
+        if as_param
+        else f"{scheme}://stopwise:{secret}@db.internal:5432/log?sslmode=require"
+    )
+    loc = parse_log_url(url)
+    assert loc.kind == "postgresql" and loc.url == url  # the real URL is kept for connecting
+    for shown in (str(loc), repr(loc), redact_url(url), repr(Settings(log_url=url))):
+        assert secret not in shown
+    assert "db.internal:5432/log" in str(loc) and "***" in str(loc)
+
+
+def test_urls_and_paths() -> None:
+    assert parse_log_url("/var/lib/x.db") == LogLocation.sqlite(Path("/var/lib/x.db"))
+    assert parse_log_url("sqlite:///var/lib/x.db") == LogLocation.sqlite(Path("/var/lib/x.db"))
+    assert parse_log_url("relative/x.db").path == Path("relative/x.db")
+    assert parse_log_url("POSTGRESQL://h/db").kind == "postgresql"
+    for bad in ("mysql://u:pw@h/db", "sqlite://", "sqlite:///"):
+        with pytest.raises(ValueError):
+            parse_log_url(bad)
+    with pytest.raises(ValueError) as err:
+        parse_log_url("mysql://u:hunter22@h/db")
+    assert "hunter22" not in str(err.value)
+
+
+def test_settings_take_a_url_from_flag_env_or_file(tmp_path: Path) -> None:
+    env = {"STOPWISE_LOG_URL": "postgresql://u:pw@h/db", "STOPWISE_CONFIG": os.devnull}
+    s = load_settings({}, env)
+    assert s.log_location.kind == "postgresql" and s.log_location.url == "postgresql://u:pw@h/db"
+    assert load_settings({"log_url": "sqlite:///tmp/a.db"}, env).log_location.path == Path("/tmp/a.db")
+    assert load_settings({}, {"STOPWISE_CONFIG": os.devnull}).log_location.kind == "sqlite"
+    with pytest.raises(ConfigError, match="STOPWISE_LOG_URL") as err:
+        load_settings({}, {"STOPWISE_LOG_URL": "mysql://u:secretpw@h/db", "STOPWISE_CONFIG": os.devnull})
+    assert "secretpw" not in str(err.value)
+
+
+@pytest.mark.parametrize("command", [["logs"], ["stats"]])
+def test_an_unreachable_database_is_a_clear_error_without_its_password(command: list[str]) -> None:
+    url = f"postgresql://stopwise:hunter22@127.0.0.1:{free_port()}/log"  # nothing listens there
+    result = CliRunner().invoke(main, [*command, "--log-url", url], env={"STOPWISE_CONFIG": os.devnull})
+    assert result.exit_code == 1, result.output
+    assert "cannot reach the request log at postgresql://stopwise:***@127.0.0.1" in result.output
+    assert "hunter22" not in result.output and "Traceback" not in result.output
+
+
+def test_a_path_given_wins_over_a_url_from_the_environment(tmp_path: Path) -> None:
+    env = {"STOPWISE_LOG_URL": "postgresql://u@127.0.0.1:1/db", "STOPWISE_CONFIG": os.devnull}
+    result = CliRunner().invoke(main, ["stats", "--path", str(tmp_path / "none.db")], env=env)
+    assert result.exit_code == 1 and f"no request log at {tmp_path / 'none.db'}" in result.output
+
+
+def test_ui_needs_one_log(tmp_path: Path) -> None:
+    (tmp_path / "x.db").write_bytes(b"")
+    for args in ([], [str(tmp_path / "x.db"), "--log-url", "postgresql://h/db"]):
+        result = CliRunner().invoke(main, ["ui", *args])
+        assert result.exit_code == 2 and "LOG_FILE or --log-url" in result.output
+    result = CliRunner().invoke(main, ["ui", "--log-url", "mysql://h/db"])
+    assert result.exit_code == 2 and "unknown scheme" in result.output
+
+
+def test_serve_refuses_a_bad_url_at_once() -> None:
+    result = CliRunner().invoke(
+        main, ["serve", "--log-url", "redis://h/0"], env={"STOPWISE_CONFIG": os.devnull}
+    )
+    assert result.exit_code == 1 and "--log-url" in result.output and "unknown scheme" in result.output

@@ -88,3 +88,36 @@ def test_serve_refuses_a_bad_url_at_once() -> None:
         main, ["serve", "--log-url", "redis://h/0"], env={"STOPWISE_CONFIG": os.devnull}
     )
     assert result.exit_code == 1 and "--log-url" in result.output and "unknown scheme" in result.output
+
+
+def test_sqlite_needs_nothing_installed_and_postgresql_says_what_to_install(tmp_path: Path) -> None:
+    """With psycopg and psycopg-pool absent (as on a plain ``pip install stopwise``), the
+    gateway runs on SQLite, and a PostgreSQL URL is one clear line, not an ImportError."""
+    import subprocess
+    import sys
+
+    script = f"""
+import asyncio, sys
+sys.modules["psycopg"] = None  # what an absent package looks like to import
+sys.modules["psycopg_pool"] = None
+from pathlib import Path
+from stopwise.gateway import Settings, create_app
+from stopwise.gateway.logstore import LogUnavailable
+from stopwise.gateway.pglog import PostgresLog
+
+async def main():
+    app = create_app(Settings(log_path=Path({str(tmp_path / "log.db")!r})))
+    async with app.router.lifespan_context(app):
+        pass
+    try:
+        await PostgresLog("postgresql://u:pw@127.0.0.1:1/db").start()
+    except LogUnavailable as exc:
+        print("refused:", exc)
+
+asyncio.run(main())
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "refused: a PostgreSQL request log needs psycopg and psycopg-pool" in done.stdout
+    assert "pip install 'stopwise[postgres]'" in done.stdout
+    assert (tmp_path / "log.db").is_file()

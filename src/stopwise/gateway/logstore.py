@@ -22,6 +22,7 @@ __all__ = [
     "LogNotFound",
     "LogReader",
     "LogUnavailable",
+    "import_pool",
     "import_psycopg",
     "open_reader",
     "parse_log_url",
@@ -96,14 +97,24 @@ def redact_url(url: str) -> str:
     return _PASSWORD_PARAM.sub(r"\1***", out)
 
 
+_NEEDS = "a PostgreSQL request log needs psycopg and psycopg-pool: pip install 'stopwise[postgres]'"
+
+
 def import_psycopg() -> ModuleType:
     try:
         import psycopg
     except ImportError:
-        raise LogUnavailable(
-            "a PostgreSQL request log needs psycopg: pip install 'stopwise[postgres]'"
-        ) from None
+        raise LogUnavailable(_NEEDS) from None
     return psycopg
+
+
+def import_pool() -> ModuleType:
+    import_psycopg()
+    try:
+        import psycopg_pool
+    except ImportError:
+        raise LogUnavailable(_NEEDS) from None
+    return psycopg_pool
 
 
 class LogReader(Protocol):

@@ -20,7 +20,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from .log import COLUMNS
-from .logstore import LogUnavailable, import_psycopg, redact_url
+from .logstore import LogUnavailable, import_pool, import_psycopg, redact_url
 from .logwriter import BATCH, LogWriter, backoff
 from .migrations import Migration, Schema, run_pending
 
@@ -125,17 +125,16 @@ class PostgresLog(LogWriter):
     async def start(self) -> None:
         """Migrate now (so a wrong URL or an unreachable server fails at start), then open the
         pool and start the writer task."""
-        from psycopg_pool import AsyncConnectionPool
-
+        pool_class = import_pool().AsyncConnectionPool
         await asyncio.to_thread(_migrate_url, self.url)
-        self._pool = AsyncConnectionPool(
+        self._pool = pool_class(
             self.url,
             min_size=1,
             max_size=self.pool_size,
             open=False,
             # A connection the server dropped (a restart) is found out when taken, not when a
             # batch fails on it.
-            check=AsyncConnectionPool.check_connection,
+            check=pool_class.check_connection,
             kwargs={"connect_timeout": _CONNECT_TIMEOUT},
             name="stopwise-log",
         )

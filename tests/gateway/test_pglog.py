@@ -209,6 +209,7 @@ def test_every_reading_of_the_log_is_the_same_from_postgresql_as_from_sqlite(
                 "state": st.sampled_from(["complete", "truncated"]),
                 "since": st.sampled_from(["2026-12-01T19", "2026-12-01T18:3", "2026-12-02"]),
                 "until": st.sampled_from(["2026-12-01T19", "2026-12-02T07:30"]),
+                "replica": st.sampled_from(["gw-1", "gw-2", "gw-3"]),
                 "limit": st.integers(1, 40),
                 "with_bodies": st.booleans(),
             },

@@ -142,6 +142,9 @@ def test_two_replicas_share_one_log_and_what_they_learn(pg_url: str, tmp_path: P
         assert {r["replica"] for r in listed} == {"gw-a", "gw-b"}
         figures = cli("stats", "--log-url", pg_url, "--json")
         assert figures["requests"] == 8 and figures["outcomes"] == {"complete": 8}
+        assert figures["replicas"] == {"gw-a": 4, "gw-b": 4}
+        only_b = cli("logs", "--log-url", pg_url, "--json", "--replica", "gw-b")
+        assert sorted(r["uid"] for r in only_b) == sorted(r["uid"] for r in rows if r["replica"] == "gw-b")
         assert figures["truncations_rescued"] == 8
 
 

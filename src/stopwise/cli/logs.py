@@ -77,6 +77,7 @@ def _runs(reasons: list[str | None]) -> str:
     "--state", default=None, help="Only this final state (complete, truncated, interrupted, failed…)."
 )
 @click.option("--stop-reason", default=None, help="Only this final stop reason, raw or normalized.")
+@click.option("--replica", default=None, help="Only the rows this gateway of a shared log wrote.")
 @click.option("--bodies", is_flag=True, help="Include logged bodies (--json only).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON array.")
 @_path_option
@@ -87,6 +88,7 @@ def logs_cmd(
     model: str | None,
     state: str | None,
     stop_reason: str | None,
+    replica: str | None,
     bodies: bool,
     as_json: bool,
     log_path: Path | None,
@@ -99,7 +101,13 @@ def logs_cmd(
     where = resolve_log(log_path, log_url, config_path)
     try:
         rows = recent(
-            where, limit=limit, model=model, state=state, stop_reason=stop_reason, with_bodies=bodies
+            where,
+            limit=limit,
+            model=model,
+            state=state,
+            stop_reason=stop_reason,
+            replica=replica,
+            with_bodies=bodies,
         )
     except (LogNotFound, LogUnavailable) as exc:
         raise click.ClickException(str(exc)) from None
@@ -107,7 +115,10 @@ def logs_cmd(
         _dump(rows)
         return
     table = Table(box=None, pad_edge=False)
+    # Which gateway wrote each row, when more than one wrote these (a shared log).
+    shared = len({r.get("replica") for r in rows} - {None}) > 1
     for name in (
+        *(("replica",) if shared else ()),
         "time",
         "route",
         "model",
@@ -124,6 +135,7 @@ def logs_cmd(
     for r in reversed(rows):
         shown = _runs(r["stop_reasons"] or [])
         table.add_row(
+            *((r.get("replica") or "",) if shared else ()),
             r["time"][:19].replace("T", " "),
             r["route"],
             r["model"] or "",
@@ -197,3 +209,5 @@ def stats_cmd(as_json: bool, log_path: Path | None, log_url: str | None, config_
             str(t["cache_read_input_tokens"]),
         )
     out.print(tokens)
+    if len(s["replicas"]) > 1:
+        out.print("replicas: " + ", ".join(f"{name} {n}" for name, n in s["replicas"].items()))

@@ -79,12 +79,14 @@ def recent(
     outcome: str | None = None,
     since: str | None = None,
     until: str | None = None,
+    replica: str | None = None,
     with_bodies: bool = False,
 ) -> list[dict[str, Any]]:
     """The newest rows first, each with its ``outcome`` (:data:`OUTCOMES`). ``stop_reason``
     matches the final reason raw or normalized (``max_tokens`` and ``length`` are both
     ``max_tokens`` normalized). ``since`` and ``until`` are ISO 8601 UTC times (a prefix such
-    as ``2026-12-01T18`` will do), compared as the log writes them: ``since <= time < until``."""
+    as ``2026-12-01T18`` will do), compared as the log writes them: ``since <= time < until``.
+    ``replica``: only the rows one gateway of a shared log wrote."""
     where: list[str] = []
     args: list[Any] = []
     if outcome is not None:
@@ -99,6 +101,9 @@ def recent(
     if model is not None:
         where.append("model = ?")
         args.append(model)
+    if replica is not None:
+        where.append("replica = ?")
+        args.append(replica)
     if state is not None:
         where.append("state = ?")
         args.append(state)
@@ -123,10 +128,10 @@ def recent(
 # group; the figures are then folded from the groups (a few hundred on a real log, however
 # many rows) instead of one query per figure, each its own scan of the table.
 _GROUPS = f"""SELECT {OUTCOME_SQL}, cancelled, rounds, stop_reason, stop_reasons, state, model, error_type,
-    status, COUNT(*), SUM(rescued), SUM(retries), SUM(input_tokens), SUM(output_tokens),
+    status, replica, COUNT(*), SUM(rescued), SUM(retries), SUM(input_tokens), SUM(output_tokens),
     SUM(cache_read_input_tokens), SUM(cache_creation_input_tokens)
 FROM requests
-GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9"""
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10"""
 
 
 def _by_count(counts: Counter[str]) -> dict[str, int]:
@@ -150,9 +155,12 @@ def stats(where: LogLocation | Path) -> dict[str, Any]:
     errors: Counter[str] = Counter()
     by_status: Counter[int | None] = Counter()
     tokens: dict[str, list[int]] = {}
+    replicas: Counter[str] = Counter()  # rows by the gateway that wrote them (a shared log)
     for g in groups:
-        out, gone, n_rounds, reason, reasons, state, model, error, status, n = g[:10]
-        n_rescued, n_retries, *n_tokens = (v or 0 for v in g[10:])
+        out, gone, n_rounds, reason, reasons, state, model, error, status, replica, n = g[:11]
+        n_rescued, n_retries, *n_tokens = (v or 0 for v in g[11:])
+        if replica is not None:
+            replicas[replica] += n
         total += n
         outcomes[out] += n
         by_status[status] += n
@@ -203,6 +211,7 @@ def stats(where: LogLocation | Path) -> dict[str, Any]:
             "histogram": {str(k): v for k, v in sorted(rounds_hist.items())},
         },
         "retries": retries,
+        "replicas": _by_count(replicas),
         "tokens_by_model": [
             {
                 "model": model,

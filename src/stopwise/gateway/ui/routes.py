@@ -3,7 +3,8 @@
 Routes::
 
     GET /ui                        the page (HTML and vanilla JS; it holds no data itself)
-    GET /ui/api/requests           newest first; ?model= &outcome= &stop_reason= &since= &until= &limit=
+    GET /ui/api/requests           newest first; ?model= &outcome= &stop_reason= &since= &until=
+                                   &replica= &limit=
     GET /ui/api/requests/{id}      one request: its rounds, notes, tokens, timings
     GET /ui/api/stats              stop reasons, rescues, tokens by model, errors, and over time
 
@@ -45,7 +46,7 @@ _PAGE_HEADERS = {
     ),
     "x-frame-options": "DENY",
 }
-_FILTERS = ("model", "outcome", "stop_reason", "since", "until")
+_FILTERS = ("model", "outcome", "stop_reason", "since", "until", "replica")
 
 
 def _json(value: Any, status: int = 200) -> Response:
@@ -84,7 +85,7 @@ class Dashboard:
 
     async def requests(self, request: Request) -> Response:
         q = request.query_params
-        model, outcome, reason, since, until = (q.get(name) or None for name in _FILTERS)
+        model, outcome, reason, since, until, replica = (q.get(name) or None for name in _FILTERS)
         if outcome is not None and outcome not in OUTCOMES:
             return _error(400, f"outcome must be one of {', '.join(OUTCOMES)}")
         try:
@@ -100,6 +101,7 @@ class Dashboard:
                 stop_reason=reason,
                 since=since,
                 until=until,
+                replica=replica,
             )
         )
         return _json({"requests": rows, "limit": limit})

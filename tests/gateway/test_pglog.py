@@ -341,6 +341,35 @@ def test_a_server_still_down_at_close_loses_its_rows_counted(postgres: PostgresS
     assert log.dropped == {"write_error": 7} and log.written == 0
 
 
+def test_a_table_locked_by_another_session_stalls_nothing_and_closing_ends(pg_blank: str) -> None:
+    """An insert waiting on a lock fails at the statement timeout and is tried again: once the
+    lock goes the rows are written; if it never goes, closing still ends at its timeout and
+    counts what it could not write (without the timeout, closing waited forever)."""
+
+    async def go(release: bool) -> PostgresLog:
+        log = PostgresLog(pg_blank, statement_timeout=0.2, close_timeout=1.0)
+        await log.start()
+        lock = await psycopg.AsyncConnection.connect(pg_blank)
+        await lock.execute("LOCK TABLE requests IN EXCLUSIVE MODE")
+        for _ in range(4):
+            log.submit(Exchange("POST", "/v1/messages", status=200).row())
+        for _ in range(500):
+            if log.retries:
+                break
+            await asyncio.sleep(0.02)
+        assert log.retries > 0 and log.queued == 4 and not log.dropped
+        if release:
+            await lock.rollback()
+        await log.aclose()
+        await lock.close()
+        return log
+
+    kept = asyncio.run(go(release=True))
+    assert kept.written == 4 and not kept.dropped and len(pg_rows(pg_blank)) == 4
+    stuck = asyncio.run(go(release=False))
+    assert stuck.written == 0 and stuck.dropped == {"write_error": 4} and len(pg_rows(pg_blank)) == 4
+
+
 def test_a_full_queue_drops_past_its_bound_and_counts(pg_blank: str) -> None:
     async def go() -> PostgresLog:
         log = PostgresLog(pg_blank, max_queue=3)

@@ -177,3 +177,26 @@ def test_a_database_restart_behind_two_replicas_loses_no_row(
             text = httpx2.get(f"{p.url}/metrics").text
             assert metric(text, 'stopwise_log_rows_dropped_total{reason="write_error"}') == 0
             assert metric(text, 'stopwise_log_rows_dropped_total{reason="queue_full"}') == 0
+
+
+def test_a_replica_stopped_by_sigterm_writes_every_row_first(pg_url: str, tmp_path: Path) -> None:
+    """Rows the writer could not write yet when SIGTERM comes (here another session holds a
+    lock on the table) are written before the process exits, and the other replica goes on."""
+    import signal
+
+    with two_replicas(pg_url, tmp_path, STOPWISE_FACTS_REFRESH="3600") as (_, a, b):
+        ask(a.url)
+        assert len(wait_rows(pg_url, 1)) == 1
+        with psycopg.connect(pg_url) as lock:
+            lock.execute("LOCK TABLE requests IN EXCLUSIVE MODE")  # inserts wait, reads do not
+            for _ in range(5):
+                ask(a.url)
+            a.proc.send_signal(signal.SIGTERM)
+            time.sleep(1.0)  # long enough for a process that does not wait on its log to be gone
+            assert a.proc.poll() is None, "the replica exited with rows unwritten"
+            lock.rollback()  # the lock goes; the writer's insert goes through
+        assert a.proc.wait(timeout=60) in (0, -signal.SIGTERM)
+        # Read once the process is gone: nothing could write them after this.
+        assert [r["replica"] for r in pg_rows(pg_url)] == ["gw-a"] * 6
+        assert ask(b.url).stop_reason == "end_turn"
+        assert [r["replica"] for r in wait_rows(pg_url, 7)].count("gw-b") == 1

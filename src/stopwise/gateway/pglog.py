@@ -81,7 +81,8 @@ def _clean(value: Any) -> Any:
 def transient(exc: BaseException) -> bool:
     """Errors that pass: the server unreachable, restarting or shutting down, a lost
     connection, a pool with no connection to give, a full disk, a lock or a serialization
-    conflict, a standby that is not yet primary. Not: bad data, a missing table."""
+    conflict, a standby that is not yet primary, a statement past its timeout. Not: bad data, a
+    missing table."""
     psycopg = import_psycopg()
     errors = psycopg.errors
     return isinstance(
@@ -103,10 +104,15 @@ class PostgresLog(LogWriter):
         interval: float = 0.05,
         close_timeout: float = 10.0,
         pool_size: int = 4,
+        statement_timeout: float = 5.0,
     ) -> None:
         super().__init__(redact_url(url), max_queue=max_queue, interval=interval, close_timeout=close_timeout)
         self.url = url
         self.pool_size = pool_size
+        # A write that waits longer (on a lock another session holds, a stalled disk) fails
+        # and is tried again like any failure that passes; without it, it would wait forever,
+        # and so would closing.
+        self.statement_timeout = statement_timeout
         self._pool: AsyncConnectionPool | None = None
         self._queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(maxsize=max_queue)
         self._task: asyncio.Task[None] | None = None
@@ -136,12 +142,18 @@ class PostgresLog(LogWriter):
             # batch fails on it.
             check=pool_class.check_connection,
             kwargs={"connect_timeout": _CONNECT_TIMEOUT},
+            configure=self._configure,
             name="stopwise-log",
         )
         await self._pool.open()
         self._loop = asyncio.get_running_loop()
         self._thread_id = threading.get_ident()
         self._task = asyncio.create_task(self._run(), name="stopwise-log")
+
+    async def _configure(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        ms = max(1, int(self.statement_timeout * 1000))
+        await conn.execute(f"SET statement_timeout = {ms}")  # an int of ours, not input
+        await conn.commit()
 
     def submit(self, row: dict[str, Any]) -> None:
         if self._loop is not None and threading.get_ident() != self._thread_id:

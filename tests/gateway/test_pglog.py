@@ -445,3 +445,72 @@ def test_a_gateway_logs_to_postgresql_and_its_dashboard_reads_it(
         finally:
             postgres.start()
         assert len(gw.rows()) == 3
+
+
+# -- the writers' promise, for any order of events ---------------------------------------------
+
+_STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("rows"), st.integers(1, 40)),
+        st.tuples(st.just("again"), st.integers(0, 10)),  # a row submitted once more
+        st.tuples(st.just("lock"), st.floats(0.0, 0.15)),  # another session holds the table
+        st.tuples(st.just("wait"), st.floats(0.0, 0.05)),
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=_STEPS, backend=st.sampled_from(["postgresql", "sqlite"]))
+def test_every_row_submitted_is_written_once_whatever_the_database_did(
+    pg_blank: str, tmp_path_factory: pytest.TempPathFactory, steps: list[tuple[str, Any]], backend: str
+) -> None:
+    """Invariant, both writers: with room on the queue and the database writable again before
+    closing, the rows in the log are exactly the distinct rows submitted, each once, none
+    dropped, whatever locks and repeats came between."""
+    import sqlite3
+
+    with psycopg.connect(pg_blank) as db:
+        db.execute("TRUNCATE requests RESTART IDENTITY")
+    path = tmp_path_factory.mktemp("writers") / "log.db"
+
+    async def go() -> tuple[set[str], Any]:
+        log: PostgresLog | RequestLog
+        if backend == "postgresql":
+            log = PostgresLog(pg_blank, statement_timeout=0.1, interval=0.01)
+        else:
+            log = RequestLog(path, interval=0.01)
+        await log.start()
+        sent: list[dict[str, Any]] = []
+        for kind, arg in steps:
+            if kind == "rows":
+                for _ in range(arg):
+                    sent.append(Exchange("POST", "/v1/messages", status=200).row())
+                    log.submit(sent[-1])
+            elif kind == "again" and sent:
+                log.submit(sent[arg % len(sent)])
+            elif kind == "lock":
+                if backend == "postgresql":
+                    lock = await psycopg.AsyncConnection.connect(pg_blank)
+                    await lock.execute("LOCK TABLE requests IN EXCLUSIVE MODE")
+                    await asyncio.sleep(arg)
+                    await lock.close()
+                else:
+                    held = sqlite3.connect(path, isolation_level=None)
+                    held.execute("BEGIN IMMEDIATE")
+                    await asyncio.sleep(arg)
+                    held.execute("ROLLBACK")
+                    held.close()
+            else:
+                await asyncio.sleep(arg)
+        await log.aclose()
+        return {r["uid"] for r in sent}, log
+
+    want, log = asyncio.run(go())
+    if backend == "postgresql":
+        got = [r["uid"] for r in pg_rows(pg_blank)]
+    else:
+        with sqlite3.connect(path) as db:
+            got = [r[0] for r in db.execute("SELECT uid FROM requests")]
+    assert sorted(got) == sorted(want)  # each once
+    assert not log.dropped and log.queued == 0

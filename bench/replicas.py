@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import sqlite3
 import statistics
 import subprocess
@@ -141,6 +142,8 @@ def settle(
     """Wait until every replica has nothing in flight or queued and its rows in the database
     equal the requests it counted; return the rows, the metrics and whether they matched."""
     deadline = time.monotonic() + timeout
+    last: dict[str, int] | None = None
+    still = 0
     while True:
         seen = {r.name: metrics(r.url) for r in replicas}
         counted = rows()
@@ -149,7 +152,10 @@ def settle(
         dropped = sum(m["dropped"] for m in seen.values())
         if idle and match:
             return counted, seen, dropped == 0
-        if time.monotonic() > deadline:
+        # Idle with the rows unchanged for 2 s: nothing more is coming.
+        still = still + 1 if idle and counted == last else 0
+        last = counted
+        if still >= 10 or time.monotonic() > deadline:
             return counted, seen, False
         time.sleep(0.2)
 
@@ -226,7 +232,14 @@ def table(results: list[Result], busy: dict[tuple[str, str, int], float]) -> str
     return "\n".join(lines)
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # so that the finally below stops every process started
+
+
 def main() -> None:
+    # SIGTERM, and SIGINT too: a shell ignores SIGINT for a job it starts in the background.
+    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGINT, _interrupted)
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -355,8 +368,10 @@ def main() -> None:
                         cell = Cell(r, (busy1 - busy0) / max(total1 - total0, 1), added, ok)
                         runs.setdefault((name, r.mode, concurrency), []).append(cell)
                         counts = ", ".join(
-                            f"{x.name} rows {after_rows.get(x.name, 0)} = counted "
-                            f"{seen[x.name]['requests']:.0f} (+{added[x.name]})"
+                            f"{x.name} rows {after_rows.get(x.name, 0)} "
+                            f"{'=' if after_rows.get(x.name, 0) == seen[x.name]['requests'] else '!='} "
+                            f"counted {seen[x.name]['requests']:.0f} (+{added[x.name]}, "
+                            f"dropped {seen[x.name]['dropped']:.0f})"
                             for x in replicas
                         )
                         print(

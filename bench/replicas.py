@@ -23,13 +23,16 @@ times, interleaved, medians in the table:
 - ``pg-1-lb``: replica ``r1`` behind the balancer;
 - ``pg-2-lb``: replicas ``r1`` and ``r2`` behind the balancer.
 
-After every run the script waits for each replica's log queue to empty and checks that the
-rows in the database (per replica, ``SELECT replica, count(*) FROM requests``) equal the
-requests the replica counted (``stopwise_requests_total`` on its ``/metrics``, warm-up and the
-requests cut at the end of a wrk run included), and that no row was dropped
-(``stopwise_log_rows_dropped_total``); the rows added by a run are at least the requests wrk
-completed. "Gateway CPU" is the replicas' user + system time over the measured seconds, summed,
-per request; "machine busy" is the share of both cores busy meanwhile (``/proc/stat``).
+After every run the script waits for each replica's log queue to empty and checks, per replica,
+that the rows the run added to the database (``SELECT replica, count(*) FROM requests``) equal
+the requests the replica counted meanwhile (``stopwise_requests_total`` on its ``/metrics``:
+wrk's warm-up and the requests cut at the end of a run included) and that it dropped none
+(``stopwise_log_rows_dropped_total``); and that the rows added are at least the requests wrk
+completed. A run that fails the check is marked ``ROWS MISMATCH``, the table counts the rows
+lost, and the script exits with status 1 after printing everything.
+
+"Gateway CPU" is the replicas' user + system time, summed, per row written (warm-up included);
+"machine busy" is the share of both cores busy meanwhile (``/proc/stat``).
 """
 
 from __future__ import annotations
@@ -94,7 +97,7 @@ class Cell:
 
     result: Result
     busy: float  # share of the machine's CPU time busy during the measured seconds
-    rows_added: dict[str, int] = field(default_factory=dict)
+    checks: dict[str, Check] = field(default_factory=dict)
     rows_ok: bool = True
 
 
@@ -116,6 +119,9 @@ def metrics(url: str) -> dict[str, float]:
         }.get(name)
         if key:
             out[key] += float(value)
+        if name == "stopwise_log_rows_dropped_total":  # and by reason: queue_full, write_error
+            reason = series.split('reason="', 1)[1].split('"', 1)[0]
+            out[f"dropped {reason}"] = float(value)
     return out
 
 
@@ -138,9 +144,10 @@ def sqlite_rows(path: Path) -> dict[str, int]:
 
 def settle(
     replicas: list[Replica], rows: Callable[[], dict[str, int]], timeout: float = 60.0
-) -> tuple[dict[str, int], dict[str, dict[str, float]], bool]:
+) -> tuple[dict[str, int], dict[str, dict[str, float]]]:
     """Wait until every replica has nothing in flight or queued and its rows in the database
-    equal the requests it counted; return the rows, the metrics and whether they matched."""
+    plus the rows it dropped equal the requests it counted (or the rows stop changing); return
+    the rows per replica and each replica's metrics."""
     deadline = time.monotonic() + timeout
     last: dict[str, int] | None = None
     still = 0
@@ -148,16 +155,34 @@ def settle(
         seen = {r.name: metrics(r.url) for r in replicas}
         counted = rows()
         idle = all(m["in_flight"] == 0 and m["queued"] == 0 for m in seen.values())
-        match = all(counted.get(r.name, 0) == seen[r.name]["requests"] for r in replicas)
-        dropped = sum(m["dropped"] for m in seen.values())
-        if idle and match:
-            return counted, seen, dropped == 0
+        done = all(
+            counted.get(r.name, 0) + seen[r.name]["dropped"] == seen[r.name]["requests"] for r in replicas
+        )
         # Idle with the rows unchanged for 2 s: nothing more is coming.
         still = still + 1 if idle and counted == last else 0
         last = counted
-        if still >= 10 or time.monotonic() > deadline:
-            return counted, seen, False
+        if (idle and done) or still >= 10 or time.monotonic() > deadline:
+            return counted, seen
         time.sleep(0.2)
+
+
+@dataclass
+class Check:
+    """One run's rows against one replica's own count of the requests it handled."""
+
+    rows: int  # rows added to the database during the run
+    requests: int  # requests the replica counted during the run (stopwise_requests_total)
+    dropped: int  # rows it dropped during the run (stopwise_log_rows_dropped_total)
+    reasons: str = ""  # the drops by reason, when there were any
+
+    @property
+    def ok(self) -> bool:
+        return self.rows == self.requests and self.dropped == 0
+
+    def __str__(self) -> str:
+        sign = "=" if self.rows == self.requests else "!="
+        why = f" ({self.reasons})" if self.reasons else ""
+        return f"+{self.rows} rows {sign} +{self.requests} requests, {self.dropped} dropped{why}"
 
 
 def nginx_conf(workdir: Path, listeners: dict[int, list[Replica]]) -> Path:
@@ -217,17 +242,22 @@ def wait_port(port: int, proc: subprocess.Popen[bytes] | None, timeout: float = 
             time.sleep(0.05)
 
 
-def table(results: list[Result], busy: dict[tuple[str, str, int], float]) -> str:
+def table(
+    results: list[Result], busy: dict[tuple[str, str, int], float], lost: dict[tuple[str, str, int], int]
+) -> str:
+    """The medians; ``requests`` are wrk's completed requests summed over the runs, ``rows
+    lost`` the requests the replicas served without a row in the log, over all the runs."""
     lines = [
         "| target | mode | concurrency | requests | req/s | p50 ms | p99 ms | errors"
-        " | gateway CPU ms/req | machine busy |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        " | rows lost | gateway CPU ms/req | machine busy |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
+        key = (r.target, r.mode, r.concurrency)
         cpu = "" if r.cpu_ms is None else f"{r.cpu_ms:.2f}"
         lines.append(
             f"| {r.target} | {r.mode} | {r.concurrency} | {r.requests} | {r.rps:.0f} | {r.p50_ms:.2f} "
-            f"| {r.p99_ms:.2f} | {r.errors} | {cpu} | {busy[(r.target, r.mode, r.concurrency)]:.0%} |"
+            f"| {r.p99_ms:.2f} | {r.errors} | {lost[key]} | {cpu} | {busy[key]:.0%} |"
         )
     return "\n".join(lines)
 
@@ -296,7 +326,9 @@ def main() -> None:
                 "--log-level",
                 "warning",
             ]
-            proc = start(cmd, env)
+            # Its warnings (a row dropped, a write retried) kept for the report.
+            with (workdir / f"{name}.log").open("wb") as err:
+                proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
             procs.append(proc)
             replica = Replica(name, port, proc)
             wait_ready(f"{replica.url}/healthz", proc)
@@ -337,12 +369,14 @@ def main() -> None:
         }
         runs: dict[tuple[str, str, int], list[Cell]] = {}
         all_ok = True
+        dropped_total = 0
         for rep in range(repeat):
             for stream in (False, True):
                 for concurrency in CONCURRENCY:
                     for name, (base, replicas, rows) in targets.items():
                         before_rows = rows()
-                        cpu0 = sum(cpu_seconds(r.proc.pid) for r in replicas)
+                        before = {x.name: metrics(x.url) for x in replicas}
+                        cpu0 = sum(cpu_seconds(x.proc.pid) for x in replicas)
                         busy0, total0 = machine_ticks()
                         r = load_wrk(
                             base,
@@ -355,32 +389,43 @@ def main() -> None:
                         # The CPU, the ticks and the rows all include load_wrk's 1 s warm-up,
                         # so CPU per row is over the same requests.
                         busy1, total1 = machine_ticks()
-                        cpu = sum(cpu_seconds(rep_.proc.pid) for rep_ in replicas) - cpu0
+                        cpu = sum(cpu_seconds(x.proc.pid) for x in replicas) - cpu0
                         r.target = name
-                        after_rows, seen, ok = settle(replicas, rows)
-                        added = {
-                            x.name: after_rows.get(x.name, 0) - before_rows.get(x.name, 0) for x in replicas
-                        }
-                        total_added = sum(added.values())
-                        ok = ok and total_added >= r.requests
-                        all_ok = all_ok and ok
-                        r.cpu_ms = cpu * 1000 / max(total_added, 1)
-                        cell = Cell(r, (busy1 - busy0) / max(total1 - total0, 1), added, ok)
-                        runs.setdefault((name, r.mode, concurrency), []).append(cell)
-                        counts = ", ".join(
-                            f"{x.name} rows {after_rows.get(x.name, 0)} "
-                            f"{'=' if after_rows.get(x.name, 0) == seen[x.name]['requests'] else '!='} "
-                            f"counted {seen[x.name]['requests']:.0f} (+{added[x.name]}, "
-                            f"dropped {seen[x.name]['dropped']:.0f})"
+                        after_rows, after = settle(replicas, rows)
+                        checks = {
+                            x.name: Check(
+                                after_rows.get(x.name, 0) - before_rows.get(x.name, 0),
+                                round(after[x.name]["requests"] - before[x.name]["requests"]),
+                                round(after[x.name]["dropped"] - before[x.name]["dropped"]),
+                                ", ".join(
+                                    f"{k.split()[1]} {v - before[x.name].get(k, 0):.0f}"
+                                    for k, v in after[x.name].items()
+                                    if k.startswith("dropped ") and v != before[x.name].get(k, 0)
+                                ),
+                            )
                             for x in replicas
-                        )
+                        }
+                        total_added = sum(c.rows for c in checks.values())
+                        # wrk counts the requests it completed in the measured seconds; the
+                        # replicas also served its warm-up and the requests cut at the end.
+                        ok = all(c.ok for c in checks.values()) and total_added >= r.requests
+                        all_ok = all_ok and ok
+                        dropped_total += sum(c.dropped for c in checks.values())
+                        r.cpu_ms = cpu * 1000 / max(total_added, 1)
+                        cell = Cell(r, (busy1 - busy0) / max(total1 - total0, 1), checks, ok)
+                        runs.setdefault((name, r.mode, concurrency), []).append(cell)
                         print(
                             f"[{rep + 1}/{repeat}] {name:11} {r.mode:6} c={concurrency:<3} "
                             f"{r.rps:6.0f} req/s  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms  "
-                            f"errors {r.errors}  wrk completed {r.requests}; {counts}; "
-                            f"{'rows OK' if ok else 'ROWS MISMATCH'}",
+                            f"errors {r.errors}  wrk completed {r.requests}; "
+                            + "; ".join(f"{k}: {c}" for k, c in checks.items())
+                            + f"; {'rows OK' if ok else 'ROWS MISMATCH'}",
                             flush=True,
                         )
+        if not all_ok:
+            for x in (lite, r1, r2):
+                text = (workdir / f"{x.name}.log").read_text(errors="replace").strip().splitlines()
+                print(f"\n--- stderr of replica {x.name} (last 15 lines) ---", *text[-15:], sep="\n")
         final_pg = pg_rows(log_url)
         final_lite = sqlite_rows(sqlite_path)
     finally:
@@ -389,11 +434,16 @@ def main() -> None:
         for p in reversed(procs):
             stop(p)
         pg.close()
+        shutil.rmtree(workdir, ignore_errors=True)
     results = [median_of([c.result for c in cells]) for cells in runs.values()]
     busy = {key: statistics.median(c.busy for c in cells) for key, cells in runs.items()}
+    lost = {
+        key: sum(ch.requests - ch.rows for c in cells for ch in c.checks.values())
+        for key, cells in runs.items()
+    }
     by = {(r.target, r.mode, r.concurrency): r for r in results}
     print()
-    print(table(results, busy))
+    print(table(results, busy, lost))
     print()
     for mode in ("body", "stream"):
         for c in CONCURRENCY:
@@ -406,6 +456,7 @@ def main() -> None:
             )
     print()
     print(f"rows in PostgreSQL at the end, per replica: {final_pg}; in SQLite: {final_lite}")
+    print(f"rows dropped by the replicas (stopwise_log_rows_dropped_total), all runs: {dropped_total}")
     print(
         "every run: rows = requests counted by each replica, none dropped, rows added >= wrk's "
         + ("completed requests: OK" if all_ok else "completed requests: FAILED (see the runs above)")
@@ -415,7 +466,6 @@ def main() -> None:
     )
     for note in notes:
         print(note)
-    shutil.rmtree(workdir, ignore_errors=True)
     if not all_ok:
         sys.exit(1)
 

@@ -32,7 +32,9 @@ completed. A run that fails the check is marked ``ROWS MISMATCH``, the table cou
 lost, and the script exits with status 1 after printing everything.
 
 "Gateway CPU" is the replicas' user + system time, summed, per row written (warm-up included);
-"machine busy" is the share of both cores busy meanwhile (``/proc/stat``).
+"machine busy" is the share of both cores busy meanwhile (``/proc/stat``), "others" the part of
+it not spent by this script's processes (the sim, the replicas, nginx, PostgreSQL, wrk): other
+work on a shared machine.
 """
 
 from __future__ import annotations
@@ -96,7 +98,8 @@ class Cell:
     """One run of one target: wrk's result and what the log check found."""
 
     result: Result
-    busy: float  # share of the machine's CPU time busy during the measured seconds
+    busy: float  # share of the machine's CPU time busy during the run
+    others: float  # share of it spent by processes this script did not start
     checks: dict[str, Check] = field(default_factory=dict)
     rows_ok: bool = True
 
@@ -123,6 +126,32 @@ def metrics(url: str) -> dict[str, float]:
             reason = series.split('reason="', 1)[1].split('"', 1)[0]
             out[f"dropped {reason}"] = float(value)
     return out
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+
+
+def own_ticks(roots: list[int]) -> int:
+    """Clock ticks spent so far by ``roots``, their live descendants and the children they
+    reaped (wrk, PostgreSQL's short sessions): this script's share of the machine."""
+    parents: dict[int, int] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
+            stats[int(entry.name)] = fields
+            parents[int(entry.name)] = int(fields[1])
+    mine = set(roots)
+    grew = True
+    while grew:
+        more = {pid for pid, ppid in parents.items() if ppid in mine} - mine
+        grew = bool(more)
+        mine |= more
+    # utime, stime, cutime, cstime
+    return sum(sum(int(x) for x in stats[pid][11:15]) for pid in mine if pid in stats)
 
 
 def machine_ticks() -> tuple[int, int]:
@@ -243,21 +272,23 @@ def wait_port(port: int, proc: subprocess.Popen[bytes] | None, timeout: float = 
 
 
 def table(
-    results: list[Result], busy: dict[tuple[str, str, int], float], lost: dict[tuple[str, str, int], int]
+    results: list[Result],
+    busy: dict[tuple[str, str, int], tuple[float, float]],
+    lost: dict[tuple[str, str, int], int],
 ) -> str:
     """The medians; ``requests`` are wrk's completed requests summed over the runs, ``rows
     lost`` the requests the replicas served without a row in the log, over all the runs."""
     lines = [
         "| target | mode | concurrency | requests | req/s | p50 ms | p99 ms | errors"
-        " | rows lost | gateway CPU ms/req | machine busy |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        " | rows lost | gateway CPU ms/req | machine busy | others |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
         key = (r.target, r.mode, r.concurrency)
         cpu = "" if r.cpu_ms is None else f"{r.cpu_ms:.2f}"
         lines.append(
             f"| {r.target} | {r.mode} | {r.concurrency} | {r.requests} | {r.rps:.0f} | {r.p50_ms:.2f} "
-            f"| {r.p99_ms:.2f} | {r.errors} | {lost[key]} | {cpu} | {busy[key]:.0%} |"
+            f"| {r.p99_ms:.2f} | {r.errors} | {lost[key]} | {cpu} | {busy[key][0]:.0%} | {busy[key][1]:.0%} |"
         )
     return "\n".join(lines)
 
@@ -368,6 +399,8 @@ def main() -> None:
             "pg-2-lb": (lb_urls["pg-2-lb"], [r1, r2], lambda: pg_rows(log_url)),
         }
         runs: dict[tuple[str, str, int], list[Cell]] = {}
+        postmaster = int((pg.data / "postmaster.pid").read_text().split()[0])
+        roots = [os.getpid(), postmaster]
         all_ok = True
         dropped_total = 0
         for rep in range(repeat):
@@ -378,6 +411,7 @@ def main() -> None:
                         before = {x.name: metrics(x.url) for x in replicas}
                         cpu0 = sum(cpu_seconds(x.proc.pid) for x in replicas)
                         busy0, total0 = machine_ticks()
+                        own0 = own_ticks(roots)
                         r = load_wrk(
                             base,
                             HEADERS,
@@ -389,6 +423,7 @@ def main() -> None:
                         # The CPU, the ticks and the rows all include load_wrk's 1 s warm-up,
                         # so CPU per row is over the same requests.
                         busy1, total1 = machine_ticks()
+                        own1 = own_ticks(roots)
                         cpu = sum(cpu_seconds(x.proc.pid) for x in replicas) - cpu0
                         r.target = name
                         after_rows, after = settle(replicas, rows)
@@ -412,12 +447,14 @@ def main() -> None:
                         all_ok = all_ok and ok
                         dropped_total += sum(c.dropped for c in checks.values())
                         r.cpu_ms = cpu * 1000 / max(total_added, 1)
-                        cell = Cell(r, (busy1 - busy0) / max(total1 - total0, 1), checks, ok)
+                        span = max(total1 - total0, 1)
+                        others = max(0, (busy1 - busy0) - (own1 - own0)) / span
+                        cell = Cell(r, (busy1 - busy0) / span, others, checks, ok)
                         runs.setdefault((name, r.mode, concurrency), []).append(cell)
                         print(
                             f"[{rep + 1}/{repeat}] {name:11} {r.mode:6} c={concurrency:<3} "
                             f"{r.rps:6.0f} req/s  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:7.2f} ms  "
-                            f"errors {r.errors}  wrk completed {r.requests}; "
+                            f"errors {r.errors}  others {others:.0%}  wrk completed {r.requests}; "
                             + "; ".join(f"{k}: {c}" for k, c in checks.items())
                             + f"; {'rows OK' if ok else 'ROWS MISMATCH'}",
                             flush=True,
@@ -436,7 +473,10 @@ def main() -> None:
         pg.close()
         shutil.rmtree(workdir, ignore_errors=True)
     results = [median_of([c.result for c in cells]) for cells in runs.values()]
-    busy = {key: statistics.median(c.busy for c in cells) for key, cells in runs.items()}
+    busy = {
+        key: (statistics.median(c.busy for c in cells), statistics.median(c.others for c in cells))
+        for key, cells in runs.items()
+    }
     lost = {
         key: sum(ch.requests - ch.rows for c in cells for ch in c.checks.values())
         for key, cells in runs.items()

@@ -514,3 +514,36 @@ def test_every_row_submitted_is_written_once_whatever_the_database_did(
             got = [r[0] for r in db.execute("SELECT uid FROM requests")]
     assert sorted(got) == sorted(want)  # each once
     assert not log.dropped and log.queued == 0
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_a_lone_surrogate_costs_that_character_and_a_huge_int_only_its_row(
+    pg_blank: str, tmp_path: Path, backend: str
+) -> None:
+    """Neither database's UTF-8 holds a lone surrogate, nor its integers one past 64 bits (a
+    hostile upstream's usage): the first is stored as U+FFFD, the second drops its row alone,
+    counted; the writer goes on (an exception here used to be able to end its thread)."""
+    good = [Exchange("POST", "/v1/messages", status=200).row() for _ in range(4)]
+    odd = Exchange("POST", "/v1/messages", model="claude\ud800x", status=200).row()
+    huge = Exchange("POST", "/v1/messages", status=200).row()
+    huge["output_tokens"] = 2**70
+    later = Exchange("POST", "/v1/messages", status=200).row()
+    rows = [*good[:2], odd, huge, *good[2:]]
+    if backend == "postgresql":
+        log: PostgresLog | RequestLog = write_pg(pg_blank, [*rows, later])
+        got = {r["uid"]: r["model"] for r in pg_rows(pg_blank)}
+    else:
+        import sqlite3
+
+        log = RequestLog(tmp_path / "log.db")
+        log.open()
+        for row in rows:
+            log.submit(row)
+        log.flush()
+        log.submit(later)  # the writer is still alive after that batch
+        log.close()
+        with sqlite3.connect(tmp_path / "log.db") as db:
+            got = dict(db.execute("SELECT uid, model FROM requests").fetchall())
+    assert set(got) == {r["uid"] for r in [*good, odd, later]}
+    assert got[odd["uid"]] == "claude\ufffdx"
+    assert log.dropped == {"write_error": 1}

@@ -20,14 +20,32 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
-__all__ = ["BATCH", "DROP_REASONS", "LogWriter", "backoff"]
+__all__ = ["BATCH", "DROP_REASONS", "LogWriter", "backoff", "storable"]
 
 logger = logging.getLogger("stopwise.gateway")
 
 BATCH = 1024  # most rows in one transaction
 DROP_REASONS = ("queue_full", "write_error")
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.05, 1.0
+
+
+def _text(value: str, nul: bool) -> str:
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: no database's UTF-8 can hold it
+            value = "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
+    if nul and "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    return value
+
+
+def storable(row: dict[str, Any], *, nul: bool) -> dict[str, Any]:
+    """``row`` with the characters a database cannot store as U+FFFD: lone surrogates (no
+    UTF-8 holds them), and NUL when ``nul`` (PostgreSQL's text refuses it). The rest as it came."""
+    return {k: _text(v, nul) if isinstance(v, str) else v for k, v in row.items()}
 
 
 def backoff() -> Iterator[float]:

@@ -7,7 +7,8 @@ is kept and tried again, each row carrying its own ``uid`` so that a batch writt
 a commit whose acknowledgement was lost adds no row twice.
 
 PostgreSQL's text cannot hold NUL, and a client may put one in what the log keeps (a model
-name, a path): such characters are stored as U+FFFD, the rest of the row as it came.
+name, a path): such characters (and lone surrogates, which no UTF-8 holds) are stored as
+U+FFFD, the rest of the row as it came.
 
 psycopg is imported only here and only when a PostgreSQL log is asked for: SQLite stays the
 default with nothing to install.
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from .log import COLUMNS
 from .logstore import LogUnavailable, import_pool, import_psycopg, redact_url
-from .logwriter import BATCH, LogWriter, backoff
+from .logwriter import BATCH, LogWriter, backoff, storable
 from .migrations import Migration, Schema, run_pending
 
 if TYPE_CHECKING:
@@ -70,12 +71,6 @@ def _migrate_url(url: str) -> None:
             migrate_postgres(conn)
     except psycopg.OperationalError as exc:
         raise LogUnavailable(f"cannot reach the request log at {redact_url(url)}: {exc}") from None
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, str) and "\x00" in value:
-        return value.replace("\x00", "\ufffd")
-    return value
 
 
 def transient(exc: BaseException) -> bool:
@@ -202,7 +197,7 @@ class PostgresLog(LogWriter):
                     batch.append(self._queue.get_nowait())
                 except asyncio.QueueEmpty:
                     break
-            rows = [{k: _clean(v) for k, v in r.items()} for r in batch if r is not None]
+            rows = [storable(r, nul=True) for r in batch if r is not None]
             if rows:
                 self._holding = len(rows)
                 await self._write(rows)

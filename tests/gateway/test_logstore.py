@@ -121,3 +121,38 @@ asyncio.run(main())
     assert "refused: a PostgreSQL request log needs psycopg and psycopg-pool" in done.stdout
     assert "pip install 'stopwise[postgres]'" in done.stdout
     assert (tmp_path / "log.db").is_file()
+
+
+def test_serve_with_an_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    url = f"postgresql://stopwise:hunter22@127.0.0.1:{free_port()}/log"
+    done = subprocess.run(
+        [sys.executable, "-c", "from stopwise.cli import main; main()", "serve", "--log-url", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "STOPWISE_CONFIG": os.devnull},
+    )
+    assert done.returncode == 1
+    assert "Error: cannot reach the request log at postgresql://stopwise:***@127.0.0.1" in done.stderr
+    assert "Traceback" not in done.stderr and "hunter22" not in done.stderr + done.stdout
+    # An unwritable SQLite path says so the same way.
+    (tmp_path / "file").write_text("")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from stopwise.cli import main; main()",
+            "serve",
+            "--log-path",
+            str(tmp_path / "file" / "log.db"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "STOPWISE_CONFIG": os.devnull},
+    )
+    assert done.returncode == 1 and "cannot open the request log at" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -80,7 +80,8 @@ def serve_cmd(
     Settings come from these flags, then STOPWISE_* environment variables, then the config
     file, then the defaults.
     """
-    from ..gateway import ConfigError, check_bind, create_app, load_settings
+    from ..gateway import ConfigError, check_bind, create_app, load_settings, prepare_log
+    from ..gateway.logstore import LogUnavailable
 
     flags = {
         "host": host,
@@ -114,6 +115,10 @@ def serve_cmd(
         + (" (with bodies)" if settings.log_bodies else ""),
         err=True,
     )
+    try:
+        prepare_log(settings)
+    except LogUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
     from ..gateway.server import run
 
     run(create_app(settings), log_level=log_level)

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import sqlite3
 from collections.abc import AsyncIterator
 
 import httpx2
@@ -36,14 +37,15 @@ from .config import Settings
 from .drain import DEADLINE_CODE, SHUTDOWN_CODE, Drain
 from .errors import GatewayError, dialect_of_request, error_response
 from .facts import FactStore, FactSync, PostgresFacts, SqliteFacts
-from .log import RequestLog
+from .log import RequestLog, connect
+from .logstore import LogUnavailable
 from .metrics import GatewayMetrics
-from .pglog import PostgresLog
+from .pglog import PostgresLog, migrate_url
 from .proxy import Proxy
 from .record import Exchange
 from .ui import dashboard_routes
 
-__all__ = ["Gateway", "create_app"]
+__all__ = ["Gateway", "create_app", "prepare_log"]
 
 logger = logging.getLogger("stopwise.gateway")
 
@@ -222,6 +224,22 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     else:
         err = GatewayError(status, "not_found", f"stopwise serves no route {request.method} {path}")
     return error_response(dialect, err)
+
+
+def prepare_log(settings: Settings) -> None:
+    """Create or migrate the request log now, before serving: a wrong URL, an unreachable
+    server or an unwritable path is one clear error at start (raises :class:`LogUnavailable`),
+    not a traceback out of the server's startup. The app does it again when it starts (a no-op
+    by then)."""
+    where = settings.log_location
+    if where.url is not None:
+        migrate_url(where.url)
+        return
+    assert where.path is not None
+    try:
+        connect(where.path).close()
+    except (OSError, sqlite3.Error) as exc:
+        raise LogUnavailable(f"cannot open the request log at {where.path}: {exc}") from None
 
 
 def create_app(

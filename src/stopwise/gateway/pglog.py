@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import psycopg
     from psycopg_pool import AsyncConnectionPool
 
-__all__ = ["PostgresLog", "migrate_postgres"]
+__all__ = ["PostgresLog", "applied_postgres", "migrate_postgres", "migrate_url"]
 
 _INSERT = (
     f"INSERT INTO requests ({', '.join(COLUMNS)}) VALUES ({', '.join(f'%({c})s' for c in COLUMNS)})"
@@ -64,7 +64,7 @@ def applied_postgres(conn: psycopg.Connection[Any]) -> list[str]:
     return [row[0] for row in conn.execute("SELECT name FROM _stopwise_migrations ORDER BY name")]
 
 
-def _migrate_url(url: str) -> None:
+def migrate_url(url: str) -> None:
     psycopg = import_psycopg()
     try:
         with psycopg.connect(url, connect_timeout=_CONNECT_TIMEOUT) as conn:
@@ -127,7 +127,7 @@ class PostgresLog(LogWriter):
         """Migrate now (so a wrong URL or an unreachable server fails at start), then open the
         pool and start the writer task."""
         pool_class = import_pool().AsyncConnectionPool
-        await asyncio.to_thread(_migrate_url, self.url)
+        await asyncio.to_thread(migrate_url, self.url)
         self._pool = pool_class(
             self.url,
             min_size=1,

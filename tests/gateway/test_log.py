@@ -11,12 +11,17 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
+import pytest
 from _gateway import GatewayFactory, Running
+from _rows import log_rows
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from stopwise.finisher import Report, RoundReport
-from stopwise.gateway.log import RequestLog
+from stopwise.gateway.log import COLUMNS, RequestLog, connect
 from stopwise.gateway.metrics import GatewayMetrics
 from stopwise.gateway.record import Exchange
 from stopwise.outcome import State, Usage
@@ -217,3 +222,30 @@ def test_a_full_disk_is_waited_out_and_loses_no_rows(tmp_path: Path) -> None:
     assert stuck == 1, "nothing was written while the disk was full"
     assert retries > 0
     assert (rows, dropped) == (301, "{}")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(log_rows(), min_size=2, max_size=40, unique_by=lambda r: r["uid"]))
+def test_a_batch_in_one_statement_stores_what_row_by_row_inserts_store(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[dict[str, Any]]
+) -> None:
+    """Invariant: the one-statement batch (rows as a JSON array) stores every value exactly as
+    binding each row would: text, integers, floats, NULL (a NUL as U+FFFD either way)."""
+    from stopwise.gateway.log import _INSERT
+    from stopwise.gateway.logwriter import storable
+
+    where = tmp_path_factory.mktemp("batch")
+    log = RequestLog(where / "batch.db")
+    log.open()
+    for row in rows:
+        log.submit(row)
+    log.close()
+    one = connect(where / "one.db")
+    with one:
+        one.executemany(_INSERT, [storable(r, nul=True) for r in rows])
+    batch = sqlite3.connect(where / "batch.db")
+    query = "SELECT * FROM requests ORDER BY id"
+    got, want = batch.execute(query).fetchall(), one.execute(query).fetchall()
+    assert got == want and len(got) == len(rows)
+    types = "SELECT " + ", ".join(f"typeof({c})" for c in COLUMNS) + " FROM requests ORDER BY id"
+    assert batch.execute(types).fetchall() == one.execute(types).fetchall()

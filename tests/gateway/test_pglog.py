@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from _gateway import pg_rows
 from _pg import PostgresServer
+from _rows import log_rows
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -118,64 +119,6 @@ def test_replicas_starting_together_migrate_once(pg_url: str) -> None:
 
 
 # -- the same answers as SQLite ----------------------------------------------------------------
-
-_TEXT = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), max_size=12)
-_REASONS = st.sampled_from([None, "end_turn", "max_tokens", "length", "stop", "tool_use", "pause_turn"])
-
-
-@st.composite
-def log_rows(draw: st.DrawFn) -> dict[str, Any]:
-    """A row as a gateway writes one, with every column drawn: what the two databases must
-    answer alike. Times share a few prefixes, so that time filters and buckets bite."""
-    import orjson
-
-    def js(value: Any) -> str | None:
-        return None if value is None else orjson.dumps(value).decode()
-
-    reasons = draw(st.lists(_REASONS, max_size=4))
-    finisher = draw(st.booleans())
-    hour = draw(st.sampled_from(["2026-12-01T18", "2026-12-01T19", "2026-12-02T07"]))
-    minute = draw(st.integers(0, 59))
-    rounds = [
-        {"mode": "continue", "input_tokens": draw(st.integers(0, 5000)), "output_tokens": 10} for _ in reasons
-    ]
-    return {
-        "time": f"{hour}:{minute:02d}:00.000+00:00",
-        "method": "POST",
-        "route": draw(st.sampled_from(["/v1/messages", "/v1/chat/completions", "/v1/responses"])),
-        "dialect": draw(st.sampled_from(["anthropic", "openai", "responses", None])),
-        "model": draw(st.one_of(st.none(), st.sampled_from(["claude-haiku-4-5", "gpt-4o"]), _TEXT)),
-        "upstream": None,
-        "stream": draw(st.integers(0, 1)),
-        "status": draw(st.sampled_from([200, 400, 429, 499, 500, 529, None])),
-        "rounds": len(reasons) if finisher else None,
-        "modes": js(["fresh"] * len(reasons)) if finisher else None,
-        "stop_reasons": js(reasons) if finisher else None,
-        "stop_reason": reasons[-1] if finisher and reasons else None,
-        "stop_reason_normalized": draw(st.sampled_from([None, "end_turn", "max_tokens"])),
-        "state": draw(st.sampled_from(["complete", "truncated", "interrupted", "failed", "paused"]))
-        if finisher
-        else None,
-        "retries": draw(st.integers(0, 3)) if finisher else None,
-        "rescued": draw(st.integers(0, 1)),
-        "input_tokens": draw(st.one_of(st.none(), st.integers(0, 10**6))),
-        "output_tokens": draw(st.one_of(st.none(), st.integers(0, 10**6))),
-        "cache_creation_input_tokens": draw(st.one_of(st.none(), st.integers(0, 1000))),
-        "cache_read_input_tokens": draw(st.one_of(st.none(), st.integers(0, 1000))),
-        "usage_reported": js(draw(st.one_of(st.none(), st.just({"input_tokens": 3})))),
-        "usage_estimated": None,
-        "ttfb_ms": draw(st.one_of(st.none(), st.floats(0, 1e6, allow_nan=False))),
-        "latency_ms": draw(st.one_of(st.none(), st.floats(0, 1e7, allow_nan=False))),
-        "error_type": draw(st.one_of(st.none(), st.sampled_from(["overloaded_error", "gateway_shutdown"]))),
-        "cancelled": draw(st.integers(0, 1)),
-        "request_ids": js(draw(st.lists(_TEXT, max_size=2))),
-        "request_body": draw(st.one_of(st.none(), _TEXT)),
-        "response_body": None,
-        "round_details": js(rounds) if finisher else None,
-        "notes": js(draw(st.lists(_TEXT, max_size=2))) if finisher else None,
-        "replica": draw(st.sampled_from(["gw-1", "gw-2"])),
-        "uid": draw(st.uuids()).hex,
-    }
 
 
 @pytest.fixture
@@ -517,21 +460,21 @@ def test_every_row_submitted_is_written_once_whatever_the_database_did(
 
 
 @pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
-def test_a_lone_surrogate_costs_that_character_and_a_huge_int_only_its_row(
+def test_a_lone_surrogate_or_a_nul_costs_that_character_and_a_huge_int_only_its_row(
     pg_blank: str, tmp_path: Path, backend: str
 ) -> None:
     """Neither database's UTF-8 holds a lone surrogate, nor its integers one past 64 bits (a
     hostile upstream's usage): the first is stored as U+FFFD, the second drops its row alone,
     counted; the writer goes on (an exception here used to be able to end its thread)."""
     good = [Exchange("POST", "/v1/messages", status=200).row() for _ in range(4)]
-    odd = Exchange("POST", "/v1/messages", model="claude\ud800x", status=200).row()
+    odd = Exchange("POST", "/v1/\x00messages", model="claude\ud800x", status=200).row()
     huge = Exchange("POST", "/v1/messages", status=200).row()
     huge["output_tokens"] = 2**70
     later = Exchange("POST", "/v1/messages", status=200).row()
     rows = [*good[:2], odd, huge, *good[2:]]
     if backend == "postgresql":
         log: PostgresLog | RequestLog = write_pg(pg_blank, [*rows, later])
-        got = {r["uid"]: r["model"] for r in pg_rows(pg_blank)}
+        got = {r["uid"]: (r["model"], r["route"]) for r in pg_rows(pg_blank)}
     else:
         import sqlite3
 
@@ -543,7 +486,7 @@ def test_a_lone_surrogate_costs_that_character_and_a_huge_int_only_its_row(
         log.submit(later)  # the writer is still alive after that batch
         log.close()
         with sqlite3.connect(tmp_path / "log.db") as db:
-            got = dict(db.execute("SELECT uid, model FROM requests").fetchall())
+            got = {uid: (m, r) for uid, m, r in db.execute("SELECT uid, model, route FROM requests")}
     assert set(got) == {r["uid"] for r in [*good, odd, later]}
-    assert got[odd["uid"]] == "claude\ufffdx"
+    assert got[odd["uid"]] == ("claude\ufffdx", "/v1/\ufffdmessages")
     assert log.dropped == {"write_error": 1}

@@ -8,7 +8,7 @@ a commit whose acknowledgement was lost adds no row twice.
 
 PostgreSQL's text cannot hold NUL, and a client may put one in what the log keeps (a model
 name, a path): such characters (and lone surrogates, which no UTF-8 holds) are stored as
-U+FFFD, the rest of the row as it came.
+U+FFFD, the rest of the row as it came, as the SQLite log does.
 
 psycopg is imported only here and only when a PostgreSQL log is asked for: SQLite stays the
 default with nothing to install.

@@ -224,3 +224,40 @@ def test_a_first_round_goes_upstream_as_the_callers_bytes(
         )
     assert r.status_code == 200
     assert seen == [raw]
+
+
+def test_clients_given_one_memory_share_what_a_400_taught() -> None:
+    """The first client's continuation gets the API's prefill 400 for a name the catalog does not
+    know and learns it; a second client given the same memory never tries the prefill (the
+    upstream counts the 400s it sent), and with a memory of its own it would."""
+    from starlette.types import Message, Receive, Scope, Send
+
+    from stopwise import ModelMemory
+    from stopwise.sim import SimConfig, create_app, serve_in_thread
+
+    sim = create_app(SimConfig(aliases={"team-claude": "claude-opus-4-6"}))
+    statuses: list[int] = []
+
+    async def counting(scope: Scope, receive: Receive, send: Send) -> None:
+        async def snd(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+            await send(message)
+
+        await sim(scope, receive, snd)
+
+    def ask(url: str, memory: ModelMemory | None) -> str:
+        with anthropic.Anthropic(
+            base_url=url, api_key="x", max_retries=0, http_client=http_client(memory=memory)
+        ) as client:
+            m = client.messages.create(
+                model="team-claude", max_tokens=300, messages=[{"role": "user", "content": "prose"}]
+            )
+            return m.content[0].text  # type: ignore[union-attr]
+
+    shared = ModelMemory()
+    with serve_in_thread(counting) as url:
+        assert ask(url, shared) == full_document("prose") and statuses.count(400) == 1
+        assert shared.prefill("anthropic", "team-claude") is False
+        assert ask(url, shared) == full_document("prose") and statuses.count(400) == 1
+        assert ask(url, None) == full_document("prose") and statuses.count(400) == 2

@@ -508,13 +508,18 @@ def http_client(
     transport: httpx2.BaseTransport | None = None,
     observer: Observer | None = None,
     tracer_provider: TracerProvider | None = None,
+    memory: ModelMemory | None = None,
     **kwargs: Any,
 ) -> httpx2.Client:
     """An httpx2 client for ``anthropic.Anthropic(http_client=…)`` / ``openai.OpenAI(…)``.
     Extra keyword arguments go to ``httpx2.Client`` (timeouts, limits…). ``tracer_provider``:
-    where OpenTelemetry spans go (default: the global one, when set; docs/telemetry.md)."""
+    where OpenTelemetry spans go (default: the global one, when set; docs/telemetry.md).
+    ``memory``: what 400s taught about models, to share between clients (default: this
+    client's own)."""
     kwargs.setdefault("timeout", httpx2.Timeout(600.0, connect=5.0))
-    inner = FinisherTransport(transport, policy=policy, observer=observer, tracer_provider=tracer_provider)
+    inner = FinisherTransport(
+        transport, policy=policy, observer=observer, tracer_provider=tracer_provider, memory=memory
+    )
     return httpx2.Client(transport=inner, **kwargs)
 
 
@@ -524,10 +529,11 @@ def async_http_client(
     transport: httpx2.AsyncBaseTransport | None = None,
     observer: Observer | None = None,
     tracer_provider: TracerProvider | None = None,
+    memory: ModelMemory | None = None,
     **kwargs: Any,
 ) -> httpx2.AsyncClient:
     kwargs.setdefault("timeout", httpx2.Timeout(600.0, connect=5.0))
     inner = AsyncFinisherTransport(
-        transport, policy=policy, observer=observer, tracer_provider=tracer_provider
+        transport, policy=policy, observer=observer, tracer_provider=tracer_provider, memory=memory
     )
     return httpx2.AsyncClient(transport=inner, **kwargs)

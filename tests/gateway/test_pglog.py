@@ -313,6 +313,39 @@ def test_a_table_locked_by_another_session_stalls_nothing_and_closing_ends(pg_bl
     assert stuck.written == 0 and stuck.dropped == {"write_error": 4} and len(pg_rows(pg_blank)) == 4
 
 
+def test_a_server_that_turns_read_only_for_a_while_loses_no_rows(
+    postgres: PostgresServer, pg_blank: str
+) -> None:
+    """What a failover looks like from a writer still pointed at the old primary, or a standby
+    not yet promoted: inserts refused as read-only (``25006``). Tried again, not dropped."""
+
+    def read_only(on: bool) -> None:
+        with psycopg.connect(postgres.url, autocommit=True) as admin:
+            admin.execute("SET default_transaction_read_only = off")
+            admin.execute(f"ALTER SYSTEM SET default_transaction_read_only = {'on' if on else 'off'}")
+            admin.execute("SELECT pg_reload_conf()")
+
+    async def go() -> PostgresLog:
+        log = PostgresLog(pg_blank)
+        await log.start()
+        await asyncio.to_thread(read_only, True)
+        try:
+            for _ in range(6):
+                log.submit(Exchange("POST", "/v1/messages", status=200).row())
+            for _ in range(500):
+                if log.retries:
+                    break
+                await asyncio.sleep(0.02)
+            assert log.retries > 0 and log.queued == 6 and not log.dropped
+        finally:
+            await asyncio.to_thread(read_only, False)
+        await log.aclose()
+        return log
+
+    log = asyncio.run(go())
+    assert log.written == 6 and not log.dropped and len(pg_rows(pg_blank)) == 6
+
+
 def test_a_full_queue_drops_past_its_bound_and_counts(pg_blank: str) -> None:
     async def go() -> PostgresLog:
         log = PostgresLog(pg_blank, max_queue=3)

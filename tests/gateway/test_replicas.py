@@ -1,6 +1,6 @@
 """Two ``stopwise serve`` processes behind a round-robin, sharing one PostgreSQL database: the
 rows of both in one log that ``stopwise logs`` and ``stats`` read whole, one replica's 400
-teaching the other, and a database restart that loses no row. Checked from the other side of
+teaching the other (a prefill rejection one way, an output ceiling the other), and a database restart that loses no row. Checked from the other side of
 each wire: the simulator counts the 400s it sent, the database holds the rows."""
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ from stopwise.sim import create_app as create_sim
 #: A name the catalog does not know, answered by a model that rejects prefill: the gateway
 #: learns that from the API's 400, as from a relay's model list.
 ALIAS = "team-claude"
+#: A name for a model whose output ceiling (32,000) the catalog cannot know from it: a
+#: continuation asking 4x a 9,000 cap gets the API's `max_tokens: 36000 > 32000` 400.
+CEILING_ALIAS = "team-opus"
 
 
 class Statuses:
@@ -52,7 +55,9 @@ class Statuses:
 
 @contextlib.contextmanager
 def two_replicas(pg_url: str, tmp_path: Path, **env: str) -> Iterator[tuple[Statuses, Process, Process]]:
-    sim = Statuses(create_sim(SimConfig(aliases={ALIAS: "claude-opus-4-6"})))
+    sim = Statuses(
+        create_sim(SimConfig(aliases={ALIAS: "claude-opus-4-6", CEILING_ALIAS: "claude-opus-4-1"}))
+    )
     with contextlib.ExitStack() as stack:
         sim_url = stack.enter_context(serve_in_thread(sim))
         replicas = []
@@ -85,13 +90,15 @@ def cli(*args: str) -> Any:
     return json.loads(done.stdout)
 
 
-def ask(base_url: str, model: str = "claude-haiku-4-5", max_tokens: int = 400) -> anthropic.types.Message:
+def ask(
+    base_url: str, model: str = "claude-haiku-4-5", max_tokens: int = 400, kind: str = "prose"
+) -> anthropic.types.Message:
     # A new connection per request, so the round-robin (per connection) alternates.
     with anthropic.Anthropic(
         base_url=base_url, api_key="x", max_retries=0, default_headers={"connection": "close"}
     ) as client:
         return client.messages.create(
-            model=model, max_tokens=max_tokens, messages=[{"role": "user", "content": "prose"}]
+            model=model, max_tokens=max_tokens, messages=[{"role": "user", "content": kind}]
         )
 
 
@@ -132,20 +139,31 @@ def test_two_replicas_share_one_log_and_what_they_learn(pg_url: str, tmp_path: P
         # B never tries the prefill: no 400 this time, and the answer is as whole.
         assert ask(b.url, ALIAS, 300).content[0].text == full_document("prose")  # type: ignore[union-attr]
         assert sim.seen.count(400) == before + 1
+        # B learns a ceiling from the API; A never asks past it.
+        assert ask(b.url, CEILING_ALIAS, 9000, "code").stop_reason == "end_turn"
+        assert sim.seen.count(400) == before + 2
+        deadline = time.monotonic() + 30
+        while a.metric('stopwise_model_facts{fact="ceiling"}') < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert a.metric('stopwise_model_facts{fact="ceiling"}') == 1
+        code = ask(a.url, CEILING_ALIAS, 9000, "code")
+        assert code.content[0].text == full_document("code") and sim.seen.count(400) == before + 2  # type: ignore[union-attr]
         with psycopg.connect(pg_url) as db:
-            facts = db.execute("SELECT model, fact, value, replica FROM model_facts").fetchall()
-        assert facts == [(ALIAS, "prefill", 0, "gw-a")]
+            facts = db.execute(
+                "SELECT model, fact, value, replica FROM model_facts ORDER BY model"
+            ).fetchall()
+        assert facts == [(ALIAS, "prefill", 0, "gw-a"), (CEILING_ALIAS, "ceiling", 32000, "gw-b")]
 
-        rows = wait_rows(pg_url, 8)
+        rows = wait_rows(pg_url, 10)
         listed = cli("logs", "--log-url", pg_url, "--json", "-n", "100")
         assert sorted(r["uid"] for r in listed) == sorted(r["uid"] for r in rows)
         assert {r["replica"] for r in listed} == {"gw-a", "gw-b"}
         figures = cli("stats", "--log-url", pg_url, "--json")
-        assert figures["requests"] == 8 and figures["outcomes"] == {"complete": 8}
-        assert figures["replicas"] == {"gw-a": 4, "gw-b": 4}
+        assert figures["requests"] == 10 and figures["outcomes"] == {"complete": 10}
+        assert figures["replicas"] == {"gw-a": 5, "gw-b": 5}
         only_b = cli("logs", "--log-url", pg_url, "--json", "--replica", "gw-b")
         assert sorted(r["uid"] for r in only_b) == sorted(r["uid"] for r in rows if r["replica"] == "gw-b")
-        assert figures["truncations_rescued"] == 8
+        assert figures["truncations_rescued"] == 10
 
 
 def test_a_database_restart_behind_two_replicas_loses_no_row(

@@ -145,3 +145,48 @@ def test_someone_elses_notify_on_the_channel_is_ignored(pg_url: str) -> None:
             await b.aclose()
 
     with_pg_log(pg_url, body)
+
+
+def test_a_model_name_no_model_has_stays_local_and_a_save_that_cannot_pass_is_not_kept(
+    pg_url: str, tmp_path: Path
+) -> None:
+    """A client-chosen 10,000-character model name taught by a 400 is this gateway's lesson
+    alone (it fits no NOTIFY); a save the database refuses for good (here: the table gone) is
+    logged and dropped, not retried at every refresh forever."""
+
+    async def body(la: PostgresLog, lb: PostgresLog) -> None:
+        a, b = replicas(PostgresFacts(la), PostgresFacts(lb), refresh=0.05)
+        await a.start()
+        await b.start()
+        try:
+            a.memory.forbid_prefill("m" * 10_000)
+            a.memory.forbid_prefill("team-claude")
+            assert await until(lambda: b.memory.prefill("anthropic", "team-claude") is False)
+            assert a.memory.prefill("anthropic", "m" * 10_000) is False  # known here
+            assert b.memory.prefill("anthropic", "m" * 10_000) is True  # not shared
+            assert a.saved == 1
+        finally:
+            await a.aclose()
+            await b.aclose()
+
+    with_pg_log(pg_url, body)
+
+    path = tmp_path / "log.db"
+    connect(path).close()
+
+    async def gone() -> FactSync:
+        sync = FactSync(ModelMemory(ttl=60), SqliteFacts(path), replica="gw", refresh=0.05)
+        sync.memory.on_learn = sync.learned
+        await sync.start()
+        import sqlite3
+
+        with sqlite3.connect(path) as db:
+            db.execute("DROP TABLE model_facts")
+        sync.memory.learn_ceiling("team-claude", 100)
+        await asyncio.sleep(0.3)  # refreshes go by (one each 0.05 s): the fact is not kept queued
+        assert sync.pending == 0 and sync.saved == 0
+        await sync.aclose()
+        return sync
+
+    sync = asyncio.run(gone())
+    assert sync.memory.ceiling("team-claude") == 100  # still known here

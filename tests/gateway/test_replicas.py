@@ -1,7 +1,8 @@
 """Two ``stopwise serve`` processes behind a round-robin, sharing one PostgreSQL database: the
 rows of both in one log that ``stopwise logs`` and ``stats`` read whole, one replica's 400
-teaching the other (a prefill rejection one way, an output ceiling the other), and a database restart that loses no row. Checked from the other side of
-each wire: the simulator counts the 400s it sent, the database holds the rows."""
+teaching the other (a prefill rejection one way, an output ceiling the other), and a database
+restart that loses no row. Checked from the other side of each wire: the simulator counts the
+400s it sent, the database holds the rows."""
 
 from __future__ import annotations
 

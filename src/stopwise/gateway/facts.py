@@ -23,7 +23,9 @@ import orjson
 
 from ..finisher import Fact, ModelMemory
 from .log import connect
+from .log import transient as sqlite_transient
 from .logstore import import_psycopg
+from .pglog import transient
 
 if TYPE_CHECKING:
     from .pglog import PostgresLog
@@ -38,6 +40,7 @@ ON CONFLICT (model, fact) DO UPDATE SET value = excluded.value, learned_at = exc
     expires_at = excluded.expires_at, replica = excluded.replica"""
 _LOAD = "SELECT model, fact, value, expires_at FROM model_facts WHERE expires_at > ?"
 CHANNEL = "stopwise_facts"
+MAX_SHARED_MODEL = 512  # characters; as long as the log keeps a model name
 # The table holds Unix seconds; a fact learned with no expiry is stored as far in the future.
 _FOREVER = 2.0**62
 
@@ -62,6 +65,9 @@ class FactStore(Protocol):
     async def listen(self, memory: ModelMemory) -> None:
         """Merge facts into ``memory`` as other replicas write them, until cancelled (a store
         that cannot tell returns at once; the refresh then does all the work)."""
+
+    def passes(self, exc: BaseException) -> bool:
+        """Whether a failed save is worth trying again (the database away, locked)."""
 
 
 class SqliteFacts:
@@ -92,6 +98,9 @@ class SqliteFacts:
 
     async def listen(self, memory: ModelMemory) -> None:
         return
+
+    def passes(self, exc: BaseException) -> bool:
+        return isinstance(exc, OSError) or (isinstance(exc, sqlite3.Error) and sqlite_transient(exc))
 
 
 class PostgresFacts:
@@ -135,6 +144,9 @@ class PostgresFacts:
                 logger.debug("stopwise: model facts listener lost its connection (%s); reconnecting", exc)
             await asyncio.sleep(1.0)
 
+    def passes(self, exc: BaseException) -> bool:
+        return transient(exc)
+
 
 class FactSync:
     """Keeps a gateway's :class:`ModelMemory` and the shared table in step: what this gateway
@@ -166,7 +178,9 @@ class FactSync:
     def learned(self, fact: Fact) -> None:
         """``memory.on_learn``: called on whatever thread the finisher ran; never raises."""
         loop = self._loop
-        if loop is None or loop.is_closed():
+        if loop is None or loop.is_closed() or len(fact.model) > MAX_SHARED_MODEL:
+            # A model name past any real one's length (a client chose it) stays a lesson of
+            # this gateway alone: it would not fit a NOTIFY (8,000 bytes) nor deserve a row.
             return
         loop.call_soon_threadsafe(self._queue, fact)
 
@@ -181,9 +195,12 @@ class FactSync:
         try:
             await self.store.save(facts, self.replica)
             self.saved += len(facts)
-        except Exception as exc:  # the database's errors, of either driver: kept for the next try
+        except Exception as exc:  # the database's errors, of either driver
             if not _store_error(exc):
                 raise
+            if not self.store.passes(exc):  # tried again it would fail again: not kept forever
+                logger.error("stopwise: could not share %d learned model facts: %s", len(facts), exc)
+                return
             self._pending = facts + self._pending
             logger.warning("stopwise: could not share %d learned model facts yet: %s", len(facts), exc)
 

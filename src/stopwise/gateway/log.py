@@ -120,7 +120,8 @@ def _insert(db: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
     db.execute(_INSERT_BATCH, (payload,))
 
 
-def _transient(exc: sqlite3.Error) -> bool:
+def transient(exc: sqlite3.Error) -> bool:
+    """SQLite errors that pass: a lock, a full disk, an I/O error."""
     code = getattr(exc, "sqlite_errorcode", None)
     return isinstance(code, int) and code & 0xFF in _TRANSIENT
 
@@ -229,12 +230,12 @@ class RequestLog(LogWriter):
                     self._refused(exc, 1)
                 return
             except sqlite3.Error as exc:
-                self._failing = _transient(exc)
-                if not _transient(exc) and len(rows) > 1:
+                self._failing = transient(exc)
+                if not transient(exc) and len(rows) > 1:
                     for row in rows:  # one bad row must not take the batch with it
                         self._write(db, [row])
                     return
-                if not _transient(exc) or self._out_of_time():
+                if not transient(exc) or self._out_of_time():
                     self._refused(exc, len(rows))
                     return
                 self._retrying(first, exc)

@@ -16,9 +16,10 @@ from stopwise.cli import main
 from stopwise.gateway import ConfigError, Settings, load_settings
 from stopwise.gateway.logstore import LogLocation, parse_log_url, redact_url
 
+# Prefixed, so that a secret cannot be a word the printed text holds anyway ("rounds", found so).
 _SECRET = st.text(
-    st.characters(min_codepoint=33, max_codepoint=126, blacklist_characters="@/:?#[]%&="), min_size=6
-)
+    st.characters(min_codepoint=33, max_codepoint=126, blacklist_characters="@/:?#[]%&="), min_size=1
+).map(lambda s: "Pw9-" + s)
 
 
 @given(_SECRET, st.sampled_from(["postgresql", "postgres"]), st.booleans())

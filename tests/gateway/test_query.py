@@ -176,6 +176,7 @@ def log_rows(draw: st.DrawFn) -> dict[str, Any]:
         "output_tokens": draw(TOKENS),
         "cache_read_input_tokens": draw(TOKENS),
         "cache_creation_input_tokens": draw(TOKENS),
+        "replica": draw(st.sampled_from([None, "gw-1", "gw-2"])),
     }
 
 
@@ -194,6 +195,10 @@ def test_stats_gives_the_figures_the_query_per_figure_version_gave(rows: list[di
     # Ties in the orderings by count were in no defined order: the mappings compared as
     # mappings, the list of models as a set, and each checked to be ordered by count.
     models_now, models_before = now.pop("tokens_by_model"), before.pop("tokens_by_model")
+    # Rows by the gateway that wrote them: a figure the per-figure version did not have.
+    by_replica = Counter(r["replica"] for r in rows if r["replica"] is not None)
+    replicas = now.pop("replicas")
+    assert replicas == dict(by_replica) and descending(replicas)
     assert now == before
     assert sorted(models_now, key=str) == sorted(models_before, key=str)
     out = [t["output_tokens"] for t in models_now]

@@ -199,6 +199,16 @@ def test_stats_gives_the_figures_the_query_per_figure_version_gave(rows: list[di
     by_replica = Counter(r["replica"] for r in rows if r["replica"] is not None)
     replicas = now.pop("replicas")
     assert replicas == dict(by_replica) and descending(replicas)
+    # Each model's errors, by the whole log's rule: they add up to the log's, model by model.
+    per_model = now.pop("errors_by_model")
+    assert {m["model"]: m["requests"] for m in per_model} == dict(
+        Counter(r["model"] or "unknown" for r in rows)
+    )
+    assert sum(m["failed"] for m in per_model) == now["errors"]["failed"]
+    assert sum(m["cut"] for m in per_model) == now["errors"]["cut"]
+    for m in per_model:
+        assert m["rate"] == round((m["failed"] + m["cut"]) / m["requests"], 4)
+    assert [m["requests"] for m in per_model] == sorted((m["requests"] for m in per_model), reverse=True)
     assert now == before
     assert sorted(models_now, key=str) == sorted(models_before, key=str)
     out = [t["output_tokens"] for t in models_now]

@@ -99,3 +99,26 @@ def test_the_page_is_one_static_file_with_no_data_in_it(gw: Running) -> None:
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "/ui/api/" in page.text and "claude-haiku-4-5" not in page.text
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+
+
+def test_error_rates_by_model(gw: Running) -> None:
+    """A model whose requests the upstream refuses has its own error rate; another's stays 0."""
+    import openai
+
+    client = gw.openai()
+    for _ in range(2):
+        try:
+            client.chat.completions.create(  # past gpt-4o's ceiling: the upstream's 400
+                model="gpt-4o", max_tokens=999_999, messages=[{"role": "user", "content": "hi"}]
+            )
+        except openai.BadRequestError:
+            pass
+        else:
+            raise AssertionError("the upstream accepted max_tokens past the ceiling")
+    gw.anthropic().messages.create(
+        model="claude-haiku-4-5", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+    )
+    gw.wait_rows(3)
+    per_model = {m["model"]: m for m in httpx2.get(f"{gw.url}/ui/api/stats").json()["errors_by_model"]}
+    assert per_model["gpt-4o"] == {"model": "gpt-4o", "requests": 2, "failed": 2, "cut": 0, "rate": 1.0}
+    assert per_model["claude-haiku-4-5"]["rate"] == 0.0 and per_model["claude-haiku-4-5"]["requests"] == 1

@@ -198,8 +198,17 @@ def stats_cmd(as_json: bool, log_path: Path | None, log_url: str | None, config_
         )
     out.print(reasons)
     tokens = Table(
-        "model", "requests", "input", "output", "cache read", box=None, title="tokens", title_justify="left"
+        "model",
+        "requests",
+        "input",
+        "output",
+        "cache read",
+        "error rate",
+        box=None,
+        title="tokens",
+        title_justify="left",
     )
+    rates = {m["model"]: m["rate"] for m in s["errors_by_model"]}
     for t in s["tokens_by_model"]:
         tokens.add_row(
             t["model"],
@@ -207,6 +216,7 @@ def stats_cmd(as_json: bool, log_path: Path | None, log_url: str | None, config_
             str(t["input_tokens"]),
             str(t["output_tokens"]),
             str(t["cache_read_input_tokens"]),
+            f"{rates.get(t['model'], 0.0):.1%}",
         )
     out.print(tokens)
     if len(s["replicas"]) > 1:

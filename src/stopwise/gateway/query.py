@@ -140,7 +140,8 @@ def _by_count(counts: Counter[str]) -> dict[str, int]:
 
 def stats(where: LogLocation | Path) -> dict[str, Any]:
     """Stop reason distribution (final and per round), truncations rescued, rounds, tokens by
-    model, error rates, and what became of each request (:data:`OUTCOMES`). Requests the
+    model, error rates (of the whole log and of each model), rows by replica, and what became
+    of each request (:data:`OUTCOMES`). Requests the
     client abandoned are counted as that, not as failures or truncated answers, and their
     rounds (cut short, often none finished) stay out of the rounds figures."""
     with open_log(where) as db:
@@ -156,6 +157,9 @@ def stats(where: LogLocation | Path) -> dict[str, Any]:
     by_status: Counter[int | None] = Counter()
     tokens: dict[str, list[int]] = {}
     replicas: Counter[str] = Counter()  # rows by the gateway that wrote them (a shared log)
+    # Per model: [requests, failed, cut], for each model's error rate (the rule of the whole
+    # log's, below). Rows without a model (a body that did not parse) count as "unknown".
+    model_errors: dict[str, list[int]] = {}
     for g in groups:
         out, gone, n_rounds, reason, reasons, state, model, error, status, replica, n = g[:11]
         n_rescued, n_retries, *n_tokens = (v or 0 for v in g[11:])
@@ -189,10 +193,15 @@ def stats(where: LogLocation | Path) -> dict[str, Any]:
                 sums[i] += v
         # Failed: an error the client was handed; not a request it left, one the gateway ended
         # or a stream cut past resuming (each counted as what it is).
+        errs = model_errors.setdefault(model or "unknown", [0, 0, 0])
+        errs[0] += n
+        if out == "cut":
+            errs[2] += n
         if out not in ("abandoned", "ended_by_gateway", "cut") and (
             (status is not None and status >= 400) or error is not None
         ):
             failed += n
+            errs[1] += n
     return {
         "requests": total,
         "finisher_requests": finisher_total,
@@ -224,6 +233,10 @@ def stats(where: LogLocation | Path) -> dict[str, Any]:
             for model, (n, inp, outp, read, created) in sorted(
                 tokens.items(), key=lambda kv: (-kv[1][2], kv[0])
             )
+        ],
+        "errors_by_model": [
+            {"model": model, "requests": n, "failed": bad, "cut": cut, "rate": round((bad + cut) / n, 4)}
+            for model, (n, bad, cut) in sorted(model_errors.items(), key=lambda kv: (-kv[1][0], kv[0]))
         ],
         "errors": {
             # Errors are what failed and what was cut: both reached the client as an error.

@@ -22,6 +22,7 @@ __all__ = [
     "LogNotFound",
     "LogReader",
     "LogUnavailable",
+    "Where",
     "import_pool",
     "import_psycopg",
     "open_reader",
@@ -201,8 +202,38 @@ class _PostgresReader:
         self.close()
 
 
-def open_reader(where: LogLocation | Path) -> LogReader:
-    """A read-only connection to the log at ``where`` (a path means a SQLite file)."""
+class _Borrowed:
+    """A reader the caller opened and will close: used by several queries in turn (the
+    dashboard's figures: one connection, not one per figure)."""
+
+    def __init__(self, reader: LogReader) -> None:
+        self.reader = reader
+        self.kind = reader.kind
+
+    def rows(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.reader.rows(sql, args)
+
+    def dicts(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[dict[str, Any]]:
+        return self.reader.dicts(sql, args)
+
+    def close(self) -> None:
+        pass  # its owner closes it
+
+    def __enter__(self) -> _Borrowed:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+Where = LogLocation | Path | LogReader
+
+
+def open_reader(where: Where) -> LogReader:
+    """A read-only connection to the log at ``where`` (a path means a SQLite file); given an
+    open reader, that reader, left open for its owner to close."""
+    if not isinstance(where, LogLocation | Path):
+        return _Borrowed(where)
     loc = LogLocation.sqlite(where) if isinstance(where, Path) else where
     if loc.kind == "postgresql":
         assert loc.url is not None

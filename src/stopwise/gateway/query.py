@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import orjson
 
-from .logstore import LogLocation, LogNotFound, LogReader, LogUnavailable, open_reader
+from .logstore import LogNotFound, LogReader, LogUnavailable, Where, open_reader
 
 __all__ = [
     "OUTCOMES",
@@ -54,7 +53,7 @@ _JSON_COLUMNS = (
 )
 
 
-def open_log(where: LogLocation | Path) -> LogReader:
+def open_log(where: Where) -> LogReader:
     """A read-only connection to the log (:func:`.logstore.open_reader`)."""
     return open_reader(where)
 
@@ -70,7 +69,7 @@ def decode_row(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def recent(
-    log: LogLocation | Path,
+    log: Where,
     *,
     limit: int = 20,
     model: str | None = None,
@@ -138,7 +137,7 @@ def _by_count(counts: Counter[str]) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def stats(where: LogLocation | Path) -> dict[str, Any]:
+def stats(where: Where) -> dict[str, Any]:
     """Stop reason distribution (final and per round), truncations rescued, rounds, tokens by
     model, error rates (of the whole log and of each model), rows by replica, and what became
     of each request (:data:`OUTCOMES`). Requests the

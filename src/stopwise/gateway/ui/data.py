@@ -5,13 +5,12 @@ gateway."""
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import orjson
 
 from ...outcome import StopReason, normalize_stop_reason
-from ..logstore import LogLocation
+from ..logstore import Where
 from ..query import OUTCOME_SQL, decode_row, open_log
 
 __all__ = ["BUCKETS", "over_time", "rebilled_by_model", "request_row"]
@@ -20,7 +19,7 @@ __all__ = ["BUCKETS", "over_time", "rebilled_by_model", "request_row"]
 BUCKETS = {"minute": 16, "hour": 13, "day": 10}
 
 
-def request_row(where: LogLocation | Path, request_id: int) -> dict[str, Any] | None:
+def request_row(where: Where, request_id: int) -> dict[str, Any] | None:
     """One row with its outcome, without bodies; None when there is no such row."""
     with open_log(where) as db:
         sql = f"SELECT *, {OUTCOME_SQL} AS outcome FROM requests WHERE id = ?"
@@ -47,7 +46,7 @@ def _bucket_for(first: str | None, last: str | None) -> str:
     return "hour" if span <= 4 * 86400 else "day"
 
 
-def over_time(where: LogLocation | Path, bucket: str | None = None) -> dict[str, Any]:
+def over_time(where: Where, bucket: str | None = None) -> dict[str, Any]:
     """Per time bucket: requests, those with a round cut at the cap (``truncated``), those
     rescued (a truncated round continued into a complete answer), those left truncated, and
     errors (an error status or type, the client's own departures aside)."""
@@ -81,7 +80,7 @@ def over_time(where: LogLocation | Path, bucket: str | None = None) -> dict[str,
     return {"bucket": name, "points": points}
 
 
-def rebilled_by_model(where: LogLocation | Path) -> dict[str, int]:
+def rebilled_by_model(where: Where) -> dict[str, int]:
     """Per model, the input tokens billed again by rounds after the first (every continuation,
     resumption or retry sends the conversation again). Rows logged before the log kept each
     round's tokens (no ``round_details``) count nothing."""

@@ -28,7 +28,7 @@ from starlette.routing import Route
 
 from ..config import Settings
 from ..logstore import LogLocation
-from ..query import OUTCOMES, LogNotFound, LogUnavailable, recent, stats
+from ..query import OUTCOMES, LogNotFound, LogUnavailable, open_log, recent, stats
 from .access import AdminGate
 from .data import over_time, rebilled_by_model, request_row
 
@@ -114,9 +114,10 @@ class Dashboard:
         bucket = request.query_params.get("bucket")
 
         def read() -> dict[str, Any]:
-            figures = stats(self.where)
-            figures["over_time"] = over_time(self.where, bucket)
-            figures["rebilled_input_by_model"] = rebilled_by_model(self.where)
+            with open_log(self.where) as db:  # one connection for the three
+                figures = stats(db)
+                figures["over_time"] = over_time(db, bucket)
+                figures["rebilled_input_by_model"] = rebilled_by_model(db)
             return figures
 
         return _json(await run_in_threadpool(read))

@@ -10,7 +10,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import psycopg
+import pytest
 from _pg import PostgresServer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from stopwise.finisher import Fact, ModelMemory
 from stopwise.gateway.facts import FactStore, FactSync, PostgresFacts, SqliteFacts
@@ -190,3 +193,102 @@ def test_a_model_name_no_model_has_stays_local_and_a_save_that_cannot_pass_is_no
 
     sync = asyncio.run(gone())
     assert sync.memory.ceiling("team-claude") == 100  # still known here
+
+
+_LESSONS = st.lists(
+    st.tuples(
+        st.integers(0, 2),  # which replica learns
+        st.sampled_from(["prefill", "ceiling"]),
+        st.sampled_from(["team-claude", "team-opus"]),
+        st.integers(1000, 9000),  # a ceiling's value
+        st.booleans(),  # learned while the others' database writes are locked out
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lessons=_LESSONS)
+def test_replicas_come_to_agree_on_the_last_lesson_whatever_order_their_writes_land(
+    tmp_path_factory: pytest.TempPathFactory, lessons: list[tuple[int, str, str, int, bool]]
+) -> None:
+    """Invariant (eventual agreement): once the database is writable again, every replica,
+    and a replica started afterwards, holds for each model the fact learned last, even when an
+    older fact reached the table after a newer one (its writer was locked out meanwhile)."""
+    import sqlite3
+
+    path = tmp_path_factory.mktemp("facts") / "log.db"
+    connect(path).close()
+
+    async def go() -> None:
+        syncs = [
+            FactSync(ModelMemory(ttl=3600), SqliteFacts(path), replica=f"gw-{i}", refresh=0.02)
+            for i in range(3)
+        ]
+        for sync in syncs:
+            sync.memory.on_learn = sync.learned
+            await sync.start()
+        last: dict[tuple[str, str], int] = {}
+        lock: sqlite3.Connection | None = None
+        try:
+            for who, kind, model, value, locked in lessons:
+                if locked and lock is None:
+                    lock = sqlite3.connect(path, isolation_level=None, timeout=0)
+                    lock.execute("BEGIN IMMEDIATE")  # saves fail (and are kept) until released
+                elif not locked and lock is not None:
+                    lock.execute("ROLLBACK")
+                    lock.close()
+                    lock = None
+                memory = syncs[who].memory
+                if kind == "prefill":
+                    memory.forbid_prefill(model)
+                    last[(model, kind)] = 0
+                else:
+                    memory.learn_ceiling(model, value)
+                    last[(model, kind)] = value
+                await asyncio.sleep(0.005)  # lessons learned at distinct times
+        finally:
+            if lock is not None:
+                lock.execute("ROLLBACK")
+                lock.close()
+
+        def agreed(memory: ModelMemory) -> bool:
+            held = {(f.model, f.fact): f.value for f in memory.facts()}
+            return held == last
+
+        assert await until(
+            lambda: all(s.pending == 0 for s in syncs) and all(agreed(s.memory) for s in syncs)
+        )
+        late = FactSync(ModelMemory(ttl=3600), SqliteFacts(path), replica="gw-late", refresh=3600)
+        await late.start()
+        assert agreed(late.memory)
+        for sync in [*syncs, late]:
+            await sync.aclose()
+
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_fact_that_lands_late_does_not_undo_a_newer_one(pg_url: str, tmp_path: Path, backend: str) -> None:
+    """The table keeps, of two facts on one model, the one that holds longer, whatever order
+    their writes land in: else a replica starting later would read the older one."""
+
+    async def check(store: FactStore) -> None:
+        now = time.time()
+        await store.save([Fact("team-opus", "ceiling", 200, now + 20)], "gw-b")  # learned last
+        await store.save([Fact("team-opus", "ceiling", 100, now + 10)], "gw-a")  # lands late
+        assert [(f.value, f.expires_at) for f in await store.load()] == [(200, now + 20)]
+        await store.save([Fact("team-opus", "ceiling", 300, now + 30)], "gw-c")  # newer still
+        assert [f.value for f in await store.load()] == [300]
+
+    if backend == "sqlite":
+        path = tmp_path / "log.db"
+        connect(path).close()
+        asyncio.run(check(SqliteFacts(path)))
+    else:
+
+        async def body(la: PostgresLog, lb: PostgresLog) -> None:
+            await check(PostgresFacts(la))
+
+        with_pg_log(pg_url, body)

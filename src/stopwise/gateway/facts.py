@@ -34,10 +34,15 @@ __all__ = ["FactStore", "FactSync", "PostgresFacts", "SqliteFacts"]
 
 logger = logging.getLogger("stopwise.gateway")
 
+# Of two facts on one model the one that holds longer (learned last) stays, as in each
+# gateway's memory: a fact written late (its replica was cut off from the database for a while)
+# must not undo a newer one that the others already hold, or a replica starting later would
+# read the older one and disagree with them.
 _UPSERT = """INSERT INTO model_facts (model, fact, value, learned_at, expires_at, replica)
 VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (model, fact) DO UPDATE SET value = excluded.value, learned_at = excluded.learned_at,
-    expires_at = excluded.expires_at, replica = excluded.replica"""
+    expires_at = excluded.expires_at, replica = excluded.replica
+WHERE excluded.expires_at >= model_facts.expires_at"""
 _LOAD = "SELECT model, fact, value, expires_at FROM model_facts WHERE expires_at > ?"
 CHANNEL = "stopwise_facts"
 MAX_SHARED_MODEL = 512  # characters; as long as the log keeps a model name

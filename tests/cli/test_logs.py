@@ -73,6 +73,7 @@ def test_logs_json_newest_first_with_filters(log_path: Path) -> None:
 def test_logs_table(log_path: Path) -> None:
     out = run("logs", "--path", str(log_path))
     assert "claude-haiku-4-5" in out and "overloaded_error" in out and "max_tokens×2,end_turn" in out
+    assert "replica" not in out  # one gateway's own log: no replica column
 
 
 def test_stats(log_path: Path) -> None:
@@ -145,3 +146,18 @@ def test_stats_count_abandoned_cut_and_ended_requests_as_what_they_are(tmp_path:
     assert "1 returned truncated" in text and "abandoned by the client 3" in text and "cut 1" in text
     table = run("logs", "--path", str(path))
     assert table.count("abandoned") == 3 and "ended_by_gateway" in table
+
+
+def test_a_shared_log_shows_which_replica_wrote_each_row(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.db"
+    log = RequestLog(path)
+    log.open()
+    for name in ("gw-east", "gw-west", "gw-east"):
+        log.submit(exchange("gpt-4o", ["stop"], "complete").row(replica=name))
+    log.close()
+    table = run("logs", "--path", str(path))
+    assert "replica" in table and table.count("gw-east") == 2 and table.count("gw-west") == 1
+    only = orjson.loads(run("logs", "--json", "--replica", "gw-west", "--path", str(path)))
+    assert [r["replica"] for r in only] == ["gw-west"]
+    text = run("stats", "--path", str(path))
+    assert "replicas: gw-east 2, gw-west 1" in text and "error rate" in text

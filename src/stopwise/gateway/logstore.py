@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 __all__ = [
     "LogLocation",
@@ -82,19 +81,18 @@ _PASSWORD_PARAM = re.compile(r"(?i)(password=)[^&\s]*")
 
 def redact_url(url: str) -> str:
     """The URL with its password, if any, replaced by ``***`` (in the netloc or as a
-    ``password=`` parameter)."""
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
+    ``password=`` parameter). The netloc is what comes before the first ``/``, as libpq reads
+    it: a password may hold ``#`` or ``?`` unencoded, where :func:`urllib.parse.urlsplit`
+    would end the netloc and leave the password whole."""
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        netloc, slash, tail = rest.partition("/")
         if "@" in netloc:
             creds, host = netloc.rsplit("@", 1)
             if ":" in creds:
                 creds = creds.split(":", 1)[0] + ":***"
-            netloc = f"{creds}@{host}"
-        out = urlunsplit(parts._replace(netloc=netloc))
-    except ValueError:
-        out = re.sub(r"//[^@/]*@", "//***@", url)
-    return _PASSWORD_PARAM.sub(r"\1***", out)
+            url = f"{scheme}{sep}{creds}@{host}{slash}{tail}"
+    return _PASSWORD_PARAM.sub(r"\1***", url)
 
 
 _NEEDS = "a PostgreSQL request log needs psycopg and psycopg-pool: pip install 'stopwise[postgres]'"

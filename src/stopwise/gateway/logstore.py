@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal, Protocol
+from urllib.parse import unquote
 
 __all__ = [
     "LogLocation",
@@ -26,6 +27,7 @@ __all__ = [
     "open_reader",
     "parse_log_url",
     "redact_url",
+    "unavailable",
 ]
 
 
@@ -76,7 +78,7 @@ def parse_log_url(text: str) -> LogLocation:
     return LogLocation.sqlite(Path(text).expanduser())
 
 
-_PASSWORD_PARAM = re.compile(r"(?i)(password=)[^&\s]*")
+_PASSWORD_PARAM = re.compile(r"(?i)(password=)([^&\s]*)")
 
 
 def redact_url(url: str) -> str:
@@ -93,6 +95,24 @@ def redact_url(url: str) -> str:
                 creds = creds.split(":", 1)[0] + ":***"
             url = f"{scheme}{sep}{creds}@{host}{slash}{tail}"
     return _PASSWORD_PARAM.sub(r"\1***", url)
+
+
+def _passwords(url: str) -> list[str]:
+    found = [m.group(2) for m in _PASSWORD_PARAM.finditer(url)]
+    _, sep, rest = url.partition("://")
+    netloc = rest.partition("/")[0] if sep else ""
+    if "@" in netloc and ":" in netloc.rsplit("@", 1)[0]:
+        found.append(netloc.rsplit("@", 1)[0].split(":", 1)[1])
+    return sorted({s for s in found if s} | {unquote(s) for s in found if s}, key=len, reverse=True)
+
+
+def unavailable(url: str, exc: BaseException) -> LogUnavailable:
+    """The error for a log that cannot be reached at ``url``: the URL redacted, and the
+    driver's text without the password (libpq quotes a URL's token it cannot parse whole)."""
+    text = str(exc)
+    for secret in _passwords(url):
+        text = text.replace(secret, "***")
+    return LogUnavailable(f"cannot reach the request log at {redact_url(url)}: {text}")
 
 
 _NEEDS = "a PostgreSQL request log needs psycopg and psycopg-pool: pip install 'stopwise[postgres]'"
@@ -167,8 +187,8 @@ class _PostgresReader:
             self.db = psycopg.connect(
                 url, autocommit=True, connect_timeout=5, options="-c default_transaction_read_only=on"
             )
-        except psycopg.OperationalError as exc:
-            raise LogUnavailable(f"cannot reach the request log at {redact_url(url)}: {exc}") from None
+        except psycopg.Error as exc:  # unreachable, or a URL libpq cannot parse
+            raise unavailable(url, exc) from None
         found = self.db.execute("SELECT to_regclass('requests')").fetchone()
         if found is None or found[0] is None:
             self.db.close()

@@ -21,7 +21,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from .log import COLUMNS
-from .logstore import LogUnavailable, import_pool, import_psycopg, redact_url
+from .logstore import import_pool, import_psycopg, redact_url, unavailable
 from .logwriter import BATCH, LogWriter, backoff, storable
 from .migrations import Migration, Schema, run_pending
 
@@ -67,10 +67,14 @@ def applied_postgres(conn: psycopg.Connection[Any]) -> list[str]:
 def migrate_url(url: str) -> None:
     psycopg = import_psycopg()
     try:
-        with psycopg.connect(url, connect_timeout=_CONNECT_TIMEOUT) as conn:
+        conn = psycopg.connect(url, connect_timeout=_CONNECT_TIMEOUT)
+    except psycopg.Error as exc:  # unreachable, or a URL libpq cannot parse
+        raise unavailable(url, exc) from None
+    try:
+        with conn:
             migrate_postgres(conn)
     except psycopg.OperationalError as exc:
-        raise LogUnavailable(f"cannot reach the request log at {redact_url(url)}: {exc}") from None
+        raise unavailable(url, exc) from None
 
 
 def transient(exc: BaseException) -> bool:

@@ -3,10 +3,14 @@ proven here first."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from stopwise.finisher import Fact, ModelMemory
+from stopwise.gateway.facts import FactSync, PostgresFacts
 from stopwise.gateway.logstore import LogLocation, LogUnavailable, open_reader, redact_url
-from stopwise.gateway.pglog import migrate_url
+from stopwise.gateway.pglog import PostgresLog, migrate_url
 
 
 @pytest.mark.parametrize("char", ["#", "?"])
@@ -34,3 +38,28 @@ def test_a_url_libpq_cannot_parse_is_log_unavailable_without_its_password(url: s
     with pytest.raises(LogUnavailable) as info:
         open_reader(LogLocation("postgresql", url=url))
     assert "cret" not in str(info.value)
+
+
+def test_a_fact_postgresql_cannot_hold_does_not_take_the_other_facts_with_it(pg_url: str) -> None:
+    # A client-chosen model name with a NUL (JSON "\u0000") taught by a 400, learned in the
+    # same refresh as a good fact: PostgreSQL refused the whole save, and the good fact was
+    # never shared.
+    async def go() -> tuple[FactSync, list[Fact]]:
+        log = PostgresLog(pg_url)
+        await log.start()
+        sync = FactSync(ModelMemory(ttl=3600), PostgresFacts(log), replica="gw", refresh=3600)
+        sync.memory.on_learn = sync.learned
+        await sync.start()
+        try:
+            sync.memory.forbid_prefill("bad\x00model")
+            sync.memory.learn_ceiling("team-claude", 4000)
+            await sync.aclose()  # the last push: whatever is pending goes out
+            loaded = await PostgresFacts(log).load()
+        finally:
+            await sync.aclose()
+            await log.aclose()
+        return sync, loaded
+
+    sync, loaded = asyncio.run(go())
+    assert [(f.model, f.fact, f.value) for f in loaded] == [("team-claude", "ceiling", 4000)]
+    assert sync.memory.prefill("anthropic", "bad\x00model") is False  # still known here

@@ -4,11 +4,14 @@ proven here first."""
 from __future__ import annotations
 
 import asyncio
+import time
+from pathlib import Path
 
 import pytest
 
 from stopwise.finisher import Fact, ModelMemory
-from stopwise.gateway.facts import FactSync, PostgresFacts
+from stopwise.gateway.facts import FactSync, PostgresFacts, SqliteFacts
+from stopwise.gateway.log import connect
 from stopwise.gateway.logstore import LogLocation, LogUnavailable, open_reader, redact_url
 from stopwise.gateway.pglog import PostgresLog, migrate_url
 
@@ -63,3 +66,40 @@ def test_a_fact_postgresql_cannot_hold_does_not_take_the_other_facts_with_it(pg_
     sync, loaded = asyncio.run(go())
     assert [(f.model, f.fact, f.value) for f in loaded] == [("team-claude", "ceiling", 4000)]
     assert sync.memory.prefill("anthropic", "bad\x00model") is False  # still known here
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_an_older_fact_saved_late_does_not_overwrite_a_newer_one(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    # Replica A learned a ceiling, could not save it (database away); B learned a newer one and
+    # saved it; A's late save overwrote it in the table, so a replica starting then read the
+    # older fact, while every running replica (merge keeps the one that holds longer) kept
+    # B's: the table and the memories disagreed.
+    now = time.time()
+    newer = Fact("team-claude", "ceiling", 8000, now + 2000)
+    older = Fact("team-claude", "ceiling", 4000, now + 1000)
+
+    async def go() -> list[Fact]:
+        if backend == "sqlite":
+            path = tmp_path / "log.db"
+            connect(path).close()
+            store: SqliteFacts | PostgresFacts = SqliteFacts(path)
+        else:
+            log = PostgresLog(request.getfixturevalue("pg_url"))
+            await log.start()
+            store = PostgresFacts(log)
+        try:
+            await store.save([newer], "gw-b")
+            await store.save([older], "gw-a")
+            return await store.load()
+        finally:
+            if backend != "sqlite":
+                await log.aclose()
+
+    loaded = asyncio.run(go())
+    assert [(f.value, f.expires_at) for f in loaded] == [(8000, newer.expires_at)]
+    memory = ModelMemory(ttl=3600)
+    memory.merge([newer])
+    memory.merge([older])
+    assert memory.ceiling("team-claude") == 8000  # what merge keeps

@@ -37,7 +37,10 @@ logger = logging.getLogger("stopwise.gateway")
 _UPSERT = """INSERT INTO model_facts (model, fact, value, learned_at, expires_at, replica)
 VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (model, fact) DO UPDATE SET value = excluded.value, learned_at = excluded.learned_at,
-    expires_at = excluded.expires_at, replica = excluded.replica"""
+    expires_at = excluded.expires_at, replica = excluded.replica
+WHERE model_facts.expires_at <= excluded.expires_at"""
+# The WHERE: of two facts on one model the one that holds longer is kept, as ModelMemory.merge
+# keeps it; an older fact saved late (its gateway's database was away) must not undo a newer one.
 _LOAD = "SELECT model, fact, value, expires_at FROM model_facts WHERE expires_at > ?"
 CHANNEL = "stopwise_facts"
 MAX_SHARED_MODEL = 512  # characters; as long as the log keeps a model name

@@ -4,6 +4,7 @@ proven here first."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from pathlib import Path
 
@@ -11,9 +12,10 @@ import pytest
 
 from stopwise.finisher import Fact, ModelMemory
 from stopwise.gateway.facts import FactSync, PostgresFacts, SqliteFacts
-from stopwise.gateway.log import connect
+from stopwise.gateway.log import RequestLog, connect
 from stopwise.gateway.logstore import LogLocation, LogUnavailable, open_reader, redact_url
 from stopwise.gateway.pglog import PostgresLog, migrate_url
+from stopwise.gateway.record import Exchange
 
 
 @pytest.mark.parametrize("char", ["#", "?"])
@@ -103,3 +105,20 @@ def test_an_older_fact_saved_late_does_not_overwrite_a_newer_one(
     memory.merge([newer])
     memory.merge([older])
     assert memory.ceiling("team-claude") == 8000  # what merge keeps
+
+
+def test_a_uint64_in_a_sqlite_batch_is_not_stored_as_a_float(tmp_path: Path) -> None:
+    # orjson writes integers up to 2**64 - 1; SQLite's JSON reads one past 2**63 - 1 as a REAL:
+    # in a batch the row was written with 1.8446744073709552e19 tokens, alone it is refused.
+    good = Exchange("POST", "/v1/messages", status=200).row()
+    odd = Exchange("POST", "/v1/messages", status=200).row()
+    odd["output_tokens"] = 2**64 - 1
+    log = RequestLog(tmp_path / "log.db")
+    log.submit(good)
+    log.submit(odd)
+    log.open()  # both queued before the writer starts: one batch
+    log.close()
+    with sqlite3.connect(tmp_path / "log.db") as db:
+        got = dict(db.execute("SELECT uid, output_tokens FROM requests").fetchall())
+    assert got == {good["uid"]: None}
+    assert log.dropped == {"write_error": 1}

@@ -122,3 +122,12 @@ def test_a_uint64_in_a_sqlite_batch_is_not_stored_as_a_float(tmp_path: Path) -> 
         got = dict(db.execute("SELECT uid, output_tokens FROM requests").fetchall())
     assert got == {good["uid"]: None}
     assert log.dropped == {"write_error": 1}
+
+
+def test_a_request_id_past_64_bits_is_no_such_request(tmp_path: Path) -> None:
+    # /ui/api/requests/{id:int} takes any digits; SQLite's driver raised OverflowError (a 500).
+    from stopwise.gateway.ui.data import request_row
+
+    path = tmp_path / "log.db"
+    connect(path).close()
+    assert request_row(path, 2**64) is None

@@ -131,3 +131,22 @@ def test_a_request_id_past_64_bits_is_no_such_request(tmp_path: Path) -> None:
     path = tmp_path / "log.db"
     connect(path).close()
     assert request_row(path, 2**64) is None
+
+
+def test_a_busy_sqlite_file_fully_migrated_does_not_stop_a_gateway_starting(tmp_path: Path) -> None:
+    # Another process holding the write lock (a second gateway's batch, a sqlite3 shell, a
+    # backup) for more than 0.25 s: RequestLog.open() ran BEGIN IMMEDIATE for every migration,
+    # applied or not, and raised sqlite3.OperationalError "database is locked" at start.
+    path = tmp_path / "log.db"
+    connect(path).close()
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        log = RequestLog(path)
+        log.open()
+        log.submit(Exchange("POST", "/v1/messages", status=200).row())
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    log.close()
+    assert log.written == 1

@@ -173,7 +173,12 @@ def migrate(db: sqlite3.Connection, migrations: list[Migration] | None = None) -
         db.execute("INSERT INTO _stopwise_migrations (name, applied_at) VALUES (?, ?)", (name, at))
 
     ran: list[str] = []
+    done = set(applied(db))
     for fn in MIGRATIONS if migrations is None else migrations:
+        if fn.__name__ in done:
+            # Not even the lock: a log migrated already opens while another process holds
+            # the write lock (its own batch, a sqlite3 shell, a backup).
+            continue
         # An explicit, immediate transaction: sqlite3 opens none before DDL by itself, a
         # migration that fails halfway must leave nothing behind, and two gateways starting on
         # one file at once must not both run it (the second sees it recorded once it has the

@@ -150,3 +150,22 @@ def test_a_busy_sqlite_file_fully_migrated_does_not_stop_a_gateway_starting(tmp_
         other.close()
     log.close()
     assert log.written == 1
+
+
+def test_a_postgresql_reader_whose_server_went_away_is_log_unavailable(pg_url: str) -> None:
+    # The server restarted (its sessions ended) between the dashboard's connect and its query:
+    # psycopg.OperationalError escaped untyped (a 500, a traceback from `stopwise logs`) where
+    # the dashboard answers LogUnavailable with a 503 and tries again.
+    import psycopg
+
+    migrate_url(pg_url)
+    reader = open_reader(LogLocation("postgresql", url=pg_url))
+    try:
+        (pid,) = reader.rows("SELECT pg_backend_pid()")[0]
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(LogUnavailable) as info:
+            reader.rows("SELECT COUNT(*) FROM requests")
+        assert "cannot reach" in str(info.value)
+    finally:
+        reader.close()

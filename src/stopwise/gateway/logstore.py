@@ -182,6 +182,7 @@ class _PostgresReader:
 
     def __init__(self, url: str) -> None:
         psycopg = import_psycopg()
+        self.url = url
         try:
             # Read-only at the session level: a reader's SQL can never write the log.
             self.db = psycopg.connect(
@@ -201,11 +202,18 @@ class _PostgresReader:
         # The shared SQL holds no literal '?' or '%': placeholders only.
         return sql.replace("%", "%%").replace("?", "%s")
 
+    def _execute(self, sql: str, args: tuple[Any, ...] | list[Any]) -> Any:
+        psycopg = import_psycopg()
+        try:
+            return self.db.execute(self._sql(sql), args)
+        except psycopg.OperationalError as exc:  # the server restarted, the connection lost
+            raise unavailable(self.url, exc) from None
+
     def rows(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
-        return self.db.execute(self._sql(sql), args).fetchall()  # type: ignore[no-any-return]
+        return self._execute(sql, args).fetchall()  # type: ignore[no-any-return]
 
     def dicts(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[dict[str, Any]]:
-        cur = self.db.execute(self._sql(sql), args)
+        cur = self._execute(sql, args)
         names = [d.name for d in cur.description or ()]
         return [dict(zip(names, row, strict=True)) for row in cur]
 

@@ -169,3 +169,14 @@ def test_a_postgresql_reader_whose_server_went_away_is_log_unavailable(pg_url: s
         assert "cannot reach" in str(info.value)
     finally:
         reader.close()
+
+
+def test_a_negative_limit_reads_the_same_from_both_databases(pg_url: str, tmp_path: Path) -> None:
+    # `stopwise logs -n -1`: SQLite's LIMIT -1 is no limit, PostgreSQL's an error that escaped
+    # untyped (psycopg.errors.InvalidRowCountInLimitClause, a traceback).
+    from stopwise.gateway.query import recent
+
+    migrate_url(pg_url)
+    path = tmp_path / "log.db"
+    connect(path).close()
+    assert recent(path, limit=-1) == recent(LogLocation("postgresql", url=pg_url), limit=-1)

@@ -113,8 +113,10 @@ def recent(
     sql = f"SELECT *, {OUTCOME_SQL} AS outcome FROM requests"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY id DESC LIMIT ?"
-    args.append(limit)
+    sql += " ORDER BY id DESC"
+    if limit >= 0:  # SQLite reads a negative LIMIT as none, PostgreSQL refuses it: none on both
+        sql += " LIMIT ?"
+        args.append(limit)
     with open_log(log) as db:
         rows = [decode_row(r) for r in db.dicts(sql, args)]
     if not with_bodies:

@@ -171,6 +171,36 @@ def test_a_postgresql_reader_whose_server_went_away_is_log_unavailable(pg_url: s
         reader.close()
 
 
+def test_a_usage_past_32_bits_is_kept_on_postgresql_as_on_sqlite(pg_url: str, tmp_path: Path) -> None:
+    # PostgreSQL's INTEGER is 4 bytes, SQLite's 8: a row with 2**40 output tokens (a hostile
+    # upstream's usage) is kept by the SQLite log and dropped whole by the PostgreSQL one,
+    # whose docstring promises the rest of the row as it came, as the SQLite log does.
+    row = Exchange("POST", "/v1/messages", model="m", status=200).row()
+    row["output_tokens"] = 2**40
+
+    async def go() -> PostgresLog:
+        log = PostgresLog(pg_url)
+        await log.start()
+        log.submit(row)
+        await log.aclose()
+        return log
+
+    log = asyncio.run(go())
+    assert not log.dropped
+    import orjson
+
+    from stopwise.gateway.query import stats
+
+    figures = stats(LogLocation("postgresql", url=pg_url))
+    orjson.dumps(figures)  # ints, not the Decimal PostgreSQL's SUM of a BIGINT is
+    assert figures["tokens_by_model"][0]["output_tokens"] == 2**40
+    sqlite_log = RequestLog(tmp_path / "log.db")
+    sqlite_log.submit(dict(row))
+    sqlite_log.open()
+    sqlite_log.close()
+    assert not sqlite_log.dropped
+
+
 def test_a_negative_limit_reads_the_same_from_both_databases(pg_url: str, tmp_path: Path) -> None:
     # `stopwise logs -n -1`: SQLite's LIMIT -1 is no limit, PostgreSQL's an error that escaped
     # untyped (psycopg.errors.InvalidRowCountInLimitClause, a traceback).

@@ -135,6 +135,19 @@ def m006_model_facts(db: Schema) -> None:
     )
 
 
+@migration
+def m007_token_bigints(db: Schema) -> None:
+    # PostgreSQL's INTEGER is 4 bytes, SQLite's 8: a usage past 2**31 tokens (a hostile
+    # upstream's) dropped the row from a PostgreSQL log where SQLite keeps it.
+    if db.kind != "postgresql":
+        return
+    for column in _TOKEN_COLUMNS:
+        db.execute(f"ALTER TABLE requests ALTER COLUMN {column} TYPE BIGINT")
+
+
+_TOKEN_COLUMNS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+
+
 def applied(db: sqlite3.Connection) -> list[str]:
     exists = db.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_stopwise_migrations'"

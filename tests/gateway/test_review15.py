@@ -210,3 +210,39 @@ def test_a_negative_limit_reads_the_same_from_both_databases(pg_url: str, tmp_pa
     path = tmp_path / "log.db"
     connect(path).close()
     assert recent(path, limit=-1) == recent(LogLocation("postgresql", url=pg_url), limit=-1)
+
+
+def test_a_character_the_database_encoding_lacks_costs_its_row_not_the_writer(pg_url: str) -> None:
+    # A PostgreSQL database in LATIN1 (an older install): psycopg encodes to the connection's
+    # encoding and raises UnicodeEncodeError, no psycopg.Error: it escaped the writer task,
+    # which died (aflush then waits forever); aclose raised it, the pool was never closed,
+    # and the rows of the batch were lost with it.
+    import psycopg
+
+    name = "latin1_" + str(abs(hash(pg_url)) % 10**8)
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(
+            f"CREATE DATABASE {name} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+        )
+    url = pg_url.rsplit("/", 1)[0] + "/" + name
+    good = Exchange("POST", "/v1/messages", model="claude", status=200).row()
+    odd = Exchange("POST", "/v1/messages", model="claude-\u20ac", status=200).row()
+    later = Exchange("POST", "/v1/messages", model="claude", status=200).row()
+
+    async def go() -> PostgresLog:
+        log = PostgresLog(url)
+        for row in (good, odd, later):
+            log.submit(row)  # queued before the writer starts: one batch
+        await log.start()
+        await log.aclose()
+        return log
+
+    try:
+        log = asyncio.run(go())
+        with psycopg.connect(url) as db:
+            uids = {r[0] for r in db.execute("SELECT uid FROM requests")}
+        assert uids == {good["uid"], later["uid"]}
+        assert log.dropped == {"write_error": 1}
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -225,7 +225,9 @@ class PostgresLog(LogWriter):
                 self.written += len(rows)
                 self._failing = False
                 return
-            except psycopg.Error as exc:
+            # UnicodeEncodeError: a character the database's encoding lacks (a LATIN1
+            # database), raised by psycopg as it encodes a row, before the server sees it.
+            except (psycopg.Error, UnicodeEncodeError) as exc:
                 self._failing = transient(exc)
                 if not transient(exc) and len(rows) > 1:
                     for row in rows:  # one bad row must not take the batch with it

@@ -246,3 +246,40 @@ def test_a_character_the_database_encoding_lacks_costs_its_row_not_the_writer(pg
     finally:
         with psycopg.connect(pg_url, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_a_fact_the_database_encoding_lacks_does_not_end_the_refresh_or_the_shutdown(
+    pg_url: str,
+) -> None:
+    # The same LATIN1 database: saving a fact on "claude-\u20ac" raised UnicodeEncodeError,
+    # no store error, which ended the refresh task; FactSync.aclose re-raised it, so the
+    # gateway's shutdown stopped there and never closed the request log (its queue lost).
+    import psycopg
+
+    name = "latin1f_" + str(abs(hash(pg_url)) % 10**8)
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute(
+            f"CREATE DATABASE {name} ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+        )
+    url = pg_url.rsplit("/", 1)[0] + "/" + name
+
+    async def go() -> FactSync:
+        log = PostgresLog(url)
+        await log.start()
+        sync = FactSync(ModelMemory(ttl=3600), PostgresFacts(log), replica="gw", refresh=3600)
+        sync.memory.on_learn = sync.learned
+        await sync.start()
+        try:
+            sync.memory.learn_ceiling("claude-\u20ac", 4000)
+            await sync.aclose()
+        finally:
+            await log.aclose()
+        return sync
+
+    try:
+        sync = asyncio.run(go())
+        assert sync.memory.ceiling("claude-\u20ac") == 4000  # still known here
+        assert sync.pending == 0  # refused for good: not kept
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -237,7 +237,9 @@ class FactSync:
 
 
 def _store_error(exc: BaseException) -> bool:
-    if isinstance(exc, sqlite3.Error | OSError):
+    # UnicodeEncodeError: a model name the database's encoding lacks (a LATIN1 PostgreSQL
+    # database), raised by psycopg as it encodes the fact; no retry mends it.
+    if isinstance(exc, sqlite3.Error | OSError | UnicodeEncodeError):
         return True
     try:
         psycopg = import_psycopg()

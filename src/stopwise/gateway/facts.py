@@ -183,9 +183,11 @@ class FactSync:
     def learned(self, fact: Fact) -> None:
         """``memory.on_learn``: called on whatever thread the finisher ran; never raises."""
         loop = self._loop
-        if loop is None or loop.is_closed() or len(fact.model) > MAX_SHARED_MODEL:
+        if loop is None or loop.is_closed() or len(fact.model) > MAX_SHARED_MODEL or "\x00" in fact.model:
             # A model name past any real one's length (a client chose it) stays a lesson of
             # this gateway alone: it would not fit a NOTIFY (8,000 bytes) nor deserve a row.
+            # So does one with a NUL (JSON's "\u0000"): PostgreSQL's text refuses it, and
+            # with it the whole save, the facts learned beside it too.
             return
         loop.call_soon_threadsafe(self._queue, fact)
 
@@ -237,7 +239,9 @@ class FactSync:
 
 
 def _store_error(exc: BaseException) -> bool:
-    if isinstance(exc, sqlite3.Error | OSError):
+    # UnicodeEncodeError: a model name the database's encoding lacks (a LATIN1 PostgreSQL
+    # database), raised by psycopg as it encodes the fact; no retry mends it.
+    if isinstance(exc, sqlite3.Error | OSError | UnicodeEncodeError):
         return True
     try:
         psycopg = import_psycopg()

@@ -110,13 +110,16 @@ def _insert(db: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
             raise _Unstorable(str(exc)) from None
         return
     try:
-        payload = orjson.dumps(rows)
-    except orjson.JSONEncodeError as exc:  # a lone surrogate, an int past 64 bits: row by row
+        # Strict: orjson writes integers up to 2**64 - 1, and SQLite's JSON reads one past
+        # 2**63 - 1 as a REAL (the row written with 1.8e19 tokens, where alone it is refused).
+        # Past 2**53 (no usage comes near) the rows go one by one, bound exactly.
+        payload = orjson.dumps(rows, option=orjson.OPT_STRICT_INTEGER)
+    except orjson.JSONEncodeError as exc:  # a lone surrogate, an int past 53 bits: row by row
         raise _Unstorable(str(exc)) from None
     if b"\\u0000" in payload:
         # SQLite's json_extract ends a string at a NUL: stored as U+FFFD instead, as alone and
         # as in PostgreSQL. (A false alarm, the six characters themselves, changes nothing.)
-        payload = orjson.dumps([storable(r, nul=True) for r in rows])
+        payload = orjson.dumps([storable(r, nul=True) for r in rows], option=orjson.OPT_STRICT_INTEGER)
     db.execute(_INSERT_BATCH, (payload,))
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Literal, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote
 
 __all__ = [
     "LogLocation",
@@ -28,6 +28,7 @@ __all__ = [
     "open_reader",
     "parse_log_url",
     "redact_url",
+    "unavailable",
 ]
 
 
@@ -78,24 +79,41 @@ def parse_log_url(text: str) -> LogLocation:
     return LogLocation.sqlite(Path(text).expanduser())
 
 
-_PASSWORD_PARAM = re.compile(r"(?i)(password=)[^&\s]*")
+_PASSWORD_PARAM = re.compile(r"(?i)(password=)([^&\s]*)")
 
 
 def redact_url(url: str) -> str:
     """The URL with its password, if any, replaced by ``***`` (in the netloc or as a
-    ``password=`` parameter)."""
-    try:
-        parts = urlsplit(url)
-        netloc = parts.netloc
+    ``password=`` parameter). The netloc is what comes before the first ``/``, as libpq reads
+    it: a password may hold ``#`` or ``?`` unencoded, where :func:`urllib.parse.urlsplit`
+    would end the netloc and leave the password whole."""
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        netloc, slash, tail = rest.partition("/")
         if "@" in netloc:
             creds, host = netloc.rsplit("@", 1)
             if ":" in creds:
                 creds = creds.split(":", 1)[0] + ":***"
-            netloc = f"{creds}@{host}"
-        out = urlunsplit(parts._replace(netloc=netloc))
-    except ValueError:
-        out = re.sub(r"//[^@/]*@", "//***@", url)
-    return _PASSWORD_PARAM.sub(r"\1***", out)
+            url = f"{scheme}{sep}{creds}@{host}{slash}{tail}"
+    return _PASSWORD_PARAM.sub(r"\1***", url)
+
+
+def _passwords(url: str) -> list[str]:
+    found = [m.group(2) for m in _PASSWORD_PARAM.finditer(url)]
+    _, sep, rest = url.partition("://")
+    netloc = rest.partition("/")[0] if sep else ""
+    if "@" in netloc and ":" in netloc.rsplit("@", 1)[0]:
+        found.append(netloc.rsplit("@", 1)[0].split(":", 1)[1])
+    return sorted({s for s in found if s} | {unquote(s) for s in found if s}, key=len, reverse=True)
+
+
+def unavailable(url: str, exc: BaseException) -> LogUnavailable:
+    """The error for a log that cannot be reached at ``url``: the URL redacted, and the
+    driver's text without the password (libpq quotes a URL's token it cannot parse whole)."""
+    text = str(exc)
+    for secret in _passwords(url):
+        text = text.replace(secret, "***")
+    return LogUnavailable(f"cannot reach the request log at {redact_url(url)}: {text}")
 
 
 _NEEDS = "a PostgreSQL request log needs psycopg and psycopg-pool: pip install 'stopwise[postgres]'"
@@ -165,13 +183,14 @@ class _PostgresReader:
 
     def __init__(self, url: str) -> None:
         psycopg = import_psycopg()
+        self.url = url
         try:
             # Read-only at the session level: a reader's SQL can never write the log.
             self.db = psycopg.connect(
                 url, autocommit=True, connect_timeout=5, options="-c default_transaction_read_only=on"
             )
-        except psycopg.OperationalError as exc:
-            raise LogUnavailable(f"cannot reach the request log at {redact_url(url)}: {exc}") from None
+        except psycopg.Error as exc:  # unreachable, or a URL libpq cannot parse
+            raise unavailable(url, exc) from None
         found = self.db.execute("SELECT to_regclass('requests')").fetchone()
         if found is None or found[0] is None:
             self.db.close()
@@ -184,11 +203,18 @@ class _PostgresReader:
         # The shared SQL holds no literal '?' or '%': placeholders only.
         return sql.replace("%", "%%").replace("?", "%s")
 
+    def _execute(self, sql: str, args: tuple[Any, ...] | list[Any]) -> Any:
+        psycopg = import_psycopg()
+        try:
+            return self.db.execute(self._sql(sql), args)
+        except psycopg.OperationalError as exc:  # the server restarted, the connection lost
+            raise unavailable(self.url, exc) from None
+
     def rows(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
-        return self.db.execute(self._sql(sql), args).fetchall()  # type: ignore[no-any-return]
+        return self._execute(sql, args).fetchall()  # type: ignore[no-any-return]
 
     def dicts(self, sql: str, args: tuple[Any, ...] | list[Any] = ()) -> list[dict[str, Any]]:
-        cur = self.db.execute(self._sql(sql), args)
+        cur = self._execute(sql, args)
         names = [d.name for d in cur.description or ()]
         return [dict(zip(names, row, strict=True)) for row in cur]
 

@@ -135,6 +135,19 @@ def m006_model_facts(db: Schema) -> None:
     )
 
 
+@migration
+def m007_token_bigints(db: Schema) -> None:
+    # PostgreSQL's INTEGER is 4 bytes, SQLite's 8: a usage past 2**31 tokens (a hostile
+    # upstream's) dropped the row from a PostgreSQL log where SQLite keeps it.
+    if db.kind != "postgresql":
+        return
+    for column in _TOKEN_COLUMNS:
+        db.execute(f"ALTER TABLE requests ALTER COLUMN {column} TYPE BIGINT")
+
+
+_TOKEN_COLUMNS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+
+
 def applied(db: sqlite3.Connection) -> list[str]:
     exists = db.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_stopwise_migrations'"
@@ -173,7 +186,12 @@ def migrate(db: sqlite3.Connection, migrations: list[Migration] | None = None) -
         db.execute("INSERT INTO _stopwise_migrations (name, applied_at) VALUES (?, ?)", (name, at))
 
     ran: list[str] = []
+    done = set(applied(db))
     for fn in MIGRATIONS if migrations is None else migrations:
+        if fn.__name__ in done:
+            # Not even the lock: a log migrated already opens while another process holds
+            # the write lock (its own batch, a sqlite3 shell, a backup).
+            continue
         # An explicit, immediate transaction: sqlite3 opens none before DDL by itself, a
         # migration that fails halfway must leave nothing behind, and two gateways starting on
         # one file at once must not both run it (the second sees it recorded once it has the

@@ -21,7 +21,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from .log import COLUMNS
-from .logstore import LogUnavailable, import_pool, import_psycopg, redact_url
+from .logstore import import_pool, import_psycopg, redact_url, unavailable
 from .logwriter import BATCH, LogWriter, backoff, storable
 from .migrations import Migration, Schema, run_pending
 
@@ -67,10 +67,14 @@ def applied_postgres(conn: psycopg.Connection[Any]) -> list[str]:
 def migrate_url(url: str) -> None:
     psycopg = import_psycopg()
     try:
-        with psycopg.connect(url, connect_timeout=_CONNECT_TIMEOUT) as conn:
+        conn = psycopg.connect(url, connect_timeout=_CONNECT_TIMEOUT)
+    except psycopg.Error as exc:  # unreachable, or a URL libpq cannot parse
+        raise unavailable(url, exc) from None
+    try:
+        with conn:
             migrate_postgres(conn)
     except psycopg.OperationalError as exc:
-        raise LogUnavailable(f"cannot reach the request log at {redact_url(url)}: {exc}") from None
+        raise unavailable(url, exc) from None
 
 
 def transient(exc: BaseException) -> bool:
@@ -221,7 +225,9 @@ class PostgresLog(LogWriter):
                 self.written += len(rows)
                 self._failing = False
                 return
-            except psycopg.Error as exc:
+            # UnicodeEncodeError: a character the database's encoding lacks (a LATIN1
+            # database), raised by psycopg as it encodes a row, before the server sees it.
+            except (psycopg.Error, UnicodeEncodeError) as exc:
                 self._failing = transient(exc)
                 if not transient(exc) and len(rows) > 1:
                     for row in rows:  # one bad row must not take the batch with it

@@ -112,8 +112,10 @@ def recent(
     sql = f"SELECT *, {OUTCOME_SQL} AS outcome FROM requests"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY id DESC LIMIT ?"
-    args.append(limit)
+    sql += " ORDER BY id DESC"
+    if limit >= 0:  # SQLite reads a negative LIMIT as none, PostgreSQL refuses it: none on both
+        sql += " LIMIT ?"
+        args.append(limit)
     with open_log(log) as db:
         rows = [decode_row(r) for r in db.dicts(sql, args)]
     if not with_bodies:
@@ -125,10 +127,12 @@ def recent(
 
 # One scan: the rows grouped by every column a figure is counted by, and summed within each
 # group; the figures are then folded from the groups (a few hundred on a real log, however
-# many rows) instead of one query per figure, each its own scan of the table.
+# many rows) instead of one query per figure, each its own scan of the table. The token sums
+# are cast: PostgreSQL's SUM of a BIGINT is a NUMERIC (a Decimal, which JSON cannot hold).
 _GROUPS = f"""SELECT {OUTCOME_SQL}, cancelled, rounds, stop_reason, stop_reasons, state, model, error_type,
-    status, replica, COUNT(*), SUM(rescued), SUM(retries), SUM(input_tokens), SUM(output_tokens),
-    SUM(cache_read_input_tokens), SUM(cache_creation_input_tokens)
+    status, replica, COUNT(*), SUM(rescued), SUM(retries), CAST(SUM(input_tokens) AS BIGINT),
+    CAST(SUM(output_tokens) AS BIGINT), CAST(SUM(cache_read_input_tokens) AS BIGINT),
+    CAST(SUM(cache_creation_input_tokens) AS BIGINT)
 FROM requests
 GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10"""
 

@@ -21,6 +21,8 @@ BUCKETS = {"minute": 16, "hour": 13, "day": 10}
 
 def request_row(where: Where, request_id: int) -> dict[str, Any] | None:
     """One row with its outcome, without bodies; None when there is no such row."""
+    if not 0 <= request_id < 2**63:  # no id is (SQLite's driver cannot even bind one past 64 bits)
+        return None
     with open_log(where) as db:
         sql = f"SELECT *, {OUTCOME_SQL} AS outcome FROM requests WHERE id = ?"
         found = db.dicts(sql, (request_id,))

@@ -283,3 +283,23 @@ def test_a_fact_the_database_encoding_lacks_does_not_end_the_refresh_or_the_shut
     finally:
         with psycopg.connect(pg_url, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_a_row_submitted_after_the_log_closed_is_counted_lost(pg_url: str) -> None:
+    """A request that outlives the shutdown submits its row to a closed writer: there is no
+    writer to take it, so it is counted as lost (it used to sit on the queue, uncounted)."""
+    import asyncio
+
+    from stopwise.gateway.pglog import PostgresLog
+    from stopwise.gateway.record import Exchange
+
+    async def go() -> PostgresLog:
+        log = PostgresLog(pg_url)
+        await log.start()
+        log.submit(Exchange("POST", "/v1/messages", status=200).row())
+        await log.aclose()
+        log.submit(Exchange("POST", "/v1/messages", status=200).row())
+        return log
+
+    log = asyncio.run(go())
+    assert log.written == 1 and log.dropped == {"write_error": 1}

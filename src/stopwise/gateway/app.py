@@ -190,9 +190,11 @@ class Gateway:
                 ex.error_type = ex.error_type or SHUTDOWN_CODE
                 ex.done()
                 self.finish(ex)
-            await self.proxy.aclose()
-            await self.facts.aclose()
-            await self.log.aclose()
+            try:
+                await self.proxy.aclose()
+                await self.facts.aclose()
+            finally:
+                await self.log.aclose()  # whatever went wrong before, every row is written
 
 
 # Error types that are not the upstream's: the client's doing, or the gateway's own.

@@ -191,7 +191,11 @@ class _PostgresReader:
             )
         except psycopg.Error as exc:  # unreachable, or a URL libpq cannot parse
             raise unavailable(url, exc) from None
-        found = self.db.execute("SELECT to_regclass('requests')").fetchone()
+        try:
+            found = self._execute("SELECT to_regclass('requests')", ()).fetchone()
+        except BaseException:
+            self.db.close()
+            raise
         if found is None or found[0] is None:
             self.db.close()
             raise LogNotFound(

@@ -117,6 +117,7 @@ class PostgresLog(LogWriter):
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread_id: int | None = None
+        self._closed = False
 
     def _waiting(self) -> int:
         return self._queue.qsize()
@@ -157,11 +158,17 @@ class PostgresLog(LogWriter):
     def submit(self, row: dict[str, Any]) -> None:
         if self._loop is not None and threading.get_ident() != self._thread_id:
             # asyncio.Queue belongs to its loop's thread.
-            self._loop.call_soon_threadsafe(self._put, row)
+            try:
+                self._loop.call_soon_threadsafe(self._put, row)
+            except RuntimeError:  # the loop has closed meanwhile
+                self._drop("write_error", 1)
         else:
             self._put(row)
 
     def _put(self, row: dict[str, Any]) -> None:
+        if self._closed:  # after aclose began (a request outliving the shutdown): lost, but counted
+            self._drop("write_error", 1)
+            return
         try:
             self._queue.put_nowait(row)
         except asyncio.QueueFull:
@@ -186,6 +193,7 @@ class PostgresLog(LogWriter):
         # Waits for room on a full queue: the writer frees it, by writing or, once out of time,
         # by dropping.
         await self._queue.put(None)
+        self._closed = True  # rows put after the close sentinel would have no writer
         await self._task
         self._task = None
         await self.pool.close()

@@ -4,7 +4,7 @@ terminal wrapped over several indented lines. Properties over generated spelling
 from __future__ import annotations
 
 import orjson
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from stopwise.diagnose import diagnose, extract, gather
@@ -64,6 +64,18 @@ _ERR = st.fixed_dictionaries(
     st.integers(30, 120),
     st.integers(0, 8),
     st.sampled_from(["API Error: 529 ", "Error: 400 ", "⎿ API Error: 500 ", ""]),
+)
+# Found by a random run: the wrap fell just after a "[" inside the message, so the line ended
+# like pretty-printed JSON opening, and was joined as that (with line breaks) and never parsed.
+@example(
+    {
+        "type": "error",
+        "error": {"message": "[00", "type": "overloaded_error"},
+        "request_id": "req_01100000000000000000000",
+    },
+    54,
+    0,
+    "⎿ API Error: 500 ",
 )
 def test_json_a_terminal_wrapped_is_read_whole(err: dict, width: int, indent: int, prefix: str) -> None:
     line = prefix + orjson.dumps(err).decode()

@@ -186,7 +186,10 @@ class _Walker:
         self.ex.objects.extend(Found(no, obj) for obj in objs)
         if no > self.skip_multiline_until:
             if not objs and line.rstrip().endswith(("{", "[")):
-                self.multiline(no)
+                # Pretty-printed JSON opening here, or one line of it the terminal wrapped
+                # just after a brace or bracket (inside a string, "[" of a message): then
+                # the lines joined back as one come first.
+                self.multiline(no, wrapped=_opens(line))
             elif _opens(line):
                 # What parsed on this line was an inner object of one the next lines go on.
                 self.multiline(no, wrapped=True)

@@ -214,7 +214,6 @@ class RequestLog(LogWriter):
         """Insert ``rows`` in one transaction, trying again while the failure is one that
         passes; the queue keeps filling meanwhile (and drops past its bound)."""
         delays = backoff()
-        first = True
         while True:
             if self._hopeless():
                 self._drop("write_error", len(rows))
@@ -222,25 +221,15 @@ class RequestLog(LogWriter):
             try:
                 with db:
                     _insert(db, rows)
-                self.written += len(rows)
-                self._failing = False
+                self._written(len(rows))
                 return
-            except _Unstorable as exc:
-                if len(rows) > 1:
-                    for row in rows:  # one bad row must not take the batch with it
-                        self._write(db, [row])
-                else:
-                    self._refused(exc, 1)
-                return
+            except _Unstorable as exc:  # this row, or one of the batch, can never be stored
+                step = self._failed(exc, len(rows), passes=False)
             except sqlite3.Error as exc:
-                self._failing = transient(exc)
-                if not transient(exc) and len(rows) > 1:
-                    for row in rows:  # one bad row must not take the batch with it
-                        self._write(db, [row])
-                    return
-                if not transient(exc) or self._out_of_time():
-                    self._refused(exc, len(rows))
-                    return
-                self._retrying(first, exc)
-                first = False
+                step = self._failed(exc, len(rows), passes=transient(exc))
+            if step == "split":
+                for row in rows:
+                    self._write(db, [row])
+            if step != "retry":
+                return
             time.sleep(next(delays))

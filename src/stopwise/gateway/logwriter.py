@@ -20,7 +20,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 __all__ = ["BATCH", "DROP_REASONS", "LogWriter", "backoff", "storable"]
 
@@ -44,8 +44,10 @@ def _text(value: str, nul: bool) -> str:
 
 def storable(row: dict[str, Any], *, nul: bool) -> dict[str, Any]:
     """``row`` with the characters a database cannot store as U+FFFD: lone surrogates (no
-    UTF-8 holds them), and NUL when ``nul`` (PostgreSQL's text refuses it). The rest as it came."""
-    return {k: _text(v, nul) if isinstance(v, str) else v for k, v in row.items()}
+    UTF-8 holds them), and NUL when ``nul`` (PostgreSQL's text refuses it). The rest as it came;
+    a row that needs nothing (nearly every one) is returned itself, not copied."""
+    mended = {k: t for k, v in row.items() if isinstance(v, str) and (t := _text(v, nul)) is not v}
+    return {**row, **mended} if mended else row
 
 
 def backoff() -> Iterator[float]:
@@ -98,10 +100,25 @@ class LogWriter:
         log = logger.error if first else logger.debug
         log("stopwise: request log %s dropped %d rows (%d so far)", reason, n, self.dropped[reason])
 
-    def _retrying(self, first: bool, exc: BaseException) -> None:
-        if first:  # once per episode, not once per attempt
+    def _written(self, n: int) -> None:
+        self.written += n
+        self._failing = False
+
+    def _failed(self, exc: BaseException, n: int, *, passes: bool) -> Literal["split", "drop", "retry"]:
+        """What a writer does after a batch of ``n`` rows failed, the one decision both make:
+        refused for good, a batch is written again row by row (``split``: one bad row must not
+        take the others with it) and a row alone is dropped, counted; a failure that passes is
+        tried again after the backoff, unless closing is out of time (dropped)."""
+        was_failing, self._failing = self._failing, passes
+        if not passes and n > 1:
+            return "split"
+        if not passes or self._out_of_time():
+            self._refused(exc, n)
+            return "drop"
+        if not was_failing:  # once per episode, not once per attempt
             logger.warning("stopwise: request log %s unwritable (%s); retrying", self.where, exc)
         self.retries += 1
+        return "retry"
 
     def _refused(self, exc: BaseException, n: int) -> None:
         # Losing log rows must not take the gateway down; say so loudly, count them.

@@ -222,7 +222,6 @@ class PostgresLog(LogWriter):
     async def _write(self, rows: list[dict[str, Any]]) -> None:
         psycopg = import_psycopg()
         delays = backoff()
-        first = True
         while True:
             if self._hopeless():
                 self._drop("write_error", len(rows))
@@ -230,20 +229,15 @@ class PostgresLog(LogWriter):
             try:
                 async with self.pool.connection(timeout=_CONNECT_TIMEOUT) as conn, conn.cursor() as cur:
                     await cur.executemany(_INSERT, rows)
-                self.written += len(rows)
-                self._failing = False
+                self._written(len(rows))
                 return
             # UnicodeEncodeError: a character the database's encoding lacks (a LATIN1
             # database), raised by psycopg as it encodes a row, before the server sees it.
             except (psycopg.Error, UnicodeEncodeError) as exc:
-                self._failing = transient(exc)
-                if not transient(exc) and len(rows) > 1:
-                    for row in rows:  # one bad row must not take the batch with it
-                        await self._write([row])
-                    return
-                if not transient(exc) or self._out_of_time():
-                    self._refused(exc, len(rows))
-                    return
-                self._retrying(first, exc)
-                first = False
+                step = self._failed(exc, len(rows), passes=transient(exc))
+            if step == "split":
+                for row in rows:
+                    await self._write([row])
+            if step != "retry":
+                return
             await asyncio.sleep(next(delays))

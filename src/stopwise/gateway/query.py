@@ -86,29 +86,18 @@ def recent(
     ``max_tokens`` normalized). ``since`` and ``until`` are ISO 8601 UTC times (a prefix such
     as ``2026-12-01T18`` will do), compared as the log writes them: ``since <= time < until``.
     ``replica``: only the rows one gateway of a shared log wrote."""
-    where: list[str] = []
-    args: list[Any] = []
-    if outcome is not None:
-        where.append(f"{OUTCOME_SQL} = ?")
-        args.append(outcome)
-    if since is not None:
-        where.append("time >= ?")
-        args.append(since)
-    if until is not None:
-        where.append("time < ?")
-        args.append(until)
-    if model is not None:
-        where.append("model = ?")
-        args.append(model)
-    if replica is not None:
-        where.append("replica = ?")
-        args.append(replica)
-    if state is not None:
-        where.append("state = ?")
-        args.append(state)
-    if stop_reason is not None:
-        where.append("(stop_reason = ? OR stop_reason_normalized = ?)")
-        args += [stop_reason, stop_reason]
+    # Each filter given: its condition, with one placeholder per use of the value.
+    filters = (
+        (outcome, f"{OUTCOME_SQL} = ?"),
+        (since, "time >= ?"),
+        (until, "time < ?"),
+        (model, "model = ?"),
+        (replica, "replica = ?"),
+        (state, "state = ?"),
+        (stop_reason, "(stop_reason = ? OR stop_reason_normalized = ?)"),
+    )
+    where = [cond for value, cond in filters if value is not None]
+    args: list[Any] = [value for value, cond in filters if value is not None for _ in range(cond.count("?"))]
     sql = f"SELECT *, {OUTCOME_SQL} AS outcome FROM requests"
     if where:
         sql += " WHERE " + " AND ".join(where)

@@ -49,8 +49,11 @@ def test_a_fact_holds_for_its_ttl_and_then_the_catalog_is_back(
     heard: list[Fact] = []
     memory = ModelMemory(ttl=ttl, on_learn=heard.append, clock=clock)
     last: dict[tuple[str, str], tuple[int, float]] = {}
+    learned_at: list[float] = []  # the clock at each lesson, in order
     for kind, model, value, wait in steps:
         clock.now += wait
+        if kind != "wait":
+            learned_at.append(clock.now)
         if kind == "prefill":
             memory.forbid_prefill(model)
             last[(model, kind)] = (0, clock.now)
@@ -66,8 +69,8 @@ def test_a_fact_holds_for_its_ttl_and_then_the_catalog_is_back(
             live = c is not None and (ttl is None or clock.now < c[1] + ttl)
             assert memory.ceiling(m) == (c[0] if live and c else model_ceiling(m))
     assert [(f.fact, f.model) for f in heard] == [(k, m) for k, m, _, _ in steps if k != "wait"]
-    for f in heard:
-        assert f.expires_at == math.inf if ttl is None else f.expires_at > 0
+    # Each lesson heard holds exactly ttl from when it was learned (forever without one).
+    assert [f.expires_at for f in heard] == [math.inf if ttl is None else t + ttl for t in learned_at]
 
 
 @given(

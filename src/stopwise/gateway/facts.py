@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 
 from ..finisher import Fact, ModelMemory
-from .log import connect
 from .log import transient as sqlite_transient
 from .logstore import import_psycopg
 from .pglog import transient
@@ -44,6 +43,7 @@ ON CONFLICT (model, fact) DO UPDATE SET value = excluded.value, learned_at = exc
     expires_at = excluded.expires_at, replica = excluded.replica
 WHERE excluded.expires_at >= model_facts.expires_at"""
 _LOAD = "SELECT model, fact, value, expires_at FROM model_facts WHERE expires_at > ?"
+_UPSERT_PG, _LOAD_PG = (sql.replace("?", "%s") for sql in (_UPSERT, _LOAD))  # psycopg's placeholders
 CHANNEL = "stopwise_facts"
 MAX_SHARED_MODEL = 512  # characters; as long as the log keeps a model name
 # The table holds Unix seconds; a fact learned with no expiry is stored as far in the future.
@@ -80,7 +80,8 @@ class SqliteFacts:
         self.path = path
 
     def _save(self, facts: list[Fact], replica: str) -> None:
-        db = connect(self.path, lock_wait=1.0)
+        # The table is there: the log's own start ran the migrations (no migrate per save).
+        db = sqlite3.connect(self.path, timeout=1.0)
         try:
             with db:
                 db.executemany(_UPSERT, [_row(f, replica) for f in facts])
@@ -116,16 +117,16 @@ class PostgresFacts:
         self.log = log
 
     async def save(self, facts: list[Fact], replica: str) -> None:
-        sql = _UPSERT.replace("?", "%s")
+        rows = [_row(f, replica) for f in facts]
         async with self.log.pool.connection(timeout=5.0) as conn, conn.cursor() as cur:
-            await cur.executemany(sql, [_row(f, replica) for f in facts])
-            for f in facts:
-                payload = orjson.dumps([f.model, f.fact, f.value, _row(f, replica)[4]]).decode()
+            await cur.executemany(_UPSERT_PG, rows)
+            for model, kind, value, _, expires, _ in rows:
+                payload = orjson.dumps([model, kind, value, expires]).decode()
                 await cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))
 
     async def load(self) -> list[Fact]:
         async with self.log.pool.connection(timeout=5.0) as conn, conn.cursor() as cur:
-            await cur.execute(_LOAD.replace("?", "%s"), (time.time(),))
+            await cur.execute(_LOAD_PG, (time.time(),))
             rows = await cur.fetchall()
         return [f for f in map(_fact, rows) if f is not None]
 

@@ -200,6 +200,16 @@ class Dialect(ABC):
             return Plan("initial", {**self.request, self.cap_key: max(budget, 1)}, max(budget, 1))
         return self.caller_plan("initial", self.head.get(self.cap_key))
 
+    def _bigger(self, plan: Plan) -> int | None:
+        """A retry's budget for an answer that must come whole (a cut call, a constrained
+        answer): more than the last round had. A request with no cap (a relay chose it) asks
+        explicitly for more than what came back. (Anthropic, where the cap is required,
+        overrides it.)"""
+        current = plan.body.get(self.cap_key)
+        if not isinstance(current, int):
+            current = max(self.ledger.rounds[-1].output_tokens, 1)
+        return self.ledger.bigger(current)
+
     def with_max_tokens(self, plan: Plan, max_tokens: int) -> Plan | None:
         """``plan`` again with a smaller cap (a ceiling learned from a 400); None if it asked
         for no more than that already."""

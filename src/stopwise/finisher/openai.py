@@ -220,13 +220,6 @@ class OpenAIDialect(Dialect):
     def replan_without_prefill(self, plan: Plan) -> Plan:
         return plan  # there is no prefill on this wire
 
-    def _bigger(self, plan: Plan) -> int | None:
-        current = plan.body.get(self.cap_key)
-        if not isinstance(current, int):
-            # The relay chose the cap; ask explicitly for twice what came back.
-            current = max(self.ledger.rounds[-1].output_tokens, 1)
-        return self.ledger.bigger(current)
-
     def next_plan(self, outcome: Outcome, plan: Plan) -> Plan | None:
         if self.passthrough or outcome.state is not State.TRUNCATED:
             return None  # complete, paused (raw pause_turn from a relay: not ours to resume), ...

@@ -163,12 +163,6 @@ class ResponsesDialect(Dialect):
     def replan_without_prefill(self, plan: Plan) -> Plan:
         return plan  # no prefill on this wire
 
-    def _bigger(self, plan: Plan) -> int | None:
-        current = plan.body.get(self.cap_key)
-        if not isinstance(current, int):
-            current = max(self.ledger.rounds[-1].output_tokens, 1)
-        return self.ledger.bigger(current)
-
     def next_plan(self, outcome: Outcome, plan: Plan) -> Plan | None:
         if outcome.state is not State.TRUNCATED and not self.round.cut_call:
             return None  # completed, content_filter, a refusal: final

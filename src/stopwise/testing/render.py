@@ -496,6 +496,18 @@ def _mock_client(status: int, headers: Mapping[str, str], body: bytes) -> Any:
     return httpx2.Client(transport=httpx2.MockTransport(handler))
 
 
+def _openai_client(status: int, headers: Mapping[str, str], body: bytes) -> Any:
+    """The official openai SDK answered by ``_mock_client`` (no retries, no network)."""
+    import openai
+
+    return openai.OpenAI(
+        api_key="test",
+        base_url="http://127.0.0.1:9/v1",
+        max_retries=0,
+        http_client=_mock_client(status, headers, body),
+    )
+
+
 def sdk_anthropic(
     request: Mapping[str, Any], status: int, headers: Mapping[str, str], body: bytes
 ) -> dict[str, Any]:
@@ -532,12 +544,7 @@ def sdk_openai(
     import openai
     from openai.lib.streaming.chat import ChatCompletionStreamState
 
-    client = openai.OpenAI(
-        api_key="test",
-        base_url="http://127.0.0.1:9/v1",
-        max_retries=0,
-        http_client=_mock_client(status, headers, body),
-    )
+    client = _openai_client(status, headers, body)
     with client:
         made: Any = client.chat.completions.create(**request)
         if request.get("stream"):
@@ -562,12 +569,7 @@ def sdk_responses(
     import openai
     from openai.lib.streaming.responses._responses import ResponseStreamState
 
-    client = openai.OpenAI(
-        api_key="test",
-        base_url="http://127.0.0.1:9/v1",
-        max_retries=0,
-        http_client=_mock_client(status, headers, body),
-    )
+    client = _openai_client(status, headers, body)
     with client:
         made: Any = client.responses.create(**request)
         if request.get("stream"):
